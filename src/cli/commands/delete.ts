@@ -1,0 +1,23 @@
+import type { Command } from 'commander';
+import { contextName, dockerCliAvailable, removeContext } from '../../docker/docker-context.js';
+import { deleteInstance } from '../../instance/lifecycle.js';
+import { info } from '../output.js';
+
+export function registerDelete(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {
+  program
+    .command('delete')
+    .alias('rm')
+    .argument('[name]', 'instance name', 'default')
+    .description('delete an instance: its disk, configuration, logs and docker context')
+    .option('-f, --force', 'stop it first if it is running')
+    .action((name: string, o: { force?: boolean }) =>
+      run(async () => {
+        await deleteInstance(name, Boolean(o.force));
+        if (await dockerCliAvailable()) {
+          const c = await removeContext(name);
+          if (c.wasCurrent) info(`notice: docker context "${contextName(name)}" was current; switched to "default"`);
+        }
+        info(`instance "${name}" deleted`);
+      }),
+    );
+}

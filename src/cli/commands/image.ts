@@ -1,0 +1,54 @@
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { ARCHES, hostArch, type Arch } from '../../config/schema.js';
+import { ensureBuiltImage, packImage } from '../../image/cache.js';
+import { imageCacheDir } from '../../store/paths.js';
+import { BerthError } from '../../util/errors.js';
+import { info, json, result, step } from '../output.js';
+
+function archOf(v: string | undefined): Arch {
+  const a = v ?? hostArch();
+  if (!(ARCHES as readonly string[]).includes(a)) throw new BerthError('USAGE', `--arch: "${a}" is not one of ${ARCHES.join(', ')}`);
+  return a as Arch;
+}
+
+export function registerImage(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {
+  const image = program.command('image').description('manage guest images (the cache is shared by all instances)');
+  image
+    .command('build')
+    .description('build the default guest image from Debian packages (cached by recipe)')
+    .option('--arch <arch>', 'guest architecture')
+    .action((o: { arch?: string }) =>
+      run(async () => {
+        const t0 = Date.now();
+        const img = await ensureBuiltImage(archOf(o.arch), (m) => step(m, Date.now() - t0));
+        result(img.dir);
+      }),
+    );
+  image
+    .command('pack')
+    .argument('<out>', 'archive to write (.tar)')
+    .description('pack the default guest image into an archive that --image (path or URL) accepts')
+    .option('--arch <arch>', 'guest architecture')
+    .action((out: string, o: { arch?: string }) =>
+      run(async () => {
+        const img = await ensureBuiltImage(archOf(o.arch), (m) => step(m));
+        const digest = await packImage(img, path.resolve(out));
+        info(`packed ${img.id} into ${out}`);
+        result(`sha256:${digest}`);
+      }),
+    );
+  image
+    .command('list')
+    .description('list cached guest images')
+    .option('--json', 'machine-readable output')
+    .action((o: { json?: boolean }) =>
+      run(async () => {
+        const dir = imageCacheDir();
+        const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
+        if (o.json) return json(names.map((n) => ({ id: n, dir: path.join(dir, n) })));
+        result(names.length ? names.join('\n') : `no cached images in ${dir}`);
+      }),
+    );
+}

@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import type { Command } from 'commander';
+import { requireInstance } from '../../store/instance-store.js';
+import { instanceFile } from '../../store/paths.js';
+import { BerthError } from '../../util/errors.js';
+import { systemClock } from '../../util/retry.js';
+
+type Source = 'agent' | 'serial';
+
+function formatAgentLine(line: string): string {
+  try {
+    const o = JSON.parse(line) as { time?: string; level?: number; msg?: string; err?: { message?: string } };
+    const lvl = o.level && o.level >= 50 ? 'ERROR' : o.level && o.level >= 40 ? 'WARN ' : 'INFO ';
+    return `${o.time ?? ''} ${lvl} ${o.msg ?? ''}${o.err?.message ? `: ${o.err.message}` : ''}`;
+  } catch {
+    return line;
+  }
+}
+
+async function follow(file: string, from: number, emit: (chunk: string) => void, signal: AbortSignal): Promise<void> {
+  let pos = from;
+  while (!signal.aborted) {
+    const st = await fsp.stat(file).catch(() => undefined);
+    if (st && st.size < pos) pos = 0; // truncated (new boot): start over
+    if (st && st.size > pos) {
+      const fh = await fsp.open(file, 'r');
+      const buf = Buffer.alloc(st.size - pos);
+      await fh.read(buf, 0, buf.length, pos);
+      await fh.close();
+      pos = st.size;
+      emit(buf.toString('utf8'));
+    }
+    await systemClock.sleep(300, signal).catch(() => undefined);
+  }
+}
+
+export function registerLogs(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {
+  program
+    .command('logs')
+    .argument('[name]', 'instance name', 'default')
+    .description('show the host agent log and the guest serial console')
+    .option('-f, --follow', 'keep printing new lines')
+    .option('--source <source>', 'only one source: agent|serial')
+    .action((name: string, o: { follow?: boolean; source?: string }) =>
+      run(async () => {
+        await requireInstance(name);
+        if (o.source && o.source !== 'agent' && o.source !== 'serial') {
+          throw new BerthError('USAGE', `--source: "${o.source}" is not agent or serial`);
+        }
+        const sources: Source[] = o.source ? [o.source as Source] : ['agent', 'serial'];
+        const files: Record<Source, string> = { agent: instanceFile(name, 'agentLog'), serial: instanceFile(name, 'serialLog') };
+        const sizes: Record<string, number> = {};
+        for (const s of sources) {
+          const text = fs.existsSync(files[s]) ? await fsp.readFile(files[s], 'utf8') : '';
+          sizes[s] = Buffer.byteLength(text);
+          process.stdout.write(`==> ${s === 'agent' ? 'host agent' : 'guest console'} (${files[s]}) <==\n`);
+          const lines = text.split('\n');
+          process.stdout.write((s === 'agent' ? lines.map((l) => (l ? formatAgentLine(l) : l)) : lines).join('\n'));
+          if (!text.endsWith('\n') && text) process.stdout.write('\n');
+        }
+        if (!o.follow) return;
+        const ac = new AbortController();
+        process.once('SIGINT', () => ac.abort());
+        await Promise.all(
+          sources.map((s) =>
+            follow(files[s], sizes[s]!, (chunk) => {
+              const out = s === 'agent' ? chunk.split('\n').map((l) => (l ? `[agent] ${formatAgentLine(l)}` : l)).join('\n') : chunk;
+              process.stdout.write(out);
+            }, ac.signal),
+          ),
+        );
+      }),
+    );
+}

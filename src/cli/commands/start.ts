@@ -1,0 +1,103 @@
+import type { Command } from 'commander';
+import { ACCELS, ARCHES, hostArch } from '../../config/schema.js';
+import { currentContext, dockerCliAvailable, ensureContext, contextName } from '../../docker/docker-context.js';
+import { prepareInstance, startInstance } from '../../instance/lifecycle.js';
+import { BerthError } from '../../util/errors.js';
+import { info, result, step } from '../output.js';
+
+export interface StartOpts {
+  cpus?: string;
+  memory?: string;
+  disk?: string;
+  accel?: string;
+  arch?: string;
+  runtime?: string;
+  image?: string;
+  imageSha256?: string;
+  activate: boolean;
+  verbose?: boolean;
+}
+
+function toInt(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new BerthError('USAGE', `${flag}: "${v}" is not a whole number`);
+  return Number(v);
+}
+
+export async function runStart(name: string, o: StartOpts): Promise<void> {
+  const t0 = Date.now();
+  if (o.arch && o.arch !== hostArch()) {
+    throw new BerthError('USAGE', `--arch ${o.arch}: only the host's architecture (${hostArch()}) is supported for now`, {
+      hint: `omit --arch (default ${hostArch()})`,
+    });
+  }
+  const prep = await prepareInstance(name, {
+    cpus: toInt(o.cpus, '--cpus'),
+    memory: o.memory,
+    disk: o.disk,
+    accel: o.accel,
+    arch: o.arch,
+    runtime: o.runtime,
+    image: o.image,
+    imageSha256: o.imageSha256,
+  });
+  if (prep.created) info(`created instance "${name}"`);
+  else if (prep.changed) info(`updated the configuration of "${name}"`);
+
+  const res = await startInstance(name, (e) => {
+    if (e.type === 'progress') step(e.message, e.t);
+    else if (e.type === 'notice') info(`notice: ${e.message}`);
+  });
+  if (res.kind === 'already-running') {
+    if (prep.changed) info('notice: the instance is running; configuration changes apply at the next start ("berth restart")');
+    info(`instance "${name}" is already running`);
+    result(res.socket);
+    return;
+  }
+  const ev = res.event;
+  if (o.verbose) {
+    info('boot breakdown:');
+    for (const [k, v] of Object.entries(ev.breakdown)) info(`  ${k.padEnd(8)} ${(v / 1000).toFixed(1)} s`);
+  }
+  let ctxLine = `  DOCKER_HOST=unix://${ev.socket} docker ps`;
+  if (await dockerCliAvailable()) {
+    try {
+      const ctx = await ensureContext(name, ev.socket, o.activate);
+      ctxLine = o.activate
+        ? `  docker ps                      (context "${ctx}" is now current)`
+        : `  docker --context ${ctx} ps`;
+      if (!o.activate) {
+        const cur = await currentContext();
+        if (cur && cur !== contextName(name)) info(`notice: your current docker context stays "${cur}" (--no-activate)`);
+      }
+      if (o.activate && (process.env.DOCKER_HOST || process.env.DOCKER_CONTEXT)) {
+        info('notice: DOCKER_HOST or DOCKER_CONTEXT is set in your environment and overrides the current context');
+      }
+    } catch (err) {
+      info(`notice: could not set up the docker context: ${(err as Error).message}`);
+    }
+  } else {
+    info('notice: no docker CLI on PATH; skipping the docker context');
+  }
+  info(`instance "${name}" is running (${((Date.now() - t0) / 1000).toFixed(1)} s). Use it with:`);
+  info(ctxLine);
+  result(ev.socket);
+}
+
+export function registerStart(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {
+  program
+    .command('start')
+    .argument('[name]', 'instance name', 'default')
+    .description('create (on first use) and start an instance; returns when Docker answers on the host socket')
+    .option('--cpus <n>', 'virtual CPUs')
+    .option('--memory <size>', 'memory, e.g. 4GiB')
+    .option('--disk <size>', 'disk size, e.g. 60GiB (can grow later, never shrink)')
+    .option('--accel <accel>', `accelerator: ${ACCELS.join('|')}`)
+    .option('--arch <arch>', `guest architecture: ${ARCHES.join('|')} (host arch only for now)`)
+    .option('--runtime <runtime>', 'container runtime: docker')
+    .option('--image <path|url>', 'use a prebuilt image archive instead of building one')
+    .option('--image-sha256 <digest>', 'sha256 of the image archive (required for URLs)')
+    .option('--no-activate', 'do not make the instance\'s docker context current')
+    .option('-v, --verbose', 'show where the start time went')
+    .action((name: string, o: StartOpts) => run(() => runStart(name, o)));
+}

@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import { describeInstance } from '../../instance/lifecycle.js';
+import { formatSize } from '../../util/size.js';
+import { json, result } from '../output.js';
+
+export function registerStatus(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {
+  program
+    .command('status')
+    .argument('[name]', 'instance name', 'default')
+    .description('show one instance')
+    .option('--json', 'machine-readable output')
+    .action((name: string, o: { json?: boolean }) =>
+      run(async () => {
+        const v = await describeInstance(name);
+        if (o.json) return json(v);
+        const lines = [
+          `name:    ${v.name}`,
+          `status:  ${v.status}`,
+          `arch:    ${v.arch}`,
+          `cpus:    ${v.cpus}`,
+          `memory:  ${formatSize(v.memory)}`,
+          `disk:    ${formatSize(v.disk)}`,
+          `accel:   ${v.accel}`,
+          `socket:  ${v.socket}`,
+          `dir:     ${v.dir}`,
+        ];
+        if (v.error) lines.push(`problem: ${v.error}`);
+        result(lines.join('\n'));
+        if (v.status !== 'Running') process.exitCode = 1;
+      }),
+    );
+}

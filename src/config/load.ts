@@ -1,0 +1,86 @@
+import fsp from 'node:fs/promises';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import type { ZodIssue } from 'zod';
+import { BerthError, isErrnoException } from '../util/errors.js';
+import { instanceConfigSchema, type InstanceConfig } from './schema.js';
+
+interface Located {
+  line?: number;
+  col?: number;
+}
+
+function locate(doc: Document, lc: LineCounter, path: (string | number)[], key?: string): Located {
+  let node: unknown = doc.contents;
+  let offset: number | undefined = (doc.contents as { range?: [number] } | null)?.range?.[0];
+  for (const seg of path) {
+    if (!isMap(node)) break;
+    const pair = node.items.find((p) => isScalar(p.key) && p.key.value === seg);
+    if (!pair) break;
+    offset = (pair.key as { range?: [number] }).range?.[0] ?? offset;
+    node = pair.value;
+    const valueOffset = (pair.value as { range?: [number] } | null)?.range?.[0];
+    if (valueOffset !== undefined) offset = valueOffset;
+  }
+  if (key && isMap(node)) {
+    const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+    const o = (pair?.key as { range?: [number] } | undefined)?.range?.[0];
+    if (o !== undefined) offset = o;
+  }
+  if (offset === undefined) return {};
+  const pos = lc.linePos(offset);
+  return { line: pos.line, col: pos.col };
+}
+
+function describeIssue(issue: ZodIssue): { field: string; message: string; key?: string } {
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0]!;
+    const field = [...issue.path, key].join('.');
+    return { field, message: `unknown field "${key}"`, key };
+  }
+  return { field: issue.path.join('.') || '(root)', message: issue.message };
+}
+
+export function formatIssue(file: string, loc: Located, field: string, message: string): string {
+  const where = loc.line ? `${file}:${loc.line}:${loc.col}` : file;
+  return `${where}: ${field}: ${message}`;
+}
+
+/** Parses and validates instance YAML text; every problem names file, line and field. */
+export function parseInstanceConfig(text: string, file: string): InstanceConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = lc.linePos(e.pos[0]);
+    throw new BerthError('BAD_CONFIG', `${file}:${pos.line}:${pos.col}: invalid YAML: ${e.message.split('\n')[0]}`, {
+      hint: 'fix the YAML syntax (indentation, colons, quotes)',
+    });
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new BerthError('BAD_CONFIG', `${file}:1:1: the file must be a mapping of fields (like "cpus: 2")`);
+  }
+  const res = instanceConfigSchema.safeParse(raw);
+  if (!res.success) {
+    const lines = res.error.issues.map((issue) => {
+      const d = describeIssue(issue);
+      return formatIssue(file, locate(doc, lc, issue.path, d.key), d.field, d.message);
+    });
+    throw new BerthError('BAD_CONFIG', lines[0]!, {
+      details: lines.slice(1).join('\n') || undefined,
+      hint: 'see "berth start --help" or docs for the fields: arch, cpus, memory, disk, accel, runtime, image',
+    });
+  }
+  return res.data;
+}
+
+export async function loadInstanceConfig(file: string): Promise<InstanceConfig> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    if (isErrnoException(err, 'ENOENT')) throw new BerthError('NOT_FOUND', `${file} does not exist`);
+    throw err;
+  }
+  return parseInstanceConfig(text, file);
+}

@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import type { Accel, Arch } from '../../config/schema.js';
+import { BerthError } from '../../util/errors.js';
+import { QEMU_BINARY } from './args.js';
+
+export type ConcreteAccel = Exclude<Accel, 'auto'>;
+
+export interface AccelFacts {
+  platform: NodeJS.Platform;
+  hostArch: Arch;
+  guestArch: Arch;
+  /** /dev/kvm exists and opens read-write (Linux). */
+  kvmDevice: boolean;
+  /** Result of booting the guest kernel under the hardware accelerator with a deadline; undefined = not run. */
+  probe?: { ok: boolean; detail: string };
+}
+
+export interface AccelDecision {
+  accel: ConcreteAccel;
+  notice?: string;
+}
+
+/** The hardware accelerator this platform could use, if any. */
+export function hardwareAccelFor(platform: NodeJS.Platform): ConcreteAccel | undefined {
+  if (platform === 'linux') return 'kvm';
+  if (platform === 'darwin') return 'hvf';
+  return undefined;
+}
+
+/** Whether auto-selection needs a probe before it can decide. */
+export function needsProbe(requested: Accel, f: Omit<AccelFacts, 'probe'>): boolean {
+  return requested === 'auto' && f.hostArch === f.guestArch && hardwareAccelFor(f.platform) !== undefined &&
+    (f.platform !== 'linux' || f.kvmDevice);
+}
+
+/** Pure decision: requested accelerator + facts → accelerator to use (or a clear error). */
+export function decideAccel(requested: Accel, f: AccelFacts): AccelDecision {
+  const hw = hardwareAccelFor(f.platform);
+  if (requested === 'tcg') return { accel: 'tcg' };
+  if (requested === 'kvm' || requested === 'hvf') {
+    if (hw !== requested) {
+      throw new BerthError('USAGE', `--accel ${requested} is not available on ${f.platform}`, {
+        hint: `use --accel ${hw ?? 'tcg'} or auto`,
+      });
+    }
+    if (f.hostArch !== f.guestArch) {
+      throw new BerthError('USAGE', `--accel ${requested} cannot run a ${f.guestArch} guest on a ${f.hostArch} host`, {
+        hint: 'foreign-arch guests run under full emulation: use --accel tcg or auto',
+      });
+    }
+    if (requested === 'kvm' && !f.kvmDevice) {
+      throw new BerthError('PERMISSION', '/dev/kvm is missing or not writable by this user', {
+        hint: 'add yourself to the "kvm" group, or use --accel tcg',
+      });
+    }
+    return { accel: requested };
+  }
+  // auto
+  if (f.hostArch !== f.guestArch) {
+    return { accel: 'tcg', notice: `${f.guestArch} guest on a ${f.hostArch} host: full emulation (TCG), expect it to be slow` };
+  }
+  if (!hw) return { accel: 'tcg', notice: `no hardware accelerator on ${f.platform}: using TCG (software emulation)` };
+  if (hw === 'kvm' && !f.kvmDevice) {
+    return { accel: 'tcg', notice: 'KVM unavailable (/dev/kvm missing or not writable): using TCG (software emulation, slower)' };
+  }
+  if (f.probe && !f.probe.ok) {
+    return { accel: 'tcg', notice: `${hw} does not work here (${f.probe.detail}): using TCG (software emulation, slower)` };
+  }
+  return { accel: hw };
+}
+
+export function kvmDeviceUsable(): boolean {
+  try {
+    fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Boots the guest kernel under the hardware accelerator and waits for it to print its banner.
+ * A KVM that opens but cannot run a standard kernel (seen on paravirtual-only hosts) hangs after the
+ * BIOS: the deadline turns that into a clear "no" within a few seconds.
+ */
+export async function probeHardwareAccel(
+  arch: Arch,
+  accel: ConcreteAccel,
+  kernel: string,
+  deadlineMs = 5000,
+): Promise<{ ok: boolean; detail: string }> {
+  const args = [
+    '-accel', accel, '-cpu', 'host', '-m', '256M', '-nodefaults', '-no-user-config', '-display', 'none',
+    '-no-reboot', '-serial', 'stdio', '-kernel', kernel,
+    '-append', `${arch === 'x86_64' ? 'console=ttyS0' : 'console=ttyAMA0'} panic=-1 earlyprintk=serial`,
+  ];
+  if (arch === 'aarch64') args.unshift('-machine', 'virt');
+  return new Promise((resolve) => {
+    const child = spawn(QEMU_BINARY[arch], args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let settled = false;
+    const finish = (r: { ok: boolean; detail: string }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({ ok: false, detail: `guest kernel printed nothing within ${deadlineMs / 1000} s` }), deadlineMs);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (/Linux version/.test(out)) finish({ ok: true, detail: 'guest kernel booted' });
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', (e) => finish({ ok: false, detail: e.message }));
+    child.on('exit', (code) => finish({ ok: false, detail: `qemu exited (${code}): ${err.trim().split('\n').pop() ?? ''}` }));
+  });
+}
+
+/** Probe results are cached per QEMU binary and kernel, so only the first start pays for the probe. */
+export async function cachedProbe(
+  cacheFile: string,
+  key: string,
+  probe: () => Promise<{ ok: boolean; detail: string }>,
+): Promise<{ ok: boolean; detail: string }> {
+  let cache: Record<string, { ok: boolean; detail: string }> = {};
+  try {
+    cache = JSON.parse(await fsp.readFile(cacheFile, 'utf8')) as typeof cache;
+  } catch {
+    // no cache yet (or unreadable): probe afresh
+  }
+  const hit = cache[key];
+  if (hit) return hit;
+  const res = await probe();
+  cache[key] = res;
+  await fsp.writeFile(cacheFile, JSON.stringify(cache, null, 2), { mode: 0o600 });
+  return res;
+}

@@ -1,0 +1,67 @@
+import type { Arch } from '../../config/schema.js';
+import { FW_CFG_PREFIX } from '../../guest/guest-files.js';
+import type { VmSpec } from '../driver.js';
+
+export const QEMU_BINARY: Record<Arch, string> = {
+  x86_64: 'qemu-system-x86_64',
+  aarch64: 'qemu-system-aarch64',
+};
+
+export const KERNEL_CMDLINE = [
+  'root=/dev/vda',
+  'rw',
+  'rootfstype=ext4',
+  'apparmor=0', // the image carries no AppArmor profiles (see docs/architecture.md)
+  'panic=-1',
+  'quiet',
+  'loglevel=4',
+  'systemd.show_status=false',
+];
+
+function consoleFor(arch: Arch): string {
+  return arch === 'x86_64' ? 'console=ttyS0' : 'console=ttyAMA0';
+}
+
+function machineFor(spec: VmSpec): string[] {
+  return ['-machine', spec.arch === 'x86_64' ? 'q35' : 'virt'];
+}
+
+function cpuFor(spec: VmSpec): string[] {
+  if (spec.accel === 'tcg') return ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max'];
+  return ['-accel', spec.accel, '-cpu', 'host'];
+}
+
+/** Builds the QEMU command line for a spec. Pure: no files are touched. */
+export function buildQemuArgs(spec: VmSpec): string[] {
+  const mem = Math.floor(spec.memoryBytes / 1024 ** 2);
+  const args = [
+    '-name', `berth-${spec.name}`,
+    ...machineFor(spec),
+    ...cpuFor(spec),
+    '-smp', String(spec.cpus),
+    '-m', `${mem}M`,
+    '-nodefaults',
+    '-no-user-config',
+    '-display', 'none',
+    '-vga', 'none',
+    '-kernel', spec.image.kernel,
+    '-initrd', spec.image.initrd,
+    '-append', [consoleFor(spec.arch), ...KERNEL_CMDLINE].join(' '),
+    '-drive', `if=none,id=root,file=${spec.disk},format=qcow2,cache=writeback,discard=unmap,aio=threads`,
+    '-device', 'virtio-blk-pci,drive=root',
+    '-netdev', `user,id=net0,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
+    '-device', 'virtio-net-pci,netdev=net0',
+    '-device', 'virtio-rng-pci',
+    '-chardev', `file,id=serial0,path=${spec.serialLog}`,
+    '-serial', 'chardev:serial0',
+    '-chardev', `socket,id=events,path=${spec.eventSocket},server=on,wait=off`,
+    '-device', 'virtio-serial-pci',
+    '-device', 'virtserialport,chardev=events,name=io.berth.events',
+    '-qmp', `unix:${spec.qmpSocket},server=on,wait=off`,
+    '-pidfile', spec.pidFile,
+  ];
+  for (const [name, file] of Object.entries(spec.fwCfg)) {
+    args.push('-fw_cfg', `name=${FW_CFG_PREFIX}/${name},file=${file}`);
+  }
+  return args;
+}

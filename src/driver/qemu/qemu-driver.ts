@@ -1,0 +1,127 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { BerthError } from '../../util/errors.js';
+import { requireTool, run } from '../../util/exec.js';
+import { pidAlive, readPid } from '../../store/instance-store.js';
+import { systemClock } from '../../util/retry.js';
+import type { Driver, VmControl, VmSpec, VmState } from '../driver.js';
+import { buildQemuArgs, QEMU_BINARY } from './args.js';
+import { QmpClient } from './qmp-client.js';
+
+async function diskVirtualSize(disk: string): Promise<number> {
+  const { stdout } = await run('qemu-img', ['info', '--output=json', '-U', disk]);
+  return (JSON.parse(stdout) as { 'virtual-size': number })['virtual-size'];
+}
+
+export class QemuDriver implements Driver {
+  readonly name = 'qemu';
+
+  async prepareDisk(spec: VmSpec, diskBytes: number): Promise<void> {
+    await requireTool('qemu-img');
+    if (!fs.existsSync(spec.disk)) {
+      const tmp = `${spec.disk}.tmp`;
+      await run('qemu-img', [
+        'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', spec.image.rootfs, tmp, String(diskBytes),
+      ]);
+      await fsp.chmod(tmp, 0o600);
+      await fsp.rename(tmp, spec.disk);
+      return;
+    }
+    const current = await diskVirtualSize(spec.disk);
+    if (diskBytes > current) await run('qemu-img', ['resize', '-q', spec.disk, String(diskBytes)]);
+  }
+
+  async start(spec: VmSpec): Promise<{ pid: number }> {
+    const bin = await requireTool(QEMU_BINARY[spec.arch]);
+    for (const f of [spec.qmpSocket, spec.eventSocket, spec.pidFile]) await fsp.rm(f, { force: true });
+    const args = buildQemuArgs(spec);
+    const stderrFd = fs.openSync(`${spec.serialLog}.qemu-stderr`, 'w', 0o600);
+    const child = spawn(bin, args, { detached: true, stdio: ['ignore', 'ignore', stderrFd] });
+    fs.closeSync(stderrFd);
+    child.unref();
+    const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
+    // QEMU is running once its QMP socket answers.
+    const deadline = systemClock.now() + 15000;
+    for (;;) {
+      const early = await Promise.race([exited, systemClock.sleep(100).then(() => undefined)]);
+      if (early !== undefined) {
+        const err = await fsp.readFile(`${spec.serialLog}.qemu-stderr`, 'utf8').catch(() => '');
+        throw new BerthError('VM_FAILED', `QEMU exited at once (code ${early})`, {
+          details: err.trim().split('\n').slice(-10).join('\n'),
+        });
+      }
+      try {
+        const q = await QmpClient.connect(spec.qmpSocket, 2000);
+        q.close();
+        break;
+      } catch {
+        // not up yet
+      }
+      if (systemClock.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new BerthError('TIMEOUT', 'QEMU started but its QMP socket never answered');
+      }
+    }
+    return { pid: child.pid! };
+  }
+
+  async state(spec: VmControl): Promise<VmState> {
+    const pid = await readPid(spec.pidFile);
+    if (!pidAlive(pid)) return 'stopped';
+    try {
+      const q = await QmpClient.connect(spec.qmpSocket, 3000);
+      try {
+        const st = await q.execute<{ status: string }>('query-status');
+        return st.status === 'running' ? 'running' : 'paused';
+      } finally {
+        q.close();
+      }
+    } catch {
+      return 'running'; // the process is alive but QMP is busy: treat as running
+    }
+  }
+
+  private async waitExit(spec: VmControl, pid: number | undefined, timeoutMs: number): Promise<boolean> {
+    const deadline = systemClock.now() + timeoutMs;
+    while (pidAlive(pid)) {
+      if (systemClock.now() > deadline) return false;
+      await systemClock.sleep(200);
+    }
+    await fsp.rm(spec.pidFile, { force: true });
+    return true;
+  }
+
+  async shutdown(spec: VmControl, timeoutMs: number): Promise<boolean> {
+    const pid = await readPid(spec.pidFile);
+    if (!pidAlive(pid)) return true;
+    try {
+      const q = await QmpClient.connect(spec.qmpSocket, 3000);
+      try {
+        await q.execute('system_powerdown');
+      } finally {
+        q.close();
+      }
+    } catch {
+      // QMP unreachable: the caller falls back to kill()
+      return false;
+    }
+    return this.waitExit(spec, pid, timeoutMs);
+  }
+
+  async kill(spec: VmControl): Promise<void> {
+    const pid = await readPid(spec.pidFile);
+    if (!pidAlive(pid)) return;
+    try {
+      const q = await QmpClient.connect(spec.qmpSocket, 2000);
+      await q.execute('quit').catch(() => undefined); // the connection drops as QEMU exits
+      q.close();
+    } catch {
+      process.kill(pid!, 'SIGTERM');
+    }
+    if (!(await this.waitExit(spec, pid, 5000))) {
+      process.kill(pid!, 'SIGKILL');
+      await this.waitExit(spec, pid, 5000);
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/** JSON-line events the host agent emits (GET /events) and `berth start` prints. */
+export type AgentEvent =
+  | { type: 'progress'; t: number; step: string; message: string }
+  | { type: 'notice'; t: number; message: string }
+  | { type: 'ready'; t: number; socket: string; elapsedMs: number; breakdown: Record<string, number> }
+  | { type: 'failed'; t: number; code: string; message: string; hint?: string; details?: string }
+  | { type: 'stopped'; t: number; reason: string };
+
+export type AgentPhase = 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
+
+export interface AgentStatus {
+  name: string;
+  phase: AgentPhase;
+  pid: number;
+  qemuPid?: number;
+  accel?: string;
+  sshPort?: number;
+  socket?: string;
+  startedAt: string;
+  readyAt?: string;
+  error?: string;
+}
+
+/** Parses a byte stream of JSON lines into objects, keeping partial lines between chunks. */
+export function jsonLineSplitter(onObject: (o: unknown) => void): (chunk: string) => void {
+  let buf = '';
+  return (chunk: string) => {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (!line) continue;
+      try {
+        onObject(JSON.parse(line));
+      } catch {
+        // a non-JSON line in an event stream is ignored: events are the only thing the agent writes there
+      }
+    }
+  };
+}

@@ -1,0 +1,375 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import type http from 'node:http';
+import { loadInstanceConfig } from '../config/load.js';
+import { hostArch, type InstanceConfig } from '../config/schema.js';
+import type { Driver, VmSpec } from '../driver/driver.js';
+import {
+  cachedProbe,
+  decideAccel,
+  hardwareAccelFor,
+  kvmDeviceUsable,
+  needsProbe,
+  probeHardwareAccel,
+} from '../driver/qemu/accel-probe.js';
+import { QEMU_BINARY } from '../driver/qemu/args.js';
+import { QemuDriver } from '../driver/qemu/qemu-driver.js';
+import { EngineSocketForwarder } from '../forward/engine-socket-forwarder.js';
+import { ensureKeyPair, publicKeyBlob } from '../guest/ssh-keys.js';
+import { SshSession } from '../guest/ssh-session.js';
+import { resolveImage } from '../image/cache.js';
+import { readRuntime, writeRuntime, type RuntimeState } from '../instance/runtime-state.js';
+import { fwCfgFile, vmSpecFor } from '../instance/vm-spec.js';
+import { pidAlive, readPid } from '../store/instance-store.js';
+import { homeFile, instanceDir, instanceFile } from '../store/paths.js';
+import { FILES } from '../store/filenames.js';
+import { BerthError, errorMessage } from '../util/errors.js';
+import { requireTool } from '../util/exec.js';
+import type { Logger } from '../util/logger.js';
+import { systemClock } from '../util/retry.js';
+import { startApiServer } from './api-server.js';
+import type { AgentEvent, AgentPhase, AgentStatus } from './events.js';
+import { pingEngine } from './engine-ping.js';
+
+const BOOT_TIMEOUT_MS = Number(process.env.BERTH_BOOT_TIMEOUT_MS ?? 10 * 60 * 1000);
+const SHUTDOWN_TIMEOUT_MS = Number(process.env.BERTH_SHUTDOWN_TIMEOUT_MS ?? 60 * 1000);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The per-instance daemon: owns QEMU, readiness, the engine socket, and the API the CLI talks to.
+ * QEMU runs in its own process group, so a crash of the agent leaves the VM (and its data) alone; a new
+ * agent re-attaches to the running VM.
+ */
+export class HostAgent {
+  private readonly driver: Driver = new QemuDriver();
+  private phase: AgentPhase = 'starting';
+  private readonly events: AgentEvent[] = [];
+  private readonly listeners = new Set<(e: AgentEvent) => void>();
+  private readonly startedAt = new Date();
+  private readonly t0 = Date.now();
+  private runtime?: RuntimeState;
+  private spec?: VmSpec;
+  private forwarder?: EngineSocketForwarder;
+  private session?: SshSession;
+  private api?: http.Server;
+  private stopping = false;
+  private error?: string;
+  private readyAt?: Date;
+  private watchTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly name: string,
+    private readonly log: Logger,
+  ) {}
+
+  private emit(e: AgentEvent): void {
+    this.events.push(e);
+    if (this.events.length > 500) this.events.splice(0, this.events.length - 500);
+    this.log.info({ event: e }, e.type === 'progress' || e.type === 'notice' ? e.message : e.type);
+    for (const l of this.listeners) l(e);
+  }
+
+  private progress(step: string, message: string): void {
+    this.emit({ type: 'progress', t: Date.now() - this.t0, step, message });
+  }
+
+  status(): AgentStatus {
+    return {
+      name: this.name,
+      phase: this.phase,
+      pid: process.pid,
+      qemuPid: this.runtime?.qemuPid,
+      accel: this.runtime?.accel,
+      sshPort: this.runtime?.sshPort,
+      socket: this.phase === 'ready' ? instanceFile(this.name, 'dockerSock') : undefined,
+      startedAt: this.startedAt.toISOString(),
+      readyAt: this.readyAt?.toISOString(),
+      error: this.error,
+    };
+  }
+
+  async run(): Promise<void> {
+    this.api = await startApiServer(instanceFile(this.name, 'agentSock'), {
+      status: () => this.status(),
+      history: () => [...this.events],
+      subscribe: (fn) => {
+        this.listeners.add(fn);
+        return () => this.listeners.delete(fn);
+      },
+      stop: (force) => this.stop(force),
+    });
+    try {
+      await this.boot();
+    } catch (err) {
+      const e = err instanceof BerthError ? err : new BerthError('INTERNAL', errorMessage(err), { cause: err });
+      this.log.error({ err }, 'start failed');
+      this.error = e.message;
+      this.phase = 'failed';
+      const serialTail = await this.serialTail();
+      this.emit({
+        type: 'failed',
+        t: Date.now() - this.t0,
+        code: e.code,
+        message: e.message,
+        hint: e.hint,
+        details: [e.details, serialTail ? `--- last lines of ${FILES.serialLog} ---\n${serialTail}` : undefined]
+          .filter(Boolean)
+          .join('\n') || undefined,
+      });
+      if (this.spec) await this.driver.kill(this.spec).catch(() => undefined);
+      await this.exit(1);
+    }
+  }
+
+  private async serialTail(): Promise<string | undefined> {
+    try {
+      const text = await fsp.readFile(instanceFile(this.name, 'serialLog'), 'utf8');
+      return text.trimEnd().split('\n').slice(-15).join('\n') || undefined;
+    } catch {
+      return undefined; // no serial log yet: nothing to show
+    }
+  }
+
+  private async boot(): Promise<void> {
+    const breakdown: Record<string, number> = {};
+    let mark = Date.now();
+    const lap = (k: string) => {
+      breakdown[k] = Date.now() - mark;
+      mark = Date.now();
+    };
+    const cfg = await loadInstanceConfig(instanceFile(this.name, 'config'));
+    const existing = await readRuntime(this.name);
+    const qemuPid = await readPid(instanceFile(this.name, 'qemuPid'));
+    const reattach = pidAlive(qemuPid) && existing !== undefined;
+
+    let spec: VmSpec;
+    if (reattach) {
+      this.progress('reattach', `re-attaching to the running VM (QEMU pid ${qemuPid})`);
+      const image = await resolveImage(cfg.image, cfg.arch, (m) => this.progress('image', m));
+      spec = vmSpecFor(this.name, cfg, image, existing.accel as VmSpec['accel'], existing.sshPort);
+      this.runtime = { ...existing, agentPid: process.pid };
+    } else {
+      await requireTool(QEMU_BINARY[cfg.arch]);
+      this.progress('image', 'preparing the guest image');
+      const image = await resolveImage(cfg.image, cfg.arch, (m) => this.progress('image', m));
+      lap('image');
+      const accel = await this.chooseAccel(cfg, image.kernel);
+      lap('accel');
+      const sshPort = await freePort();
+      spec = vmSpecFor(this.name, cfg, image, accel, sshPort);
+      await this.writeGuestIdentity();
+      await this.driver.prepareDisk(spec, cfg.disk);
+      lap('disk');
+      this.progress('boot', `booting the VM (${cfg.arch}, ${cfg.cpus} CPUs, ${Math.round(cfg.memory / 1024 ** 2)} MiB, ${accel})`);
+      const { pid } = await this.driver.start(spec);
+      this.runtime = {
+        sshPort,
+        accel,
+        imageId: image.id,
+        imageDir: image.dir,
+        qemuPid: pid,
+        agentPid: process.pid,
+        startedAt: new Date().toISOString(),
+      };
+      lap('qemu');
+    }
+    this.spec = spec;
+    await writeRuntime(this.name, this.runtime!);
+    this.watchVm();
+
+    this.progress('guest', 'waiting for the guest to boot and the engine to start');
+    await this.waitGuestReady(spec, reattach);
+    lap('guest');
+    this.forwarder = new EngineSocketForwarder(instanceFile(this.name, 'dockerSock'), this.log);
+    await this.connectSession(spec);
+    await this.forwarder.listen();
+    this.progress('engine', 'waiting for Docker Engine to answer through the host socket');
+    await this.waitEngine();
+    lap('engine');
+    this.phase = 'ready';
+    this.readyAt = new Date();
+    this.emit({
+      type: 'ready',
+      t: Date.now() - this.t0,
+      socket: instanceFile(this.name, 'dockerSock'),
+      elapsedMs: Date.now() - this.t0,
+      breakdown,
+    });
+  }
+
+  private async chooseAccel(cfg: InstanceConfig, kernel: string): Promise<VmSpec['accel']> {
+    const facts = {
+      platform: process.platform,
+      hostArch: hostArch(),
+      guestArch: cfg.arch,
+      kvmDevice: process.platform === 'linux' && kvmDeviceUsable(),
+    };
+    let probe: { ok: boolean; detail: string } | undefined;
+    if (needsProbe(cfg.accel, facts)) {
+      const hw = hardwareAccelFor(process.platform)!;
+      const bin = await requireTool(QEMU_BINARY[cfg.arch]);
+      const st = await fsp.stat(bin);
+      const key = `${hw}:${bin}:${st.mtimeMs}:${kernel}`;
+      this.progress('accel', `checking that ${hw} works`);
+      probe = await cachedProbe(homeFile('accelProbe'), key, () => probeHardwareAccel(cfg.arch, hw, kernel));
+    }
+    const d = decideAccel(cfg.accel, { ...facts, probe });
+    if (d.notice) this.emit({ type: 'notice', t: Date.now() - this.t0, message: d.notice });
+    return d.accel;
+  }
+
+  private async writeGuestIdentity(): Promise<void> {
+    const dir = path.join(instanceDir(this.name), FILES.fwCfgDir);
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
+    await ensureKeyPair(instanceFile(this.name, 'hostKey'), instanceFile(this.name, 'hostKeyPub'), `berth-${this.name}`);
+    await fsp.writeFile(fwCfgFile(this.name, 'authorized_keys'), user.publicKey + '\n', { mode: 0o600 });
+    await fsp.writeFile(fwCfgFile(this.name, 'hostname'), `berth-${this.name}`, { mode: 0o600 });
+  }
+
+  /** Waits for the guest's push over virtio-serial ("ready" once dockerd is up). */
+  private async waitGuestReady(spec: VmSpec, reattach: boolean): Promise<void> {
+    if (reattach) return; // the guest said so long ago; the SSH/engine checks below confirm it
+    const deadline = Date.now() + BOOT_TIMEOUT_MS;
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const attempt = () => {
+        if (settled) return;
+        if (Date.now() > deadline) {
+          settled = true;
+          reject(new BerthError('TIMEOUT', `the guest did not report ready within ${BOOT_TIMEOUT_MS / 1000} s`, {
+            hint: 'see "berth logs" for the guest console',
+          }));
+          return;
+        }
+        if (this.stopping) {
+          settled = true;
+          reject(new BerthError('VM_FAILED', 'the VM stopped while booting'));
+          return;
+        }
+        const s = net.createConnection(spec.eventSocket);
+        let buf = '';
+        s.setEncoding('utf8');
+        s.on('data', (d: string) => {
+          buf += d;
+          if (buf.includes('ready') && !settled) {
+            settled = true;
+            s.destroy();
+            resolve();
+          }
+        });
+        s.on('error', () => setTimeout(attempt, 200));
+        s.on('close', () => {
+          if (!settled) setTimeout(attempt, 200);
+        });
+      };
+      attempt();
+    });
+  }
+
+  private async connectSession(spec: VmSpec): Promise<void> {
+    const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
+    const hostKeyPub = await fsp.readFile(instanceFile(this.name, 'hostKeyPub'), 'utf8');
+    const target = { host: '127.0.0.1', port: spec.sshPort, user: 'root', privateKey: user.privateKey, hostKey: publicKeyBlob(hostKeyPub) };
+    const deadline = Date.now() + 120000;
+    for (;;) {
+      try {
+        const s = await SshSession.connect(target, 15000);
+        this.session = s;
+        this.forwarder?.setSession(s);
+        this.log.info('guest session connected');
+        s.onClose(() => {
+          this.forwarder?.setSession(undefined);
+          this.session = undefined;
+          if (this.stopping) return;
+          this.log.warn('guest session closed; reconnecting');
+          void this.connectSession(spec).catch((err) => this.log.error({ err }, 'reconnect failed'));
+        });
+        return;
+      } catch (err) {
+        if (err instanceof BerthError && err.code === 'PERMISSION') throw err;
+        if (this.stopping) throw new BerthError('VM_FAILED', 'the VM stopped');
+        if (Date.now() > deadline) {
+          throw new BerthError('TIMEOUT', `cannot reach the guest over SSH: ${errorMessage(err)}`);
+        }
+        await systemClock.sleep(500);
+      }
+    }
+  }
+
+  private async waitEngine(): Promise<void> {
+    const sock = instanceFile(this.name, 'dockerSock');
+    const deadline = Date.now() + 120000;
+    for (;;) {
+      const ok = await pingEngine(sock, 5000);
+      if (ok) return;
+      if (this.stopping) throw new BerthError('VM_FAILED', 'the VM stopped');
+      if (Date.now() > deadline) throw new BerthError('TIMEOUT', 'Docker Engine did not answer through the host socket');
+      await systemClock.sleep(300);
+    }
+  }
+
+  /** Notices the VM going away (guest poweroff, QEMU killed) and shuts the agent down cleanly. */
+  private watchVm(): void {
+    this.watchTimer = setInterval(() => {
+      if (this.stopping || pidAlive(this.runtime?.qemuPid)) return;
+      this.log.warn('QEMU exited');
+      void this.finish('the VM exited');
+    }, 500);
+  }
+
+  async stop(force: boolean): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.phase = 'stopping';
+    const spec = this.spec ?? { pidFile: instanceFile(this.name, 'qemuPid'), qmpSocket: instanceFile(this.name, 'qmpSock') };
+    if (force) {
+      await this.driver.kill(spec);
+    } else {
+      this.emit({ type: 'progress', t: Date.now() - this.t0, step: 'stop', message: 'shutting the guest down' });
+      const clean = await this.driver.shutdown(spec, SHUTDOWN_TIMEOUT_MS);
+      if (!clean) {
+        this.emit({ type: 'notice', t: Date.now() - this.t0, message: `the guest did not power off within ${SHUTDOWN_TIMEOUT_MS / 1000} s: forcing` });
+        await this.driver.kill(spec);
+      }
+    }
+    await this.finish(force ? 'forced stop' : 'stopped');
+  }
+
+  private async finish(reason: string): Promise<void> {
+    this.stopping = true;
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.session?.end();
+    await this.forwarder?.close().catch(() => undefined);
+    this.phase = 'stopped';
+    this.emit({ type: 'stopped', t: Date.now() - this.t0, reason });
+    await this.exit(0);
+  }
+
+  private async exit(code: number): Promise<void> {
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    // Give event subscribers a moment to read the last event, then close the API and leave.
+    await systemClock.sleep(200);
+    this.api?.close();
+    await fsp.rm(instanceFile(this.name, 'agentSock'), { force: true });
+    await fsp.rm(instanceFile(this.name, 'agentPid'), { force: true });
+    if (!pidAlive(this.runtime?.qemuPid)) await fsp.rm(instanceFile(this.name, 'dockerSock'), { force: true });
+    process.exit(code);
+  }
+}
+
+export function agentLogFd(name: string): number {
+  return fs.openSync(instanceFile(name, 'agentLog'), 'a', 0o600);
+}

@@ -1,0 +1,100 @@
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { BerthError } from '../util/errors.js';
+import { requireTool, run } from '../util/exec.js';
+import { debianArch, type ImageRecipe } from './recipe.js';
+import { IMAGE_FILES, type ImageManifest, type ProgressFn } from './image.js';
+
+/**
+ * Builds a guest image from Debian packages into `outDir` (which must not exist yet):
+ * mmdebstrap → root directory → ext4 (mkfs.ext4 -d, no mounts) → qcow2, plus kernel and initrd.
+ * Everything happens in a temp dir next to outDir and is renamed into place at the end.
+ */
+export async function buildImage(recipe: ImageRecipe, outDir: string, progress: ProgressFn): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    throw new BerthError('PERMISSION', 'building the guest image needs root (mmdebstrap creates files owned by root)', {
+      hint: 'run "sudo berth image build" once, or give a prebuilt image: berth start --image PATH|URL --image-sha256 DIGEST',
+    });
+  }
+  const mmdebstrap = await requireTool('mmdebstrap');
+  await requireTool('mkfs.ext4');
+  await requireTool('qemu-img');
+
+  await fsp.mkdir(path.dirname(outDir), { recursive: true, mode: 0o700 });
+  const work = await fsp.mkdtemp(path.join(path.dirname(outDir), '.build-'));
+  try {
+    const filesDir = path.join(work, 'files');
+    await fsp.mkdir(filesDir);
+    for (const [name, text] of Object.entries(recipe.files)) await fsp.writeFile(path.join(filesDir, name), text);
+    const root = path.join(work, 'root');
+    const args = [
+      '--variant=minbase',
+      `--architectures=${debianArch(recipe.arch)}`,
+      `--include=${recipe.packages.join(',')}`,
+      '--aptopt=APT::Install-Recommends "false"',
+      ...recipe.dpkgExcludes.map((p) => `--dpkgopt=path-exclude=${p}`),
+      `--customize-hook=sh ${filesDir}/customize.sh "$1" ${filesDir}`,
+      recipe.suite,
+      root,
+      recipe.mirror,
+    ];
+    progress(`bootstrapping Debian ${recipe.suite} (${debianArch(recipe.arch)}) with mmdebstrap`);
+    const child = execa(mmdebstrap, args, { all: true, env: { TMPDIR: os.tmpdir() } });
+    const tail: string[] = [];
+    child.all?.setEncoding('utf8');
+    let buf = '';
+    child.all?.on('data', (chunk: string) => {
+      buf += chunk;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).trim();
+        buf = buf.slice(i + 1);
+        if (!line) continue;
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+        if (/^I: /.test(line)) progress(`  ${line.slice(3)}`);
+      }
+    });
+    try {
+      await child;
+    } catch (err) {
+      throw new BerthError('IMAGE', 'mmdebstrap failed to build the guest root filesystem', {
+        cause: err,
+        details: tail.join('\n'),
+        hint: 'check that the Debian archive is reachable (BERTH_DEBIAN_MIRROR overrides the mirror)',
+      });
+    }
+
+    const staging = path.join(work, 'image');
+    await fsp.mkdir(staging);
+    const boot = await fsp.readdir(path.join(root, 'boot'));
+    const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
+    const initrd = boot.find((f) => f.startsWith('initrd.img-'));
+    if (!vmlinuz || !initrd) throw new BerthError('IMAGE', `no kernel/initrd in the built root's /boot (found: ${boot.join(', ')})`);
+    await fsp.copyFile(path.join(root, 'boot', vmlinuz), path.join(staging, IMAGE_FILES.kernel));
+    await fsp.copyFile(path.join(root, 'boot', initrd), path.join(staging, IMAGE_FILES.initrd));
+
+    progress('creating the root filesystem (ext4 → qcow2)');
+    const { stdout } = await run('du', ['-sb', root]);
+    const used = Number(stdout.split(/\s/)[0]);
+    const size = Math.ceil((used * 1.3 + 256 * 1024 ** 2) / 1024 ** 2);
+    const raw = path.join(work, 'rootfs.raw');
+    await run('mkfs.ext4', ['-q', '-F', '-L', 'berth-root', '-E', 'root_owner=0:0', '-d', root, raw, `${size}M`]);
+    await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, path.join(staging, IMAGE_FILES.rootfs)]);
+    await fsp.rm(raw, { force: true });
+
+    const manifest: ImageManifest = {
+      format: 1,
+      arch: recipe.arch,
+      source: `built:${path.basename(outDir)}`,
+      kernelVersion: vmlinuz.slice('vmlinuz-'.length),
+      createdAt: new Date().toISOString(),
+    };
+    await fsp.writeFile(path.join(staging, IMAGE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
+    await fsp.rename(staging, outDir);
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+}

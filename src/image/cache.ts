@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import * as tar from 'tar';
+import type { Arch } from '../config/schema.js';
+import { imageCacheDir } from '../store/paths.js';
+import { BerthError, isErrnoException } from '../util/errors.js';
+import { buildImage } from './build.js';
+import { IMAGE_FILES, type GuestImage, type ImageManifest, type ProgressFn } from './image.js';
+import { defaultRecipe, recipeHash } from './recipe.js';
+
+export interface ImageSource {
+  path?: string;
+  url?: string;
+  sha256?: string;
+}
+
+async function loadImage(dir: string): Promise<GuestImage | undefined> {
+  try {
+    const manifest = JSON.parse(await fsp.readFile(path.join(dir, IMAGE_FILES.manifest), 'utf8')) as ImageManifest;
+    const img: GuestImage = {
+      id: path.basename(dir),
+      dir,
+      kernel: path.join(dir, IMAGE_FILES.kernel),
+      initrd: path.join(dir, IMAGE_FILES.initrd),
+      rootfs: path.join(dir, IMAGE_FILES.rootfs),
+      manifest,
+    };
+    for (const f of [img.kernel, img.initrd, img.rootfs]) await fsp.access(f);
+    return img;
+  } catch (err) {
+    if (isErrnoException(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+function checkArch(img: GuestImage, arch: Arch): GuestImage {
+  if (img.manifest.arch !== arch) {
+    throw new BerthError('IMAGE', `image ${img.id} is for ${img.manifest.arch}, the instance is ${arch}`, {
+      hint: 'give an image built for the instance\'s architecture',
+    });
+  }
+  return img;
+}
+
+/** Returns the built-in image for an arch, building it once (content-addressed by recipe). */
+export async function ensureBuiltImage(arch: Arch, progress: ProgressFn): Promise<GuestImage> {
+  const recipe = defaultRecipe(arch);
+  const dir = path.join(imageCacheDir(), `built-${arch}-${recipeHash(recipe)}`);
+  const cached = await loadImage(dir);
+  if (cached) return cached;
+  const t0 = Date.now();
+  progress(`building the guest image (Debian ${recipe.suite}, ${arch}); this happens once`);
+  await buildImage(recipe, dir, progress);
+  progress(`guest image built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return (await loadImage(dir))!;
+}
+
+function hashingStream(hash: ReturnType<typeof createHash>, total: number | undefined, progress: ProgressFn): Transform {
+  let seen = 0;
+  let lastPct = -10;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      seen += chunk.length;
+      if (total) {
+        const pct = Math.floor((seen / total) * 100);
+        if (pct >= lastPct + 10) {
+          lastPct = pct;
+          progress(`  ${pct}% of ${(total / 1024 ** 2).toFixed(0)} MiB`);
+        }
+      }
+      cb(null, chunk);
+    },
+  });
+}
+
+/**
+ * A prebuilt image archive (tar of vmlinuz, initrd.img, rootfs.qcow2, image.json) from a local path or
+ * an http(s) URL. URLs must come with a sha256, which is verified before anything lands in the cache.
+ */
+export async function ensureImportedImage(src: ImageSource, arch: Arch, progress: ProgressFn): Promise<GuestImage> {
+  const cacheRoot = imageCacheDir();
+  if (src.sha256) {
+    const hit = await loadImage(path.join(cacheRoot, `sha256-${src.sha256}`));
+    if (hit) return checkArch(hit, arch);
+  }
+  await fsp.mkdir(cacheRoot, { recursive: true, mode: 0o700 });
+  const work = await fsp.mkdtemp(path.join(cacheRoot, '.import-'));
+  try {
+    const archive = path.join(work, 'image.tar');
+    const hash = createHash('sha256');
+    if (src.url) {
+      progress(`downloading image ${src.url}`);
+      let res: Response;
+      try {
+        res = await fetch(src.url);
+      } catch (err) {
+        throw new BerthError('IMAGE', `cannot download ${src.url}: ${(err as Error).message}`, { cause: err });
+      }
+      if (!res.ok || !res.body) throw new BerthError('IMAGE', `cannot download ${src.url}: HTTP ${res.status}`);
+      const total = Number(res.headers.get('content-length')) || undefined;
+      const { Readable } = await import('node:stream');
+      await pipeline(
+        Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+        hashingStream(hash, total, progress),
+        fs.createWriteStream(archive, { mode: 0o600 }),
+      );
+    } else {
+      const p = path.resolve(src.path!);
+      let st: fs.Stats;
+      try {
+        st = await fsp.stat(p);
+      } catch {
+        throw new BerthError('IMAGE', `image file ${p} does not exist`, { hint: 'check image.path in the instance YAML or --image' });
+      }
+      progress(`importing image ${p}`);
+      await pipeline(fs.createReadStream(p), hashingStream(hash, st.size, progress), fs.createWriteStream(archive, { mode: 0o600 }));
+    }
+    const digest = hash.digest('hex');
+    if (src.sha256 && digest !== src.sha256) {
+      throw new BerthError('IMAGE', `image digest mismatch: expected sha256 ${src.sha256}, got ${digest}`, {
+        hint: 'the download is corrupt or the digest is wrong; nothing was cached',
+      });
+    }
+    const dest = path.join(cacheRoot, `sha256-${digest}`);
+    const hit = await loadImage(dest);
+    if (hit) return checkArch(hit, arch);
+    const staging = path.join(work, 'image');
+    await fsp.mkdir(staging);
+    await tar.x({ file: archive, cwd: staging, strict: true });
+    await fsp.rm(archive);
+    const img = await loadImage(staging);
+    if (!img) {
+      throw new BerthError('IMAGE', 'the image archive lacks vmlinuz, initrd.img, rootfs.qcow2 or image.json', {
+        hint: 'make archives with "berth image pack"',
+      });
+    }
+    checkArch(img, arch);
+    await fsp.rename(staging, dest);
+    progress(`image cached as sha256-${digest.slice(0, 12)}…`);
+    return (await loadImage(dest))!;
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+}
+
+export async function resolveImage(src: ImageSource | undefined, arch: Arch, progress: ProgressFn): Promise<GuestImage> {
+  if (src && (src.path || src.url)) return ensureImportedImage(src, arch, progress);
+  return ensureBuiltImage(arch, progress);
+}
+
+/** Packs a cached image into a tar archive that `image.path`/`image.url` accept; returns its sha256. */
+export async function packImage(img: GuestImage, out: string): Promise<string> {
+  const tmp = `${out}.tmp`;
+  await tar.c({ file: tmp, cwd: img.dir, portable: true }, Object.values(IMAGE_FILES));
+  const hash = createHash('sha256');
+  await pipeline(fs.createReadStream(tmp), hash);
+  await fsp.rename(tmp, out);
+  return hash.digest('hex');
+}

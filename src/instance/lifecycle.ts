@@ -1,0 +1,223 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadInstanceConfig } from '../config/load.js';
+import type { InstanceConfig } from '../config/schema.js';
+import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from '../config/write.js';
+import { QemuDriver } from '../driver/qemu/qemu-driver.js';
+import { agentStatus, agentStop, followEvents } from '../hostagent/api-client.js';
+import type { AgentEvent, AgentStatus } from '../hostagent/events.js';
+import { acquireLock, ensureHome, instanceExists, pidAlive, readPid, requireInstance, validateName, writeFileAtomic } from '../store/instance-store.js';
+import { instanceDir, instanceFile } from '../store/paths.js';
+import { BerthError, isErrnoException } from '../util/errors.js';
+import { systemClock } from '../util/retry.js';
+import { readRuntime, type RuntimeState } from './runtime-state.js';
+import { controlSpecFor } from './vm-spec.js';
+
+export type InstanceStatus = 'Running' | 'Starting' | 'Stopping' | 'Stopped' | 'Broken';
+
+/** Facts fixed when an instance is created, checked on every start. */
+interface InstanceInfo {
+  arch: string;
+  diskBytes: number;
+  createdAt: string;
+}
+
+async function readInfo(name: string): Promise<InstanceInfo | undefined> {
+  try {
+    return JSON.parse(await fsp.readFile(instanceFile(name, 'instanceInfo'), 'utf8')) as InstanceInfo;
+  } catch (err) {
+    if (isErrnoException(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Creates the instance (dir 0700 + YAML from defaults and flags) or applies flags to its YAML.
+ * Everything is validated before anything is written.
+ */
+export async function prepareInstance(name: string, flags: ConfigFlags): Promise<{ config: InstanceConfig; created: boolean; changed: boolean }> {
+  validateName(name);
+  await ensureHome();
+  const file = instanceFile(name, 'config');
+  if (!(await instanceExists(name))) {
+    const { text, config } = newConfigText(flags);
+    const dir = instanceDir(name);
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fsp.chmod(dir, 0o700);
+    const info: InstanceInfo = { arch: config.arch, diskBytes: config.disk, createdAt: new Date().toISOString() };
+    await writeFileAtomic(instanceFile(name, 'instanceInfo'), JSON.stringify(info, null, 2) + '\n');
+    await writeFileAtomic(file, text, 0o600);
+    return { config, created: true, changed: false };
+  }
+  const text = await fsp.readFile(file, 'utf8');
+  const { text: newText, after, changed } = updatedConfigText(text, file, flags);
+  const info = await readInfo(name);
+  if (info) checkChange({ arch: info.arch, disk: info.diskBytes }, after, file);
+  if (changed) await writeFileAtomic(file, newText, 0o600);
+  if (info && after.disk > info.diskBytes) {
+    await writeFileAtomic(instanceFile(name, 'instanceInfo'), JSON.stringify({ ...info, diskBytes: after.disk }, null, 2) + '\n');
+  }
+  return { config: after, created: false, changed };
+}
+
+export interface InstanceView {
+  name: string;
+  status: InstanceStatus;
+  arch: string;
+  cpus: number;
+  memory: number;
+  disk: number;
+  accel: string;
+  socket: string;
+  sshPort?: number;
+  agentPid?: number;
+  qemuPid?: number;
+  dir: string;
+  error?: string;
+}
+
+export async function describeInstance(name: string): Promise<InstanceView> {
+  await requireInstance(name);
+  const cfg = await loadInstanceConfig(instanceFile(name, 'config'));
+  const rt: RuntimeState | undefined = await readRuntime(name);
+  const st = await agentStatus(instanceFile(name, 'agentSock'));
+  const qemuPid = await readPid(instanceFile(name, 'qemuPid'));
+  const qemuUp = pidAlive(qemuPid);
+  let status: InstanceStatus;
+  if (st?.phase === 'ready') status = 'Running';
+  else if (st?.phase === 'starting') status = 'Starting';
+  else if (st?.phase === 'stopping') status = 'Stopping';
+  else status = qemuUp ? 'Broken' : 'Stopped';
+  return {
+    name,
+    status,
+    arch: cfg.arch,
+    cpus: cfg.cpus,
+    memory: cfg.memory,
+    disk: cfg.disk,
+    accel: status === 'Stopped' ? cfg.accel : (rt?.accel ?? cfg.accel),
+    socket: instanceFile(name, 'dockerSock'),
+    sshPort: qemuUp ? rt?.sshPort : undefined,
+    agentPid: st?.pid,
+    qemuPid: qemuUp ? qemuPid : undefined,
+    dir: instanceDir(name),
+    error: status === 'Broken' ? 'the VM runs but its host agent is gone; "berth start" re-attaches' : undefined,
+  };
+}
+
+function agentEntry(): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'hostagent', 'main.js');
+}
+
+function spawnAgent(name: string): number {
+  const out = fs.openSync(instanceFile(name, 'agentStdio'), 'a', 0o600);
+  const child = spawn(process.execPath, [agentEntry(), name], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: process.env,
+  });
+  fs.closeSync(out);
+  child.unref();
+  return child.pid!;
+}
+
+async function waitForAgentSocket(name: string, agentPid: number, timeoutMs: number): Promise<AgentStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await agentStatus(instanceFile(name, 'agentSock'), 1000);
+    if (st && st.pid === agentPid) return st;
+    if (!pidAlive(agentPid)) {
+      const log = await fsp.readFile(instanceFile(name, 'agentStdio'), 'utf8').catch(() => '');
+      throw new BerthError('INTERNAL', 'the host agent exited while starting', {
+        details: log.trimEnd().split('\n').slice(-10).join('\n'),
+      });
+    }
+    if (Date.now() > deadline) throw new BerthError('TIMEOUT', 'the host agent did not come up');
+    await systemClock.sleep(50);
+  }
+}
+
+export type StartResult =
+  | { kind: 'already-running'; socket: string }
+  | { kind: 'ready'; event: Extract<AgentEvent, { type: 'ready' }> };
+
+/**
+ * Starts (or re-attaches to) an instance and streams the agent's events until ready or failed.
+ * Holds the instance's start lock throughout, so two starts of one instance never race.
+ */
+export async function startInstance(name: string, onEvent: (e: AgentEvent) => void): Promise<StartResult> {
+  await requireInstance(name);
+  const release = await acquireLock(instanceFile(name, 'startLock'));
+  try {
+    const st = await agentStatus(instanceFile(name, 'agentSock'));
+    if (st?.phase === 'ready') return { kind: 'already-running', socket: st.socket! };
+    let agentPid: number;
+    if (st && (st.phase === 'starting')) {
+      agentPid = st.pid; // an agent is already booting it: follow along
+    } else {
+      if (st) await waitAgentGone(name, st.pid, 30000);
+      agentPid = spawnAgent(name);
+      await waitForAgentSocket(name, agentPid, 15000);
+    }
+    const last = await followEvents(instanceFile(name, 'agentSock'), onEvent, (e) => e.type === 'ready' || e.type === 'failed' || e.type === 'stopped');
+    if (last?.type === 'ready') return { kind: 'ready', event: last };
+    if (last?.type === 'failed') {
+      throw new BerthError(last.code as ConstructorParameters<typeof BerthError>[0], last.message, {
+        hint: last.hint ?? `see "berth logs ${name}"`,
+        details: last.details,
+      });
+    }
+    throw new BerthError('VM_FAILED', 'the host agent stopped before the instance was ready', {
+      hint: `see "berth logs ${name}"`,
+    });
+  } finally {
+    await release();
+  }
+}
+
+async function waitAgentGone(name: string, pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(pid) && Date.now() < deadline) await systemClock.sleep(100);
+}
+
+export type StopResult = 'stopped' | 'already-stopped';
+
+export async function stopInstance(name: string, force: boolean, onEvent: (e: AgentEvent) => void = () => undefined): Promise<StopResult> {
+  await requireInstance(name);
+  const agentSock = instanceFile(name, 'agentSock');
+  const st = await agentStatus(agentSock);
+  const ctl = controlSpecFor(name);
+  const driver = new QemuDriver();
+  if (st) {
+    const done = followEvents(agentSock, onEvent, (e) => e.type === 'stopped');
+    await agentStop(agentSock, force);
+    await done;
+    await waitAgentGone(name, st.pid, 90000);
+    return 'stopped';
+  }
+  if (!pidAlive(await readPid(ctl.pidFile))) {
+    await fsp.rm(instanceFile(name, 'dockerSock'), { force: true });
+    return 'already-stopped';
+  }
+  // No agent (it crashed) but the VM runs: stop it directly.
+  if (force || !(await driver.shutdown(ctl, 60000))) await driver.kill(ctl);
+  await fsp.rm(instanceFile(name, 'dockerSock'), { force: true });
+  return 'stopped';
+}
+
+export async function deleteInstance(name: string, force: boolean): Promise<void> {
+  await requireInstance(name);
+  const v = await describeInstance(name);
+  if (v.status !== 'Stopped') {
+    if (!force) {
+      throw new BerthError('CONFLICT', `instance "${name}" is ${v.status.toLowerCase()}`, {
+        hint: `stop it first (berth stop ${name}) or use: berth delete ${name} --force`,
+      });
+    }
+    await stopInstance(name, true);
+  }
+  await fsp.rm(instanceDir(name), { recursive: true, force: true });
+}

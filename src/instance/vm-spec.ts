@@ -1,0 +1,46 @@
+import path from 'node:path';
+import type { InstanceConfig } from '../config/schema.js';
+import type { VmSpec } from '../driver/driver.js';
+import type { GuestImage } from '../image/image.js';
+import { FILES } from '../store/filenames.js';
+import { instanceDir } from '../store/paths.js';
+
+export function fwCfgFile(name: string, entry: string): string {
+  return path.join(instanceDir(name), FILES.fwCfgDir, entry);
+}
+
+export function vmSpecFor(
+  name: string,
+  cfg: InstanceConfig,
+  image: GuestImage,
+  accel: VmSpec['accel'],
+  sshPort: number,
+): VmSpec {
+  const dir = instanceDir(name);
+  return {
+    name,
+    dir,
+    arch: cfg.arch,
+    cpus: cfg.cpus,
+    memoryBytes: cfg.memory,
+    accel,
+    image,
+    disk: path.join(dir, FILES.disk),
+    sshPort,
+    fwCfg: {
+      hostname: fwCfgFile(name, 'hostname'),
+      authorized_keys: fwCfgFile(name, 'authorized_keys'),
+      ssh_host_ed25519_key: path.join(dir, FILES.hostKey),
+    },
+    serialLog: path.join(dir, FILES.serialLog),
+    qmpSocket: path.join(dir, FILES.qmpSock),
+    eventSocket: path.join(dir, FILES.eventsSock),
+    pidFile: path.join(dir, FILES.qemuPid),
+  };
+}
+
+/** Spec for operations that need only paths (state, shutdown, kill) of an instance. */
+export function controlSpecFor(name: string): Pick<VmSpec, 'pidFile' | 'qmpSocket' | 'dir'> {
+  const dir = instanceDir(name);
+  return { dir, pidFile: path.join(dir, FILES.qemuPid), qmpSocket: path.join(dir, FILES.qmpSock) };
+}

@@ -1,0 +1,108 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError, isErrnoException } from '../util/errors.js';
+import { FILES } from './filenames.js';
+import { berthHome, instanceDir, NAME_RE } from './paths.js';
+
+export function validateName(name: string): void {
+  if (!NAME_RE.test(name)) {
+    throw new BerthError('USAGE', `invalid instance name "${name}"`, {
+      hint: 'use 1-31 lowercase letters, digits or dashes, starting with a letter or digit',
+    });
+  }
+}
+
+export async function ensureHome(): Promise<string> {
+  const home = berthHome();
+  await fsp.mkdir(home, { recursive: true, mode: 0o700 });
+  await fsp.mkdir(path.join(home, '_config'), { recursive: true, mode: 0o700 });
+  return home;
+}
+
+export async function instanceExists(name: string): Promise<boolean> {
+  try {
+    await fsp.access(path.join(instanceDir(name), FILES.config));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function requireInstance(name: string): Promise<void> {
+  validateName(name);
+  if (!(await instanceExists(name))) {
+    throw new BerthError('NOT_FOUND', `instance "${name}" does not exist`, {
+      hint: `create it with: berth start ${name === 'default' ? '' : name}`.trimEnd(),
+    });
+  }
+}
+
+export async function listInstances(): Promise<string[]> {
+  let entries: fs.Dirent[];
+  try {
+    entries = await fsp.readdir(berthHome(), { withFileTypes: true });
+  } catch (err) {
+    if (isErrnoException(err, 'ENOENT')) return [];
+    throw err;
+  }
+  const names: string[] = [];
+  for (const e of entries) {
+    if (e.isDirectory() && NAME_RE.test(e.name) && (await instanceExists(e.name))) names.push(e.name);
+  }
+  return names.sort();
+}
+
+/** Writes a file atomically (temp file + rename) so readers never see half a file. */
+export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  await fsp.writeFile(tmp, data, { mode });
+  await fsp.rename(tmp, file);
+}
+
+export async function readPid(file: string): Promise<number | undefined> {
+  try {
+    const n = Number.parseInt((await fsp.readFile(file, 'utf8')).trim(), 10);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch (err) {
+    if (isErrnoException(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+export function pidAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrnoException(err, 'EPERM');
+  }
+}
+
+/**
+ * An exclusive lock file holding the owner's pid. A lock whose owner is dead is stale and taken over,
+ * so a crash never leaves an instance "locked forever".
+ */
+export async function acquireLock(file: string): Promise<() => Promise<void>> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fh = await fsp.open(file, 'wx', 0o600);
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return async () => {
+        await fsp.rm(file, { force: true });
+      };
+    } catch (err) {
+      if (!isErrnoException(err, 'EEXIST')) throw err;
+      const owner = await readPid(file);
+      if (pidAlive(owner) && owner !== process.pid) {
+        throw new BerthError('CONFLICT', `another berth process (pid ${owner}) is already working on this instance`, {
+          hint: 'wait for it to finish, then try again',
+        });
+      }
+      await fsp.rm(file, { force: true }); // stale: its owner is gone
+    }
+  }
+  throw new BerthError('CONFLICT', `could not take the lock ${file}`);
+}
