@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { loadInstanceConfig } from '../config/load.js';
 import type { InstanceConfig } from '../config/schema.js';
 import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from '../config/write.js';
+import { QEMU_BINARY } from '../driver/qemu/args.js';
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
+import { requireTool } from '../util/exec.js';
 import { agentStatus, agentStop, followEvents } from '../hostagent/api-client.js';
 import type { AgentEvent, AgentStatus } from '../hostagent/events.js';
 import { acquireLock, ensureHome, instanceExists, pidAlive, readPid, requireInstance, validateName, writeFileAtomic } from '../store/instance-store.js';
@@ -150,6 +152,9 @@ export type StartResult =
  */
 export async function startInstance(name: string, onEvent: (e: AgentEvent) => void): Promise<StartResult> {
   await requireInstance(name);
+  // Fail fast, in the CLI, on a missing QEMU (the agent would find out only after detaching).
+  const cfg = await loadInstanceConfig(instanceFile(name, 'config'));
+  await requireTool(QEMU_BINARY[cfg.arch]);
   const release = await acquireLock(instanceFile(name, 'startLock'));
   try {
     const st = await agentStatus(instanceFile(name, 'agentSock'));

@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ARCHES, hostArch, type Arch } from '../../config/schema.js';
-import { ensureBuiltImage, packImage } from '../../image/cache.js';
+import { ensureBuiltImage, ensureImportedImage, packImage } from '../../image/cache.js';
 import { imageCacheDir } from '../../store/paths.js';
 import { BerthError } from '../../util/errors.js';
 import { info, json, result, step } from '../output.js';
@@ -37,6 +37,20 @@ export function registerImage(program: Command, run: (fn: () => Promise<void>) =
         const digest = await packImage(img, path.resolve(out));
         info(`packed ${img.id} into ${out}`);
         result(`sha256:${digest}`);
+      }),
+    );
+  image
+    .command('import')
+    .argument('<source>', 'image archive: a local path or an http(s) URL')
+    .option('--sha256 <digest>', 'expected sha256 of the archive (required for URLs)')
+    .option('--arch <arch>', 'guest architecture the image must be for')
+    .description('verify and cache a prebuilt image archive (as made by "berth image pack")')
+    .action((source: string, o: { sha256?: string; arch?: string }) =>
+      run(async () => {
+        const isUrl = /^https?:\/\//.test(source);
+        if (isUrl && !o.sha256) throw new BerthError('USAGE', 'an image URL needs --sha256', { hint: 'berth image pack prints the digest' });
+        const img = await ensureImportedImage(isUrl ? { url: source, sha256: o.sha256 } : { path: source, sha256: o.sha256 }, archOf(o.arch), (m) => step(m));
+        result(img.dir);
       }),
     );
   image

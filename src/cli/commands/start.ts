@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { ACCELS, ARCHES, hostArch } from '../../config/schema.js';
 import { currentContext, dockerCliAvailable, ensureContext, contextName } from '../../docker/docker-context.js';
 import { prepareInstance, startInstance } from '../../instance/lifecycle.js';
+import { QEMU_BINARY } from '../../driver/qemu/args.js';
 import { BerthError } from '../../util/errors.js';
+import { requireTool } from '../../util/exec.js';
 import { info, result, step } from '../output.js';
 
 export interface StartOpts {
@@ -31,6 +33,8 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
       hint: `omit --arch (default ${hostArch()})`,
     });
   }
+  // A missing QEMU is reported before anything is created on disk.
+  await requireTool(QEMU_BINARY[hostArch()]);
   const prep = await prepareInstance(name, {
     cpus: toInt(o.cpus, '--cpus'),
     memory: o.memory,

@@ -116,7 +116,10 @@ export async function probeHardwareAccel(
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.on('error', (e) => finish({ ok: false, detail: e.message }));
-    child.on('exit', (code) => finish({ ok: false, detail: `qemu exited (${code}): ${err.trim().split('\n').pop() ?? ''}` }));
+    child.on('exit', (code, signal) => {
+      const last = err.trim().split('\n').pop() ?? '';
+      finish({ ok: false, detail: `qemu ${signal ? `crashed (${signal})` : `exited with code ${code}`}${last ? `: ${last}` : ''}` });
+    });
   });
 }
 

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { BerthError } from '../util/errors.js';
+import { parseInstanceConfig } from './load.js';
+
+function errOf(text: string): BerthError {
+  try {
+    parseInstanceConfig(text, '/x/berth.yaml');
+  } catch (e) {
+    return e as BerthError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('parseInstanceConfig', () => {
+  it('fills defaults for an empty file', () => {
+    const c = parseInstanceConfig('', 'f.yaml');
+    expect(c.cpus).toBeGreaterThanOrEqual(1);
+    expect(c.memory).toBe(2 * 1024 ** 3);
+    expect(c.disk).toBe(60 * 1024 ** 3);
+    expect(c.accel).toBe('auto');
+    expect(c.runtime).toBe('docker');
+  });
+
+  it('parses sizes with units', () => {
+    const c = parseInstanceConfig('memory: 4GiB\ndisk: 100G\ncpus: 3\n', 'f.yaml');
+    expect(c.memory).toBe(4 * 1024 ** 3);
+    expect(c.disk).toBe(100 * 1024 ** 3);
+    expect(c.cpus).toBe(3);
+  });
+
+  it('names file, line and field of an unknown key', () => {
+    const e = errOf('cpus: 2\nmemroy: 4GiB\n');
+    expect(e.code).toBe('BAD_CONFIG');
+    expect(e.message).toBe('/x/berth.yaml:2:1: memroy: unknown field "memroy"');
+    expect(e.exitCode).toBe(65);
+  });
+
+  it('names the line of a bad value', () => {
+    const e = errOf('cpus: 2\n\nmemory: lots\n');
+    expect(e.message).toMatch(/^\/x\/berth\.yaml:3:9: memory: "lots" is not a size/);
+  });
+
+  it('reports YAML syntax errors with a line', () => {
+    const e = errOf('cpus: 2\nmemory: [4GiB\n');
+    expect(e.code).toBe('BAD_CONFIG');
+    expect(e.message).toMatch(/^\/x\/berth\.yaml:\d+:\d+: invalid YAML/);
+  });
+
+  it('rejects a non-mapping document', () => {
+    expect(errOf('- a\n- b\n').message).toMatch(/must be a mapping/);
+  });
+
+  it('rejects wrong types and enums', () => {
+    expect(errOf('cpus: two\n').message).toMatch(/:1:7: cpus: Expected number/);
+    expect(errOf('accel: warp\n').message).toMatch(/:1:8: accel: Invalid enum value/);
+    expect(errOf('runtime: podman\n').message).toMatch(/runtime/);
+  });
+
+  it('locates nested fields and requires a digest for image urls', () => {
+    const e = errOf('cpus: 1\nimage:\n  url: http://example.test/i.tar\n');
+    expect(e.message).toMatch(/image\.sha256: an image url needs its sha256/);
+    const e2 = errOf('image:\n  path: /a\n  colour: red\n');
+    expect(e2.message).toBe('/x/berth.yaml:3:3: image.colour: unknown field "colour"');
+  });
+
+  it('rejects too little memory', () => {
+    expect(errOf('memory: 1MiB\n').message).toMatch(/memory must be at least 256 MiB/);
+  });
+});

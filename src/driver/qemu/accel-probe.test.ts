@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { decideAccel, needsProbe, type AccelFacts } from './accel-probe.js';
+
+const linux: AccelFacts = { platform: 'linux', hostArch: 'x86_64', guestArch: 'x86_64', kvmDevice: true };
+
+describe('accelerator decision', () => {
+  it('auto picks KVM when the probe boots a kernel', () => {
+    expect(decideAccel('auto', { ...linux, probe: { ok: true, detail: '' } })).toEqual({ accel: 'kvm' });
+  });
+
+  it('auto falls back to TCG with a notice when /dev/kvm exists but hangs the kernel', () => {
+    const d = decideAccel('auto', { ...linux, probe: { ok: false, detail: 'guest kernel printed nothing within 5 s' } });
+    expect(d.accel).toBe('tcg');
+    expect(d.notice).toMatch(/kvm does not work here \(guest kernel printed nothing/);
+  });
+
+  it('auto falls back to TCG without /dev/kvm, and needs no probe then', () => {
+    expect(needsProbe('auto', { ...linux, kvmDevice: false })).toBe(false);
+    expect(decideAccel('auto', { ...linux, kvmDevice: false }).accel).toBe('tcg');
+  });
+
+  it('probes only for auto with a same-arch guest on a platform with an accelerator', () => {
+    expect(needsProbe('auto', linux)).toBe(true);
+    expect(needsProbe('tcg', linux)).toBe(false);
+    expect(needsProbe('auto', { ...linux, guestArch: 'aarch64' })).toBe(false);
+    expect(needsProbe('auto', { ...linux, platform: 'darwin' })).toBe(true);
+    expect(needsProbe('auto', { ...linux, platform: 'win32' })).toBe(false);
+  });
+
+  it('auto uses HVF on macOS when it works', () => {
+    expect(decideAccel('auto', { ...linux, platform: 'darwin', kvmDevice: false, probe: { ok: true, detail: '' } }).accel).toBe('hvf');
+  });
+
+  it('foreign-arch guests are emulated', () => {
+    const d = decideAccel('auto', { ...linux, guestArch: 'aarch64' });
+    expect(d).toEqual({ accel: 'tcg', notice: expect.stringMatching(/full emulation/) });
+    expect(() => decideAccel('kvm', { ...linux, guestArch: 'aarch64' })).toThrow(/cannot run a aarch64 guest/);
+  });
+
+  it('explicit choices are honoured or refused clearly', () => {
+    expect(decideAccel('tcg', linux)).toEqual({ accel: 'tcg' });
+    expect(decideAccel('kvm', linux)).toEqual({ accel: 'kvm' });
+    expect(() => decideAccel('hvf', linux)).toThrow(/--accel hvf is not available on linux/);
+    expect(() => decideAccel('kvm', { ...linux, kvmDevice: false })).toThrow(/\/dev\/kvm is missing or not writable/);
+  });
+});

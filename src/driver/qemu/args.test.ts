@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import type { VmSpec } from '../driver.js';
+import { buildQemuArgs } from './args.js';
+
+const spec = (over: Partial<VmSpec> = {}): VmSpec => ({
+  name: 'dev',
+  dir: '/h/dev',
+  arch: 'x86_64',
+  cpus: 2,
+  memoryBytes: 3 * 1024 ** 3,
+  accel: 'tcg',
+  image: {
+    id: 'img',
+    dir: '/c/img',
+    kernel: '/c/img/vmlinuz',
+    initrd: '/c/img/initrd.img',
+    rootfs: '/c/img/rootfs.qcow2',
+    manifest: { format: 1, arch: 'x86_64', source: 'built:x', kernelVersion: '6.1', createdAt: '' },
+  },
+  disk: '/h/dev/disk.qcow2',
+  sshPort: 40022,
+  fwCfg: { hostname: '/h/dev/fw_cfg/hostname' },
+  serialLog: '/h/dev/serial.log',
+  qmpSocket: '/h/dev/qmp.sock',
+  eventSocket: '/h/dev/events.sock',
+  pidFile: '/h/dev/qemu.pid',
+  ...over,
+});
+
+function valueAfter(args: string[], flag: string): string[] {
+  return args.flatMap((a, i) => (a === flag ? [args[i + 1]!] : []));
+}
+
+describe('buildQemuArgs', () => {
+  it('boots the kernel directly with virtio disk and network', () => {
+    const a = buildQemuArgs(spec());
+    expect(valueAfter(a, '-kernel')).toEqual(['/c/img/vmlinuz']);
+    expect(valueAfter(a, '-initrd')).toEqual(['/c/img/initrd.img']);
+    expect(valueAfter(a, '-append')[0]).toMatch(/^console=ttyS0 root=\/dev\/vda rw .*apparmor=0/);
+    expect(valueAfter(a, '-device')).toContain('virtio-blk-pci,drive=root');
+    expect(valueAfter(a, '-device')).toContain('virtio-net-pci,netdev=net0');
+    expect(valueAfter(a, '-drive')[0]).toMatch(/file=\/h\/dev\/disk\.qcow2,format=qcow2/);
+  });
+
+  it('sets cpus, memory in MiB and TCG multi-threading', () => {
+    const a = buildQemuArgs(spec());
+    expect(valueAfter(a, '-smp')).toEqual(['2']);
+    expect(valueAfter(a, '-m')).toEqual(['3072M']);
+    expect(valueAfter(a, '-accel')[0]).toMatch(/^tcg,thread=multi/);
+    expect(valueAfter(a, '-cpu')).toEqual(['max']);
+  });
+
+  it('uses the host CPU under KVM', () => {
+    const a = buildQemuArgs(spec({ accel: 'kvm' }));
+    expect(valueAfter(a, '-accel')).toEqual(['kvm']);
+    expect(valueAfter(a, '-cpu')).toEqual(['host']);
+  });
+
+  it('forwards SSH only on loopback', () => {
+    const a = buildQemuArgs(spec());
+    expect(valueAfter(a, '-netdev')[0]).toContain('hostfwd=tcp:127.0.0.1:40022-:22');
+  });
+
+  it('has QMP, serial log, pid file, the events port and fw_cfg entries', () => {
+    const a = buildQemuArgs(spec());
+    expect(valueAfter(a, '-qmp')).toEqual(['unix:/h/dev/qmp.sock,server=on,wait=off']);
+    expect(a).toContain('file,id=serial0,path=/h/dev/serial.log');
+    expect(valueAfter(a, '-pidfile')).toEqual(['/h/dev/qemu.pid']);
+    expect(valueAfter(a, '-device')).toContain('virtserialport,chardev=events,name=io.berth.events');
+    expect(valueAfter(a, '-fw_cfg')).toEqual(['name=opt/berth/hostname,file=/h/dev/fw_cfg/hostname']);
+  });
+
+  it('uses the virt machine and ttyAMA0 for aarch64', () => {
+    const a = buildQemuArgs(spec({ arch: 'aarch64' }));
+    expect(valueAfter(a, '-machine')).toEqual(['virt']);
+    expect(valueAfter(a, '-append')[0]).toMatch(/^console=ttyAMA0/);
+  });
+});

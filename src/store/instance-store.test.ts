@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { prepareInstance } from '../instance/lifecycle.js';
+import { acquireLock, listInstances, validateName } from './instance-store.js';
+import { instanceFile } from './paths.js';
+
+let home: string;
+beforeEach(async () => {
+  home = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-unit-'));
+  process.env.BERTH_HOME = path.join(home, 'berth');
+});
+afterEach(async () => {
+  delete process.env.BERTH_HOME;
+  await fsp.rm(home, { recursive: true, force: true });
+});
+
+const mode = (p: string) => fs.statSync(p).mode & 0o777;
+
+describe('instance store', () => {
+  it('creates BERTH_HOME and instance dirs 0700 and the config 0600', async () => {
+    const r = await prepareInstance('dev', { cpus: 1 });
+    expect(r.created).toBe(true);
+    expect(mode(process.env.BERTH_HOME!)).toBe(0o700);
+    expect(mode(path.join(process.env.BERTH_HOME!, 'dev'))).toBe(0o700);
+    expect(mode(instanceFile('dev', 'config'))).toBe(0o600);
+    expect(await listInstances()).toEqual(['dev']);
+  });
+
+  it('writes nothing when a flag is bad', async () => {
+    await expect(prepareInstance('dev', { memory: 'lots' })).rejects.toThrow(/--memory/);
+    expect(fs.existsSync(path.join(process.env.BERTH_HOME!, 'dev'))).toBe(false);
+  });
+
+  it('leaves the file untouched when a flag would shrink the disk', async () => {
+    await prepareInstance('dev', { disk: '20GiB' });
+    const before = await fsp.readFile(instanceFile('dev', 'config'), 'utf8');
+    await expect(prepareInstance('dev', { disk: '10GiB' })).rejects.toThrow(/can grow, not shrink/);
+    expect(await fsp.readFile(instanceFile('dev', 'config'), 'utf8')).toBe(before);
+  });
+
+  it('validates names', () => {
+    expect(() => validateName('Dev')).toThrow(/invalid instance name/);
+    expect(() => validateName('_config')).toThrow();
+    expect(() => validateName('dev-2')).not.toThrow();
+  });
+
+  it('locks exclusively and takes over a dead owner\'s lock', async () => {
+    await fsp.mkdir(process.env.BERTH_HOME!, { recursive: true });
+    const file = path.join(process.env.BERTH_HOME!, 'x.lock');
+    const release = await acquireLock(file);
+    expect(mode(file)).toBe(0o600);
+    await release();
+    await fsp.writeFile(file, '999999999'); // a pid that cannot be alive
+    const again = await acquireLock(file);
+    await again();
+    // A live owner (pid 1 is always alive) keeps its lock.
+    await fsp.writeFile(file, '1');
+    await expect(acquireLock(file)).rejects.toThrow(/already working on this instance/);
+  });
+});

@@ -1,0 +1,87 @@
+import { execa, type Options } from 'execa';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BERTH_BIN = path.join(REPO, 'bin', 'berth');
+
+export interface Env {
+  /** Temporary BERTH_HOME, DOCKER_CONFIG (so tests never touch the user's docker contexts). */
+  home: string;
+  dockerConfig: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export async function makeEnv(prefix: string): Promise<Env> {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), `berth-${prefix}-`));
+  const home = path.join(root, 'home');
+  const dockerConfig = path.join(root, 'docker');
+  await fsp.mkdir(dockerConfig, { recursive: true });
+  const env = { ...process.env, BERTH_HOME: home, DOCKER_CONFIG: dockerConfig };
+  delete env.DOCKER_HOST;
+  delete env.DOCKER_CONTEXT;
+  return { home, dockerConfig, env };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function berth(e: Env, args: string[], opts: Options = {}): Promise<RunResult> {
+  const r = await execa(process.execPath, [BERTH_BIN, ...args], { env: e.env, reject: false, extendEnv: false, ...opts });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+export async function docker(e: Env, args: string[], opts: Options = {}): Promise<RunResult> {
+  const r = await execa('docker', args, { env: e.env, reject: false, extendEnv: false, ...opts });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+/** A build context for a busybox image from local files only (no registry is reachable). */
+export async function busyboxContext(): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-bb-'));
+  const bb = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p));
+  if (!bb) throw new Error('busybox-static is not installed (apt-get install busybox-static)');
+  await fsp.copyFile(bb, path.join(dir, 'busybox'));
+  await fsp.chmod(path.join(dir, 'busybox'), 0o755);
+  await fsp.writeFile(
+    path.join(dir, 'Dockerfile'),
+    'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["sh"]\n',
+  );
+  await fsp.chmod(dir, 0o755);
+  return dir;
+}
+
+/** Processes whose command line contains `needle` (like pgrep -f). */
+export async function processesMatching(needle: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const d of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = (await fsp.readFile(`/proc/${d}/cmdline`, 'utf8')).split('\0').join(' ');
+      if (cmd.includes(needle)) out.push(Number(d));
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return out;
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export function noStackTrace(stderr: string): boolean {
+  return !/\n\s+at .+\(.*:\d+:\d+\)/.test(stderr);
+}

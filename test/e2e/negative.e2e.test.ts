@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { berth, makeEnv, noStackTrace, type Env } from './helpers.js';
+
+// Bad input: clear errors, right exit codes, nothing written. No VM boots here.
+describe('bad input', () => {
+  let e: Env;
+  beforeAll(async () => {
+    e = await makeEnv('neg');
+  });
+
+  async function badInstance(name: string, yaml: string): Promise<string> {
+    const dir = path.join(e.home, name);
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, 'berth.yaml');
+    await fsp.writeFile(file, yaml);
+    return file;
+  }
+
+  it('malformed YAML: names file and line, exit 65, file unchanged', async () => {
+    const file = await badInstance('broken', 'cpus: 2\nmemory: [4GiB\n');
+    const r = await berth(e, ['start', 'broken']);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toContain(`${file}:`);
+    expect(r.stderr).toMatch(/invalid YAML/);
+    expect(noStackTrace(r.stderr)).toBe(true);
+    expect(await fsp.readFile(file, 'utf8')).toBe('cpus: 2\nmemory: [4GiB\n');
+  });
+
+  it('unknown key: names file, line and field, with a hint', async () => {
+    const file = await badInstance('typo', 'cpus: 1\nmemroy: 1GiB\n');
+    const r = await berth(e, ['start', 'typo']);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toContain(`${file}:2:1: memroy: unknown field "memroy"`);
+    expect(r.stderr).toMatch(/hint:/);
+    expect(fs.readdirSync(path.dirname(file))).toEqual(['berth.yaml']);
+  });
+
+  it('bad flag on a new instance: exit 64 and no instance dir', async () => {
+    const r = await berth(e, ['start', 'fresh', '--memory', 'lots']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/--memory: "lots" is not a size/);
+    expect(fs.existsSync(path.join(e.home, 'fresh'))).toBe(false);
+  });
+
+  it('unknown instance: exit 66 for stop, status, ssh, delete', async () => {
+    for (const cmd of [['stop', 'nope'], ['status', 'nope'], ['ssh', 'nope'], ['delete', 'nope'], ['logs', 'nope']]) {
+      const r = await berth(e, cmd);
+      expect(r.code, cmd.join(' ')).toBe(66);
+      expect(r.stderr).toMatch(/instance "nope" does not exist/);
+      expect(noStackTrace(r.stderr)).toBe(true);
+    }
+  });
+
+  it('qemu missing from PATH: exit 69 naming the package, nothing created', async () => {
+    const r = await berth(e, ['start', 'noqemu'], { env: { ...e.env, PATH: '/nonexistent' } });
+    expect(r.code).toBe(69);
+    expect(r.stderr).toMatch(/qemu-system-x86_64 was not found on PATH/);
+    expect(r.stderr).toMatch(/apt-get install qemu-system-x86/);
+    expect(fs.existsSync(path.join(e.home, 'noqemu'))).toBe(false);
+  });
+
+  it('unknown command and bad option: usage exit 64', async () => {
+    expect((await berth(e, ['frobnicate'])).code).toBe(64);
+    expect((await berth(e, ['start', '--accel'])).code).toBe(64);
+    const r = await berth(e, ['start', 'x', '--accel', 'warp']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/--accel: Invalid enum value/);
+  });
+
+  it('image import with a wrong digest: exit 74, nothing cached', async () => {
+    const cache = path.join(path.dirname(e.home), 'cache');
+    const archive = path.join(path.dirname(e.home), 'fake.tar');
+    await fsp.writeFile(archive, 'not an image');
+    const r = await berth(e, ['image', 'import', archive, '--sha256', 'a'.repeat(64)], {
+      env: { ...e.env, BERTH_IMAGE_CACHE: cache },
+    });
+    expect(r.code).toBe(74);
+    expect(r.stderr).toMatch(/image digest mismatch/);
+    expect(fs.readdirSync(cache)).toEqual([]);
+  });
+});
