@@ -70,13 +70,23 @@ export async function readPid(file: string): Promise<number | undefined> {
   }
 }
 
+/**
+ * Whether a process runs. A zombie (exited, not yet reaped: common for orphans in containers whose init
+ * does not reap) counts as dead, or a killed agent would look alive forever.
+ */
 export function pidAlive(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return isErrnoException(err, 'EPERM');
+    if (!isErrnoException(err, 'EPERM')) return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return process.platform !== 'linux'; // no procfs (macOS): kill(0) is all we have
   }
 }
 

@@ -20,7 +20,7 @@ export async function makeEnv(prefix: string): Promise<Env> {
   const home = path.join(root, 'home');
   const dockerConfig = path.join(root, 'docker');
   await fsp.mkdir(dockerConfig, { recursive: true });
-  const env = { ...process.env, BERTH_HOME: home, DOCKER_CONFIG: dockerConfig };
+  const env: NodeJS.ProcessEnv = { ...process.env, BERTH_HOME: home, DOCKER_CONFIG: dockerConfig };
   delete env.DOCKER_HOST;
   delete env.DOCKER_CONTEXT;
   return { home, dockerConfig, env };

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# berth's main job on a fresh Debian machine: set up, start the default instance, and run a container
+# through the host's docker CLI. The image is built from local files (no registry needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+./bin/berth start
+ctx=$(mktemp -d)
+trap 'rm -rf "$ctx"' EXIT
+cp "$(command -v busybox)" "$ctx/busybox"
+printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\nCMD ["sh"]\n' > "$ctx/Dockerfile"
+echo "+ docker build -t berth-hello (FROM scratch + busybox-static)" >&2
+docker build -q -t berth-hello "$ctx" >/dev/null
+echo "+ docker run --rm berth-hello" >&2
+docker run --rm berth-hello sh -c 'echo "Hello from a container in berth: $(uname -sm), $(cat /proc/cpuinfo | grep -c ^processor) CPUs"'

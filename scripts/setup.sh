@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what berth needs on a Debian machine (only what is missing), then builds berth.
+# Safe to run again. Needs root (or sudo) only when Debian packages are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tool → Debian package
+declare -A NEED=(
+  [qemu-system-x86_64]=qemu-system-x86
+  [qemu-img]=qemu-utils
+  [mmdebstrap]=mmdebstrap
+  [mkfs.ext4]=e2fsprogs
+  [busybox]=busybox-static
+  [script]=bsdutils
+  [docker]=docker.io
+)
+missing=()
+for tool in "${!NEED[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || [ -x "/sbin/$tool" ] || missing+=("${NEED[$tool]}")
+done
+# SeaBIOS and the virtio option ROM are QEMU runtime files (not tools on PATH).
+[ -e /usr/share/seabios/bios-256k.bin ] || missing+=(seabios)
+[ -e /usr/lib/ipxe/qemu/efi-virtio.rom ] || missing+=(ipxe-qemu)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: building berth" >&2
+npm run --silent build

@@ -1,0 +1,242 @@
+import { execa } from 'execa';
+import Docker from 'dockerode';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { berth, busyboxContext, docker, makeEnv, noStackTrace, processesMatching, waitFor, type Env } from './helpers.js';
+
+// One real VM (TCG here) shared by the tests of this file, in a throwaway BERTH_HOME and DOCKER_CONFIG.
+const NAME = 'e2e';
+const CTX = `berth-${NAME}`;
+let e: Env;
+let sock: string;
+let bbDir: string;
+
+const qemuPids = () => processesMatching(`berth-${NAME} -machine`);
+
+describe('core: berth start → host docker CLI → Docker Engine in the VM', () => {
+  beforeAll(async () => {
+    e = await makeEnv('core');
+    bbDir = await busyboxContext();
+    const r = await berth(e, ['start', NAME, '--cpus', '2', '--memory', '2GiB']);
+    if (r.code !== 0) throw new Error(`berth start failed (${r.code}):\n${r.stderr}`);
+    sock = path.join(e.home, NAME, 'docker.sock');
+    expect(r.stdout.trim()).toBe(sock);
+    expect(r.stderr).toMatch(/booting the VM/);
+    expect(r.stderr).toMatch(/instance "e2e" is running/);
+  });
+
+  afterAll(async () => {
+    if (!e) return;
+    await berth(e, ['delete', NAME, '--force']);
+  });
+
+  it('serves the engine socket 0600 in a 0700 instance dir, and makes its context current', async () => {
+    expect(fs.statSync(sock).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(e.home, NAME)).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(e.home, NAME, 'ssh_host_ed25519_key')).mode & 0o777).toBe(0o600);
+    expect((await docker(e, ['context', 'show'])).stdout.trim()).toBe(CTX);
+  });
+
+  it('docker version works through the context and through DOCKER_HOST', async () => {
+    const a = await docker(e, ['--context', CTX, 'version', '--format', '{{.Server.Os}}/{{.Server.Arch}}']);
+    expect(a.code).toBe(0);
+    expect(a.stdout.trim()).toBe('linux/amd64');
+    const b = await docker(e, ['version', '--format', '{{.Server.Version}}'], { env: { ...e.env, DOCKER_HOST: `unix://${sock}` } });
+    expect(b.code).toBe(0);
+    expect(b.stdout.trim()).toMatch(/^\d+\.\d+/);
+  });
+
+  it('docker build from local files (context upload), then docker run --rm echo', async () => {
+    const b = await docker(e, ['build', '-t', 'bb:e2e', bbDir]);
+    expect(b.code, b.stderr).toBe(0);
+    const r = await docker(e, ['run', '--rm', 'bb:e2e', 'echo', 'hello from berth']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('hello from berth');
+  });
+
+  it('docker run -i passes stdin through a hijacked connection and half-close', async () => {
+    const r = await docker(e, ['run', '--rm', '-i', 'bb:e2e', 'sh', '-c', 'cat; echo eof-seen'], { input: 'line1\nline2\n' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('line1\nline2\neof-seen');
+  });
+
+  it('docker logs -f sees lines written after it started following', async () => {
+    const id = (await docker(e, ['run', '-d', 'bb:e2e', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done'])).stdout.trim();
+    const follower = execa('docker', ['logs', '-f', id], { env: e.env, extendEnv: false, reject: false });
+    let seen = '';
+    follower.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await waitFor(async () => /tick 1\n/.test(seen), 60000, 'first tick');
+    const first = Number(/tick (\d+)/.exec(seen)![1]);
+    await waitFor(async () => new RegExp(`tick ${first + 3}\\n`).test(seen), 60000, 'three more ticks');
+    follower.kill();
+    await docker(e, ['rm', '-f', id]);
+  });
+
+  it('docker exec -it gets a real pty (driven by script(1))', async () => {
+    const id = (await docker(e, ['run', '-d', 'bb:e2e', 'sleep', '600'])).stdout.trim();
+    const r = await execa('script', ['-qec', `docker exec -it ${id} sh -c 'tty; test -t 0 && echo is-a-tty; exit 5'`, '/dev/null'], {
+      env: e.env,
+      extendEnv: false,
+      reject: false,
+      input: '',
+    });
+    expect(r.exitCode).toBe(5);
+    expect(String(r.stdout)).toMatch(/\/dev\/pts\/\d+/);
+    expect(String(r.stdout)).toContain('is-a-tty');
+    const typed = await execa('script', ['-qec', `docker exec -it ${id} sh`, '/dev/null'], {
+      env: e.env, extendEnv: false, reject: false, input: 'echo sum=$((40+2))\nexit 7\n',
+    });
+    expect(typed.exitCode).toBe(7);
+    expect(String(typed.stdout)).toContain('sum=42');
+    await docker(e, ['rm', '-f', id]);
+  });
+
+  it('docker attach streams a running container\'s output', async () => {
+    const id = (await docker(e, ['run', '-d', 'bb:e2e', 'sh', '-c', 'sleep 2; echo attached-output; sleep 1'])).stdout.trim();
+    const r = await docker(e, ['attach', '--no-stdin', id]);
+    expect(r.stdout).toContain('attached-output');
+    await docker(e, ['rm', '-f', id]);
+  });
+
+  it('dockerode: many concurrent clients and a container lifecycle', async () => {
+    const d = new Docker({ socketPath: sock });
+    const pings = await Promise.all(Array.from({ length: 50 }, () => d.ping()));
+    expect(pings.map(String).every((p) => p === 'OK')).toBe(true);
+    const c = await d.createContainer({ Image: 'bb:e2e', Cmd: ['sh', '-c', 'exit 4'] });
+    await c.start();
+    const res = (await c.wait()) as { StatusCode: number };
+    expect(res.StatusCode).toBe(4);
+    await c.remove();
+  });
+
+  it('berth ssh returns the command\'s exit code and output unchanged', async () => {
+    const r = await berth(e, ['ssh', NAME, '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('out');
+    expect(r.stderr).toBe('err');
+    const u = await berth(e, ['ssh', NAME, '--', 'uname', '-m']);
+    expect(u.stdout.trim()).toBe('x86_64');
+  });
+
+  it('list --json and status --json have the documented shape', async () => {
+    const l = await berth(e, ['list', '--json']);
+    const list = JSON.parse(l.stdout) as Array<Record<string, unknown>>;
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ name: NAME, status: 'Running', arch: 'x86_64', cpus: 2, memory: 2 * 1024 ** 3, socket: sock });
+    expect(['tcg', 'kvm']).toContain(list[0]!.accel);
+    expect(typeof list[0]!.disk).toBe('number');
+    const s = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as Record<string, unknown>;
+    expect(s).toMatchObject({ name: NAME, status: 'Running', socket: sock });
+    const text = await berth(e, ['list']);
+    expect(text.stdout).toMatch(/^NAME\s+STATUS\s+ARCH\s+CPUS\s+MEMORY\s+DISK\s+ACCEL\s+SOCKET/);
+  });
+
+  it('start of a running instance is a no-op that says so', async () => {
+    const before = await qemuPids();
+    const r = await berth(e, ['start', NAME]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/already running/);
+    expect(await qemuPids()).toEqual(before);
+  });
+
+  it('a named volume survives stop/start; stop of a stopped instance is harmless; racing starts boot one VM', async () => {
+    const w = await docker(e, ['run', '--rm', '-v', 'e2edata:/data', 'bb:e2e', 'sh', '-c', 'echo persisted > /data/f && sync']);
+    expect(w.code, w.stderr).toBe(0);
+    const stop = await berth(e, ['stop', NAME]);
+    expect(stop.code).toBe(0);
+    expect(stop.stderr).toMatch(/stopped/);
+    expect(stop.stderr).toMatch(/points at this stopped instance/);
+    expect(fs.existsSync(sock)).toBe(false);
+    expect(await qemuPids()).toEqual([]);
+    const again = await berth(e, ['stop', NAME]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/is not running/);
+
+    // Two starts at once: one boots, the other is refused clearly (never a second QEMU).
+    const [a, b] = await Promise.all([berth(e, ['start', NAME]), berth(e, ['start', NAME])]);
+    const codes = [a.code, b.code].sort();
+    expect(codes[0]).toBe(0);
+    const loser = a.code === 0 ? b : a;
+    if (loser.code !== 0) {
+      expect(loser.code).toBe(75);
+      expect(loser.stderr).toMatch(/already working on this instance/);
+    }
+    expect(await qemuPids()).toHaveLength(1);
+    const r = await docker(e, ['run', '--rm', '-v', 'e2edata:/data', 'bb:e2e', 'cat', '/data/f']);
+    expect(r.stdout).toBe('persisted');
+    expect((await docker(e, ['image', 'inspect', 'bb:e2e'])).code).toBe(0);
+  });
+
+  it('synced data survives kill -9 of QEMU; the agent notices and the next start boots cleanly', async () => {
+    const w = await docker(e, ['run', '--rm', '-v', 'e2edata:/data', 'bb:e2e', 'sh', '-c', 'echo survived-kill > /data/k && sync']);
+    expect(w.code).toBe(0);
+    const [pid] = await qemuPids();
+    process.kill(pid!, 'SIGKILL');
+    await waitFor(async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status === 'Stopped', 30000, 'status Stopped');
+    expect(fs.existsSync(sock)).toBe(false);
+    const s = await berth(e, ['start', NAME]);
+    expect(s.code, s.stderr).toBe(0);
+    const r = await docker(e, ['run', '--rm', '-v', 'e2edata:/data', 'bb:e2e', 'cat', '/data/k']);
+    expect(r.stdout).toBe('survived-kill');
+  });
+
+  it('a crashed host agent leaves the VM running; start re-attaches without a reboot', async () => {
+    const id = (await docker(e, ['run', '-d', 'bb:e2e', 'sleep', '600'])).stdout.trim();
+    const st = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as { agentPid: number; qemuPid: number };
+    process.kill(st.agentPid, 'SIGKILL');
+    await waitFor(async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status === 'Broken', 10000, 'status Broken');
+    const human = await berth(e, ['status', NAME]);
+    expect(human.stdout).toMatch(/re-attaches/);
+    const s = await berth(e, ['start', NAME]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/re-attaching/);
+    const after = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as { qemuPid: number };
+    expect(after.qemuPid).toBe(st.qemuPid);
+    const ps = await docker(e, ['ps', '-q', '--no-trunc']);
+    expect(ps.stdout).toContain(id);
+    await docker(e, ['rm', '-f', id]);
+  });
+
+  it('logs shows the host agent log and the guest console', async () => {
+    const r = await berth(e, ['logs', NAME]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/==> host agent/);
+    expect(r.stdout).toMatch(/==> guest console/);
+    expect(r.stdout).toMatch(/booting the VM/);
+  });
+
+  it('a second instance runs at the same time; delete refuses it running, --force removes everything', async () => {
+    const r = await berth(e, ['start', 'two', '--cpus', '1', '--memory', '1GiB', '--no-activate']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await docker(e, ['context', 'show'])).stdout.trim()).toBe(CTX);
+    const v = await docker(e, ['--context', 'berth-two', 'info', '--format', '{{.NCPU}}']);
+    expect(v.stdout.trim()).toBe('1');
+    const list = JSON.parse((await berth(e, ['list', '--json'])).stdout) as Array<{ name: string; status: string; socket: string }>;
+    expect(list.map((i) => `${i.name}:${i.status}`)).toEqual([`${NAME}:Running`, 'two:Running']);
+    expect(new Set(list.map((i) => i.socket)).size).toBe(2);
+    // the first instance is unaffected
+    expect((await docker(e, ['run', '--rm', 'bb:e2e', 'true'])).code).toBe(0);
+
+    const refused = await berth(e, ['delete', 'two']);
+    expect(refused.code).toBe(75);
+    expect(refused.stderr).toMatch(/--force/);
+    expect(noStackTrace(refused.stderr)).toBe(true);
+    const d = await berth(e, ['delete', 'two', '--force']);
+    expect(d.code).toBe(0);
+    expect(fs.existsSync(path.join(e.home, 'two'))).toBe(false);
+    expect(await processesMatching('berth-two -machine')).toEqual([]);
+    expect((await docker(e, ['context', 'inspect', 'berth-two'])).code).not.toBe(0);
+  });
+
+  it('delete --force of the current instance removes its dir and context and switches context away', async () => {
+    const d = await berth(e, ['delete', NAME, '--force']);
+    expect(d.code).toBe(0);
+    expect(d.stderr).toMatch(/switched to "default"/);
+    expect(fs.existsSync(path.join(e.home, NAME))).toBe(false);
+    expect(await qemuPids()).toEqual([]);
+    expect((await docker(e, ['context', 'show'])).stdout.trim()).toBe('default');
+    expect(await fsp.readdir(e.home)).toEqual(['_config']);
+  });
+});
