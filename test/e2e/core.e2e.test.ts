@@ -154,6 +154,11 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(/is not running/);
 
+    // Edits to the YAML apply at the next start: fewer CPUs, a bigger disk (grown online in the guest).
+    const cfgFile = path.join(e.home, NAME, 'berth.yaml');
+    const yaml = await fsp.readFile(cfgFile, 'utf8');
+    await fsp.writeFile(cfgFile, yaml.replace(/^cpus: .*$/m, 'cpus: 1').replace(/^disk: .*$/m, 'disk: 70GiB'));
+
     // Two starts at once: one boots, the other is refused clearly (never a second QEMU).
     const [a, b] = await Promise.all([berth(e, ['start', NAME]), berth(e, ['start', NAME])]);
     const codes = [a.code, b.code].sort();
@@ -167,6 +172,14 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     const r = await docker(e, ['run', '--rm', '-v', 'e2edata:/data', 'bb:e2e', 'cat', '/data/f']);
     expect(r.stdout).toBe('persisted');
     expect((await docker(e, ['image', 'inspect', 'bb:e2e'])).code).toBe(0);
+    expect((await docker(e, ['info', '--format', '{{.NCPU}}'])).stdout.trim()).toBe('1');
+    const df = await berth(e, ['ssh', NAME, '--', 'df', '-B1', '--output=size', '/']);
+    expect(Number(df.stdout.trim().split('\n').pop())).toBeGreaterThan(65 * 1024 ** 3);
+    // shrinking is refused, and the file is left as it was
+    const shrink = await berth(e, ['start', NAME, '--disk', '10GiB']);
+    expect(shrink.code).toBe(65);
+    expect(shrink.stderr).toMatch(/disk: .*can grow, not shrink/);
+    expect(await fsp.readFile(cfgFile, 'utf8')).toMatch(/^disk: 70GiB$/m);
   });
 
   it('synced data survives kill -9 of QEMU; the agent notices and the next start boots cleanly', async () => {
