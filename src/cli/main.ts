@@ -9,6 +9,7 @@ import { registerSsh } from './commands/ssh.js';
 import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 import { registerStop } from './commands/stop.js';
+import { registerSuspend } from './commands/suspend.js';
 import { printError } from './output.js';
 
 const debug = process.argv.includes('--debug') || process.env.BERTH_DEBUG === '1';
@@ -33,6 +34,7 @@ const program = new Command('berth')
 
 registerStart(program, run);
 registerStop(program, run);
+registerSuspend(program, run);
 registerRestart(program, run);
 registerDelete(program, run);
 registerList(program, run);

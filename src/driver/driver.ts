@@ -21,6 +21,8 @@ export interface VmSpec {
   /** Unix socket (server side: QEMU) for guest → host events over virtio-serial. */
   eventSocket: string;
   pidFile: string;
+  /** Start paused, waiting for a saved state to be loaded (resume after suspend). */
+  incoming?: boolean;
 }
 
 /** The handles needed to observe and stop a VM that is already running. */
@@ -41,6 +43,14 @@ export interface Lifecycle {
   kill(vm: VmControl): Promise<void>;
 }
 
-export interface Driver extends Lifecycle {
+/** Saves a running VM's whole state to a file and brings it back (suspend/resume). */
+export interface StateManager {
+  /** Pauses the VM and writes its state to `file`; resolves with the file's size. The VM stays paused. */
+  saveState(vm: VmControl, file: string): Promise<number>;
+  /** Loads `file` into a VM started with `incoming: true` and lets it run. Rejects if the state is unusable. */
+  loadState(vm: VmControl, file: string): Promise<void>;
+}
+
+export interface Driver extends Lifecycle, StateManager {
   readonly name: string;
 }

@@ -32,6 +32,11 @@ export async function agentStop(socketPath: string, force: boolean): Promise<voi
   await body(res);
 }
 
+export async function agentSuspend(socketPath: string): Promise<void> {
+  const res = await request(socketPath, 'POST', '/suspend', 5000);
+  await body(res);
+}
+
 /** Streams events until `until` returns true for one of them, or the agent closes the stream. */
 export async function followEvents(
   socketPath: string,

@@ -8,6 +8,7 @@ export interface AgentApiHandlers {
   subscribe(fn: (e: AgentEvent) => void): () => void;
   history(): AgentEvent[];
   stop(force: boolean): Promise<void>;
+  suspend(): Promise<void>;
 }
 
 /** HTTP over the agent's unix socket (0600): GET /status, GET /events (JSON lines), POST /stop. */
@@ -30,6 +31,11 @@ export async function startApiServer(socketPath: string, h: AgentApiHandlers): P
       const force = url.searchParams.get('force') === '1';
       res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":true}');
       void h.stop(force);
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === '/suspend') {
+      res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":true}');
+      void h.suspend().catch(() => undefined); // failures are reported as events
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');

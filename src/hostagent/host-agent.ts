@@ -21,6 +21,13 @@ import { ensureKeyPair, publicKeyBlob } from '../guest/ssh-keys.js';
 import { SshSession } from '../guest/ssh-session.js';
 import { resolveImage } from '../image/cache.js';
 import { readRuntime, writeRuntime, type RuntimeState } from '../instance/runtime-state.js';
+import {
+  discardSavedState,
+  readSavedState,
+  savedStateProblem,
+  stateFingerprint,
+  writeSavedStateMeta,
+} from '../instance/saved-state.js';
 import { fwCfgFile, vmSpecFor } from '../instance/vm-spec.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
 import { homeFile, instanceDir, instanceFile } from '../store/paths.js';
@@ -69,9 +76,12 @@ export class HostAgent {
   private readyAt?: Date;
   private watchTimer?: NodeJS.Timeout;
 
+  private fingerprint?: string;
+
   constructor(
     private readonly name: string,
     private readonly log: Logger,
+    private readonly opts: { cold?: boolean } = {},
   ) {}
 
   private emit(e: AgentEvent): void {
@@ -109,6 +119,7 @@ export class HostAgent {
         return () => this.listeners.delete(fn);
       },
       stop: (force) => this.stop(force),
+      suspend: () => this.suspend(),
     });
     try {
       await this.boot();
@@ -153,6 +164,7 @@ export class HostAgent {
     const existing = await readRuntime(this.name);
     const qemuPid = await readPid(instanceFile(this.name, 'qemuPid'));
     const reattach = pidAlive(qemuPid) && existing !== undefined;
+    let resumed = false;
 
     let spec: VmSpec;
     if (reattach) {
@@ -160,20 +172,27 @@ export class HostAgent {
       const image = await resolveImage(cfg.image, cfg.arch, (m) => this.progress('image', m));
       spec = vmSpecFor(this.name, cfg, image, existing.accel as VmSpec['accel'], existing.sshPort);
       this.runtime = { ...existing, agentPid: process.pid };
+      this.fingerprint = existing.fingerprint;
     } else {
-      await requireTool(QEMU_BINARY[cfg.arch]);
+      const bin = await requireTool(QEMU_BINARY[cfg.arch]);
       this.progress('image', 'preparing the guest image');
       const image = await resolveImage(cfg.image, cfg.arch, (m) => this.progress('image', m));
       lap('image');
       const accel = await this.chooseAccel(cfg, image.kernel);
       lap('accel');
+      const qemuStat = await fsp.stat(bin);
+      this.fingerprint = stateFingerprint(cfg, image.id, `${bin}:${qemuStat.size}:${qemuStat.mtimeMs}`);
       const sshPort = await freePort();
       spec = vmSpecFor(this.name, cfg, image, accel, sshPort);
       await this.writeGuestIdentity();
-      await this.driver.prepareDisk(spec, cfg.disk);
-      lap('disk');
-      this.progress('boot', `booting the VM (${cfg.arch}, ${cfg.cpus} CPUs, ${Math.round(cfg.memory / 1024 ** 2)} MiB, ${accel})`);
-      const { pid } = await this.driver.start(spec);
+      resumed = await this.tryResume(spec);
+      if (!resumed) {
+        await this.driver.prepareDisk(spec, cfg.disk);
+        lap('disk');
+        this.progress('boot', `booting the VM (${cfg.arch}, ${cfg.cpus} CPUs, ${Math.round(cfg.memory / 1024 ** 2)} MiB, ${accel})`);
+        await this.driver.start(spec);
+      }
+      const pid = await readPid(spec.pidFile);
       this.runtime = {
         sshPort,
         accel,
@@ -182,18 +201,28 @@ export class HostAgent {
         qemuPid: pid,
         agentPid: process.pid,
         startedAt: new Date().toISOString(),
+        fingerprint: this.fingerprint,
       };
-      lap('qemu');
+      lap(resumed ? 'resume' : 'qemu');
     }
     this.spec = spec;
     await writeRuntime(this.name, this.runtime!);
     this.watchVm();
 
-    this.progress('guest', 'waiting for the guest to boot and the engine to start');
-    await this.waitGuestReady(spec, reattach);
-    lap('guest');
+    if (!resumed && !reattach) {
+      this.progress('guest', 'waiting for the guest to boot and the engine to start');
+      await this.waitGuestReady(spec);
+      lap('guest');
+    }
     this.forwarder = new EngineSocketForwarder(instanceFile(this.name, 'dockerSock'), this.log);
     await this.connectSession(spec);
+    lap('ssh');
+    if (resumed) {
+      // The guest's clock stood still while it was suspended: set it from the host's at once.
+      const r = await this.session!.exec(`date -u -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`, 10000);
+      if (r.code !== 0) this.log.warn({ stderr: r.stderr }, 'setting the guest clock failed');
+      lap('clock');
+    }
     await this.forwarder.listen();
     this.progress('engine', 'waiting for Docker Engine to answer through the host socket');
     await this.waitEngine();
@@ -239,9 +268,77 @@ export class HostAgent {
     await fsp.writeFile(fwCfgFile(this.name, 'hostname'), `berth-${this.name}`, { mode: 0o600 });
   }
 
+  /**
+   * Resumes from a saved state when there is a usable one. Anything wrong with it (config changed,
+   * partial file, QEMU refuses it) gives a notice, discards it and falls back to a cold boot.
+   */
+  private async tryResume(spec: VmSpec): Promise<boolean> {
+    const meta = await readSavedState(this.name);
+    if (!meta) return false;
+    const problem = this.opts.cold ? 'cold start requested (--cold)' : savedStateProblem(meta, this.fingerprint!);
+    if (problem) {
+      this.notice(`discarding the saved state: ${problem}; cold start`);
+      await discardSavedState(this.name);
+      return false;
+    }
+    this.progress('resume', `resuming from the saved state (${(meta.sizeBytes / 1024 ** 2).toFixed(0)} MiB, saved ${meta.savedAt})`);
+    try {
+      await this.driver.start({ ...spec, incoming: true });
+      await this.driver.loadState(spec, instanceFile(this.name, 'suspendState'));
+    } catch (err) {
+      this.log.warn({ err }, 'resume failed');
+      await this.driver.kill(spec).catch(() => undefined);
+      this.notice(`the saved state could not be used (${errorMessage(err)}); cold start`);
+      await discardSavedState(this.name);
+      return false;
+    }
+    // Once the guest runs on, its disk moves past the saved state: the state must never be used again.
+    await discardSavedState(this.name);
+    return true;
+  }
+
+  private notice(message: string): void {
+    this.emit({ type: 'notice', t: Date.now() - this.t0, message });
+  }
+
+  /**
+   * Suspend: flush the guest's dirty data to disk (so discarding the state later loses nothing synced),
+   * save RAM + device state to a file, quit QEMU. The next start resumes from it.
+   */
+  async suspend(): Promise<void> {
+    if (this.stopping || this.phase !== 'ready' || !this.spec || !this.session) {
+      throw new BerthError('CONFLICT', `instance "${this.name}" is ${this.phase}, not running`);
+    }
+    this.stopping = true;
+    this.phase = 'stopping';
+    const t = Date.now();
+    this.progress('suspend', 'flushing guest buffers to disk');
+    await this.session.exec('sync', 60000).catch((err) => this.log.warn({ err }, 'guest sync failed'));
+    this.progress('suspend', 'saving the VM state');
+    const file = instanceFile(this.name, 'suspendState');
+    try {
+      const size = await this.driver.saveState(this.spec, `${file}.tmp`);
+      await fsp.rename(`${file}.tmp`, file);
+      await writeSavedStateMeta(this.name, {
+        fingerprint: this.fingerprint ?? 'unknown',
+        imageId: this.runtime?.imageId ?? 'unknown',
+        sizeBytes: size,
+        savedAt: new Date().toISOString(),
+      });
+      this.progress('suspend', `saved ${(size / 1024 ** 2).toFixed(0)} MiB in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    } catch (err) {
+      await discardSavedState(this.name);
+      this.stopping = false;
+      this.phase = 'ready';
+      this.notice(`suspend failed, the instance keeps running: ${errorMessage(err)}`);
+      return;
+    }
+    await this.driver.kill(this.spec);
+    await this.finish('suspended');
+  }
+
   /** Waits for the guest's push over virtio-serial ("ready" once dockerd is up). */
-  private async waitGuestReady(spec: VmSpec, reattach: boolean): Promise<void> {
-    if (reattach) return; // the guest said so long ago; the SSH/engine checks below confirm it
+  private async waitGuestReady(spec: VmSpec): Promise<void> {
     const deadline = Date.now() + BOOT_TIMEOUT_MS;
     await new Promise<void>((resolve, reject) => {
       let settled = false;

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   ownsPidFile = true;
   const log = fileLogger(agentLogFd(name));
   log.info({ pid: process.pid }, 'host agent starting');
-  const agent = new HostAgent(name, log);
+  const agent = new HostAgent(name, log, { cold: process.argv.includes('--cold') });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => void agent.stop(false));
   }

@@ -9,7 +9,7 @@ import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from 
 import { QEMU_BINARY } from '../driver/qemu/args.js';
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
 import { requireTool } from '../util/exec.js';
-import { agentStatus, agentStop, followEvents } from '../hostagent/api-client.js';
+import { agentStatus, agentStop, agentSuspend, followEvents } from '../hostagent/api-client.js';
 import type { AgentEvent, AgentStatus } from '../hostagent/events.js';
 import { acquireLock, ensureHome, instanceExists, pidAlive, readPid, requireInstance, validateName, writeFileAtomic } from '../store/instance-store.js';
 import { instanceDir, instanceFile } from '../store/paths.js';
@@ -17,8 +17,9 @@ import { BerthError, isErrnoException } from '../util/errors.js';
 import { systemClock } from '../util/retry.js';
 import { readRuntime, type RuntimeState } from './runtime-state.js';
 import { controlSpecFor } from './vm-spec.js';
+import { readSavedState } from './saved-state.js';
 
-export type InstanceStatus = 'Running' | 'Starting' | 'Stopping' | 'Stopped' | 'Broken';
+export type InstanceStatus = 'Running' | 'Starting' | 'Stopping' | 'Stopped' | 'Suspended' | 'Broken';
 
 /** Facts fixed when an instance is created, checked on every start. */
 interface InstanceInfo {
@@ -78,6 +79,8 @@ export interface InstanceView {
   agentPid?: number;
   qemuPid?: number;
   dir: string;
+  /** A saved state from `berth suspend` that the next start resumes from. */
+  savedState?: { sizeBytes: number; savedAt: string; usable: boolean };
   error?: string;
 }
 
@@ -93,6 +96,8 @@ export async function describeInstance(name: string): Promise<InstanceView> {
   else if (st?.phase === 'starting') status = 'Starting';
   else if (st?.phase === 'stopping') status = 'Stopping';
   else status = qemuUp ? 'Broken' : 'Stopped';
+  const saved = await readSavedState(name);
+  if (status === 'Stopped' && saved) status = 'Suspended';
   return {
     name,
     status,
@@ -106,6 +111,7 @@ export async function describeInstance(name: string): Promise<InstanceView> {
     agentPid: st?.pid,
     qemuPid: qemuUp ? qemuPid : undefined,
     dir: instanceDir(name),
+    savedState: saved ? { sizeBytes: Math.abs(saved.sizeBytes), savedAt: saved.savedAt, usable: saved.sizeBytes >= 0 } : undefined,
     error: status === 'Broken' ? 'the VM runs but its host agent is gone; "berth start" re-attaches' : undefined,
   };
 }
@@ -114,9 +120,9 @@ function agentEntry(): string {
   return path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'hostagent', 'main.js');
 }
 
-function spawnAgent(name: string): number {
+function spawnAgent(name: string, cold: boolean): number {
   const out = fs.openSync(instanceFile(name, 'agentStdio'), 'a', 0o600);
-  const child = spawn(process.execPath, [agentEntry(), name], {
+  const child = spawn(process.execPath, [agentEntry(), name, ...(cold ? ['--cold'] : [])], {
     detached: true,
     stdio: ['ignore', out, out],
     env: process.env,
@@ -150,7 +156,11 @@ export type StartResult =
  * Starts (or re-attaches to) an instance and streams the agent's events until ready or failed.
  * Holds the instance's start lock throughout, so two starts of one instance never race.
  */
-export async function startInstance(name: string, onEvent: (e: AgentEvent) => void): Promise<StartResult> {
+export async function startInstance(
+  name: string,
+  onEvent: (e: AgentEvent) => void,
+  opts: { cold?: boolean } = {},
+): Promise<StartResult> {
   await requireInstance(name);
   // Fail fast, in the CLI, on a missing QEMU (the agent would find out only after detaching).
   const cfg = await loadInstanceConfig(instanceFile(name, 'config'));
@@ -164,7 +174,7 @@ export async function startInstance(name: string, onEvent: (e: AgentEvent) => vo
       agentPid = st.pid; // an agent is already booting it: follow along
     } else {
       if (st) await waitAgentGone(name, st.pid, 30000);
-      agentPid = spawnAgent(name);
+      agentPid = spawnAgent(name, Boolean(opts.cold));
       await waitForAgentSocket(name, agentPid, 15000);
     }
     const last = await followEvents(instanceFile(name, 'agentSock'), onEvent, (e) => e.type === 'ready' || e.type === 'failed' || e.type === 'stopped');
@@ -216,7 +226,7 @@ export async function stopInstance(name: string, force: boolean, onEvent: (e: Ag
 export async function deleteInstance(name: string, force: boolean): Promise<void> {
   await requireInstance(name);
   const v = await describeInstance(name);
-  if (v.status !== 'Stopped') {
+  if (v.status !== 'Stopped' && v.status !== 'Suspended') {
     if (!force) {
       throw new BerthError('CONFLICT', `instance "${name}" is ${v.status.toLowerCase()}`, {
         hint: `stop it first (berth stop ${name}) or use: berth delete ${name} --force`,
@@ -225,4 +235,23 @@ export async function deleteInstance(name: string, force: boolean): Promise<void
     await stopInstance(name, true);
   }
   await fsp.rm(instanceDir(name), { recursive: true, force: true });
+}
+
+/** Saves the running VM's state to a file and stops it; the next start resumes from it. */
+export async function suspendInstance(name: string, onEvent: (e: AgentEvent) => void = () => undefined): Promise<number> {
+  await requireInstance(name);
+  const agentSock = instanceFile(name, 'agentSock');
+  const st = await agentStatus(agentSock);
+  if (!st || st.phase !== 'ready') {
+    throw new BerthError('CONFLICT', `instance "${name}" is not running`, { hint: 'only a running instance can be suspended' });
+  }
+  const done = followEvents(agentSock, onEvent, (e) => e.type === 'stopped');
+  await agentSuspend(agentSock);
+  const last = await done;
+  await waitAgentGone(name, st.pid, 60000);
+  const saved = await readSavedState(name);
+  if (last?.type !== 'stopped' || !saved) {
+    throw new BerthError('VM_FAILED', `suspending "${name}" failed`, { hint: `see "berth logs ${name}"` });
+  }
+  return saved.sizeBytes;
 }

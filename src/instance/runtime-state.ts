@@ -12,6 +12,8 @@ export interface RuntimeState {
   qemuPid?: number;
   agentPid?: number;
   startedAt: string;
+  /** Hardware fingerprint of the running VM (see saved-state.ts). */
+  fingerprint?: string;
 }
 
 export async function readRuntime(name: string): Promise<RuntimeState | undefined> {

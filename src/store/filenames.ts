@@ -17,6 +17,8 @@ export const FILES = {
   instanceInfo: 'instance.json',
   fwCfgDir: 'fw_cfg',
   eventsSock: 'events.sock',
+  suspendState: 'suspend.state',
+  suspendMeta: 'suspend.json',
 } as const;
 
 /** Names under BERTH_HOME itself (instance names may not collide with these: they start with "_"). */

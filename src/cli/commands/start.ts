@@ -18,6 +18,7 @@ export interface StartOpts {
   imageSha256?: string;
   activate: boolean;
   verbose?: boolean;
+  cold?: boolean;
 }
 
 function toInt(v: string | undefined, flag: string): number | undefined {
@@ -48,10 +49,14 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
   if (prep.created) info(`created instance "${name}"`);
   else if (prep.changed) info(`updated the configuration of "${name}"`);
 
-  const res = await startInstance(name, (e) => {
-    if (e.type === 'progress') step(e.message, e.t);
-    else if (e.type === 'notice') info(`notice: ${e.message}`);
-  });
+  const res = await startInstance(
+    name,
+    (e) => {
+      if (e.type === 'progress') step(e.message, e.t);
+      else if (e.type === 'notice') info(`notice: ${e.message}`);
+    },
+    { cold: o.cold },
+  );
   if (res.kind === 'already-running') {
     if (prep.changed) info('notice: the instance is running; configuration changes apply at the next start ("berth restart")');
     info(`instance "${name}" is already running`);
@@ -102,6 +107,7 @@ export function registerStart(program: Command, run: (fn: () => Promise<void>) =
     .option('--image <path|url>', 'use a prebuilt image archive instead of building one')
     .option('--image-sha256 <digest>', 'sha256 of the image archive (required for URLs)')
     .option('--no-activate', 'do not make the instance\'s docker context current')
+    .option('--cold', 'boot afresh, discarding a saved state from "berth suspend"')
     .option('-v, --verbose', 'show where the start time went')
     .action((name: string, o: StartOpts) => run(() => runStart(name, o)));
 }

@@ -52,6 +52,8 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-netdev', `user,id=net0,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
     '-device', 'virtio-net-pci,netdev=net0',
     '-device', 'virtio-rng-pci',
+    // The RTC follows the host clock, so a resumed guest can read the right time from it.
+    '-rtc', 'base=utc,clock=host',
     '-chardev', `file,id=serial0,path=${spec.serialLog}`,
     '-serial', 'chardev:serial0',
     '-chardev', `socket,id=events,path=${spec.eventSocket},server=on,wait=off`,
@@ -60,6 +62,7 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-qmp', `unix:${spec.qmpSocket},server=on,wait=off`,
     '-pidfile', spec.pidFile,
   ];
+  if (spec.incoming) args.push('-incoming', 'defer');
   for (const [name, file] of Object.entries(spec.fwCfg)) {
     args.push('-fw_cfg', `name=${FW_CFG_PREFIX}/${name},file=${file}`);
   }

@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { execa } from 'execa';
+
+/**
+ * The hand-assembled setup most peers use, reproduced for comparison: the same guest image booted the
+ * common way (systemd + sshd), readiness found by polling SSH, the engine socket through `ssh -L`.
+ * Only the image's per-instance identity (keys via fw_cfg) is shared with berth, so sshd can start.
+ */
+export interface BaselineVm {
+  qemu: ChildProcess;
+  sshPort: number;
+  socket: string;
+  forward?: ChildProcess;
+  dir: string;
+}
+
+export interface BaselineImage {
+  kernel: string;
+  initrd: string;
+  rootfs: string;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function sshArgs(vm: { sshPort: number; dir: string }): string[] {
+  return [
+    '-i', path.join(vm.dir, 'id'), '-p', String(vm.sshPort),
+    '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${path.join(vm.dir, 'known_hosts')}`,
+    '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5', '-o', 'BatchMode=yes',
+  ];
+}
+
+export async function bootBaseline(img: BaselineImage, dir: string, cpus: number, memMiB: number): Promise<BaselineVm> {
+  await fsp.rm(dir, { recursive: true, force: true });
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'id')]);
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'hostkey')]);
+  fs.writeFileSync(path.join(dir, 'hostname'), 'baseline');
+  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', img.rootfs, path.join(dir, 'disk.qcow2'), '20G']);
+  const sshPort = await freePort();
+  const qemu = spawn('qemu-system-x86_64', [
+    '-machine', 'q35', '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(cpus), '-m', `${memMiB}M`,
+    '-nodefaults', '-display', 'none', '-vga', 'none',
+    '-kernel', img.kernel, '-initrd', img.initrd,
+    '-append', 'console=ttyS0 root=/dev/vda rw apparmor=0 quiet',
+    '-drive', `if=virtio,file=${path.join(dir, 'disk.qcow2')},format=qcow2`,
+    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${sshPort}-:22`, '-device', 'virtio-net-pci,netdev=n0',
+    '-serial', `file:${path.join(dir, 'serial.log')}`,
+    '-fw_cfg', `name=opt/berth/authorized_keys,file=${path.join(dir, 'id.pub')}`,
+    '-fw_cfg', `name=opt/berth/ssh_host_ed25519_key,file=${path.join(dir, 'hostkey')}`,
+    '-fw_cfg', `name=opt/berth/hostname,file=${path.join(dir, 'hostname')}`,
+  ], { stdio: 'ignore' });
+  return { qemu, sshPort, socket: path.join(dir, 'docker.sock'), dir };
+}
+
+/** Polls like a script would: ssh until it answers, then ssh -L, then `docker version` until it works. */
+export async function waitBaselineDocker(vm: BaselineVm, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await execa('ssh', [...sshArgs(vm), 'root@127.0.0.1', 'true'], { reject: false });
+    if (r.exitCode === 0) break;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  await fsp.rm(vm.socket, { force: true });
+  vm.forward = spawn('ssh', [...sshArgs(vm), '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'StreamLocalBindUnlink=yes',
+    '-L', `${vm.socket}:/run/docker.sock`, 'root@127.0.0.1'], { stdio: 'ignore' });
+  while (Date.now() < deadline) {
+    const r = await execa('docker', ['-H', `unix://${vm.socket}`, 'version'], { reject: false });
+    if (r.exitCode === 0) return;
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  throw new Error('baseline: docker never answered');
+}
+
+/** Graceful stop the common way: `ssh poweroff`, then wait for QEMU to exit. Returns ms. */
+export async function stopBaseline(vm: BaselineVm): Promise<number> {
+  const t = Date.now();
+  vm.forward?.kill();
+  const exited = new Promise<void>((r) => (vm.qemu.exitCode !== null ? r() : vm.qemu.once('exit', () => r())));
+  await execa('ssh', [...sshArgs(vm), 'root@127.0.0.1', 'systemctl poweroff'], { reject: false });
+  const timeout = setTimeout(() => vm.qemu.kill('SIGKILL'), 60000);
+  await exited;
+  clearTimeout(timeout);
+  return Date.now() - t;
+}

@@ -1,0 +1,112 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { berth, busyboxContext, docker, makeEnv, type Env } from './helpers.js';
+
+// Warm start: berth suspend saves the VM's state; berth start resumes it with containers still running.
+const NAME = 'sus';
+let e: Env;
+let counterId: string;
+
+const status = async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as {
+  status: string;
+  savedState?: { sizeBytes: number; usable: boolean };
+};
+const lastCount = async (): Promise<number> => {
+  const out = (await docker(e, ['logs', '--tail', '1', counterId])).stdout.trim();
+  return Number(out);
+};
+
+describe('suspend and resume', () => {
+  beforeAll(async () => {
+    e = await makeEnv('suspend');
+    const r = await berth(e, ['start', NAME, '--cpus', '2', '--memory', '1GiB']);
+    if (r.code !== 0) throw new Error(`start failed:\n${r.stderr}`);
+    const b = await docker(e, ['build', '-q', '-t', 'bb:sus', await busyboxContext()]);
+    expect(b.code, b.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    if (e) await berth(e, ['delete', NAME, '--force']);
+  });
+
+  it('a counting container keeps running and counting across suspend/resume; the guest clock is corrected', async () => {
+    counterId = (await docker(e, ['run', '-d', 'bb:sus', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i; sleep 1; done'])).stdout.trim();
+    await new Promise((r) => setTimeout(r, 4000));
+    const before = await lastCount();
+    expect(before).toBeGreaterThan(0);
+
+    const s = await berth(e, ['suspend', NAME]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(/suspended \(\d+ MiB of state/);
+    const st = await status();
+    expect(st.status).toBe('Suspended');
+    expect(st.savedState?.sizeBytes).toBeGreaterThan(1024 * 1024);
+    expect((await berth(e, ['status', NAME])).stdout).toMatch(/saved: .* \(next start resumes from it\)/);
+    expect(fs.existsSync(path.join(e.home, NAME, 'docker.sock'))).toBe(false);
+
+    await new Promise((r) => setTimeout(r, 6000)); // long enough that an uncorrected clock would be visibly behind
+    const r = await berth(e, ['start', NAME]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/resuming from the saved state/);
+    expect(r.stderr).not.toMatch(/booting the VM/);
+
+    const ps = await docker(e, ['ps', '-q', '--no-trunc']);
+    expect(ps.stdout).toContain(counterId);
+    const after = await lastCount();
+    expect(after).toBeGreaterThanOrEqual(before); // continued, not restarted from 1
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await lastCount()).toBeGreaterThan(after);
+
+    const guest = Number((await berth(e, ['ssh', NAME, '--', 'date', '+%s'])).stdout.trim());
+    expect(Math.abs(guest - Date.now() / 1000)).toBeLessThan(2);
+    expect((await status()).savedState).toBeUndefined(); // consumed: never resumed twice
+  });
+
+  it('the guest network works after resume (container → host service through the VM\'s NAT)', async () => {
+    const server = http.createServer((_req, res) => res.end('host-says-hi'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const r = await docker(e, ['run', '--rm', 'bb:sus', 'wget', '-qO-', `http://10.0.2.2:${port}/`]);
+      expect(r.stdout).toBe('host-says-hi');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a truncated state file gives a notice and a cold start, never a broken instance', async () => {
+    expect((await berth(e, ['suspend', NAME])).code).toBe(0);
+    const file = path.join(e.home, NAME, 'suspend.state');
+    const size = fs.statSync(file).size;
+    await fsp.truncate(file, Math.floor(size / 2));
+    expect((await status()).savedState?.usable).toBe(false);
+    const r = await berth(e, ['start', NAME]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/notice: discarding the saved state: the saved state file is incomplete/);
+    expect(r.stderr).toMatch(/booting the VM/);
+    expect((await docker(e, ['version', '--format', '{{.Server.Os}}'])).stdout).toBe('linux');
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
+  it('a state file QEMU cannot load (corrupted in place) also falls back to a cold start', async () => {
+    expect((await berth(e, ['suspend', NAME])).code).toBe(0);
+    const file = path.join(e.home, NAME, 'suspend.state');
+    const fh = await fsp.open(file, 'r+');
+    await fh.write(Buffer.alloc(4096, 0xab), 0, 4096, 0); // clobber the header; the size stays the same
+    await fh.close();
+    const r = await berth(e, ['start', NAME]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/notice: the saved state could not be used .*; cold start/);
+    expect((await docker(e, ['version', '--format', '{{.Server.Os}}'])).stdout).toBe('linux');
+  });
+
+  it('start --cold discards a saved state on purpose', async () => {
+    expect((await berth(e, ['suspend', NAME])).code).toBe(0);
+    const r = await berth(e, ['start', NAME, '--cold']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/discarding the saved state: cold start requested/);
+  });
+});
