@@ -13,6 +13,8 @@ declare -A NEED=(
   [busybox]=busybox-static
   [script]=bsdutils
   [docker]=docker.io
+  [ssh]=openssh-client
+  [ssh-keygen]=openssh-client
 )
 missing=()
 for tool in "${!NEED[@]}"; do

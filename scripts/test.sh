@@ -7,3 +7,5 @@ npm run --silent typecheck
 npm run --silent lint
 npm test
 npm run test:e2e
+# The benchmark harness must run to completion (speed is never asserted here).
+npm run --silent bench -- --quick
