@@ -1,14 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
 
 /**
- * The hand-assembled setup most peers use, reproduced for comparison: the same guest image booted the
- * common way (systemd + sshd), readiness found by polling SSH, the engine socket through `ssh -L`.
- * Only the image's per-instance identity (keys via fw_cfg) is shared with berth, so sshd can start.
+ * The hand-assembled setup most peers use, reproduced for comparison: the plain Debian image (see
+ * baseline-image.ts) booted the common way (systemd + sshd), readiness found by polling SSH, the engine
+ * socket through `ssh -L`.
  */
 export interface BaselineVm {
   qemu: ChildProcess;
@@ -45,8 +44,6 @@ export async function bootBaseline(img: BaselineImage, dir: string, cpus: number
   await fsp.rm(dir, { recursive: true, force: true });
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'id')]);
-  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'hostkey')]);
-  fs.writeFileSync(path.join(dir, 'hostname'), 'baseline');
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', img.rootfs, path.join(dir, 'disk.qcow2'), '20G']);
   const sshPort = await freePort();
   const qemu = spawn('qemu-system-x86_64', [
@@ -57,9 +54,7 @@ export async function bootBaseline(img: BaselineImage, dir: string, cpus: number
     '-drive', `if=virtio,file=${path.join(dir, 'disk.qcow2')},format=qcow2`,
     '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${sshPort}-:22`, '-device', 'virtio-net-pci,netdev=n0',
     '-serial', `file:${path.join(dir, 'serial.log')}`,
-    '-fw_cfg', `name=opt/berth/authorized_keys,file=${path.join(dir, 'id.pub')}`,
-    '-fw_cfg', `name=opt/berth/ssh_host_ed25519_key,file=${path.join(dir, 'hostkey')}`,
-    '-fw_cfg', `name=opt/berth/hostname,file=${path.join(dir, 'hostname')}`,
+    '-fw_cfg', `name=opt/bench/authorized_keys,file=${path.join(dir, 'id.pub')}`,
   ], { stdio: 'ignore' });
   return { qemu, sshPort, socket: path.join(dir, 'docker.sock'), dir };
 }

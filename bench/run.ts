@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bootBaseline, stopBaseline, waitBaselineDocker } from './baseline.js';
+import { ensureBaselineImage } from './baseline-image.js';
 import { pingLatencies } from './http-ping.js';
 import { median, rssKiB } from './stats.js';
 
@@ -81,9 +82,9 @@ interface Result {
 
 async function main(): Promise<void> {
   const bbDir = await busyboxContext();
-  log('ensuring the guest image is built');
-  const imgDir = (await berth(['image', 'build'])).stdout.trim();
-  const img = { kernel: path.join(imgDir, 'vmlinuz'), initrd: path.join(imgDir, 'initrd.img'), rootfs: path.join(imgDir, 'rootfs.qcow2') };
+  log('ensuring the guest images are built (berth\'s and the plain baseline)');
+  await berth(['image', 'build']);
+  const img = await ensureBaselineImage((m) => log(`baseline image: ${m}`));
 
   // ---- baseline ----
   const base: { cold: number[]; stop: number[]; ping?: { p50: number; p99: number; totalMs: number }; run?: number; rss?: number } = { cold: [], stop: [] };
@@ -203,8 +204,9 @@ function markdown(r: Result): string {
     '',
     `Run ${r.date} by \`npm run bench${r.machine.quick ? ' -- --quick' : ''}\` on ${r.machine.cpus} × ${r.machine.model}, ${r.machine.memGiB} GiB, Linux ${r.machine.kernel},`,
     `accelerator ${r.machine.accel} (KVM is not usable on these machines). ${r.machine.runs} run(s) per start metric; medians.`,
-    'Baseline: the same guest image booted the common way (systemd, sshd, readiness by polling SSH, engine socket via `ssh -L`),',
-    'built and measured by the harness in the same run. Ratio = berth / baseline (lower is better for times).',
+    'Baseline: the plain Debian guest of the field notes (mmdebstrap minbase + systemd + docker.io + sshd) booted the common way',
+    '(readiness by polling SSH, engine socket via `ssh -L`), built and measured by the harness in the same run, same CPUs, memory and',
+    'accelerator. Ratio = berth / baseline (lower is better for times).',
     '',
     '| metric | berth | baseline | ratio |',
     '|---|---|---|---|',

@@ -14,6 +14,8 @@ export interface VmSpec {
   disk: string;
   /** Host TCP port on 127.0.0.1 forwarded to the guest's sshd. */
   sshPort: number;
+  /** Guest hostname (set by systemd from the kernel command line, before anything starts). */
+  hostname: string;
   /** fw_cfg entries: name (under opt/berth) → host file. */
   fwCfg: Record<string, string>;
   serialLog: string;

@@ -8,15 +8,15 @@ export const FW_CFG_PREFIX = 'opt/berth';
 
 export const BERTH_INIT = `#!/bin/sh
 # berth-init: per-instance setup at every boot, from QEMU fw_cfg entries (see FW_CFG_PREFIX).
+# Only sshd waits for it; the engine starts in parallel.
 set -u
 modprobe qemu_fw_cfg 2>/dev/null || true
 FW=/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_PREFIX}
 get() { [ -r "$FW/$1/raw" ] && cat "$FW/$1/raw"; }
 
-if h=$(get hostname); then
-  hostname "$h"; echo "$h" > /etc/hostname
-  printf '127.0.0.1 localhost\\n127.0.1.1 %s\\n' "$h" > /etc/hosts
-fi
+h=$(hostname)
+printf '127.0.0.1 localhost\\n127.0.1.1 %s\\n' "$h" > /etc/hosts
+echo "$h" > /etc/hostname
 install -d -m 0700 /root/.ssh
 if k=$(get authorized_keys); then
   printf '%s\\n' "$k" > /root/.ssh/authorized_keys; chmod 0600 /root/.ssh/authorized_keys
@@ -24,19 +24,18 @@ fi
 if get ssh_host_ed25519_key > /etc/ssh/ssh_host_ed25519_key.new; then
   chmod 0600 /etc/ssh/ssh_host_ed25519_key.new
   mv /etc/ssh/ssh_host_ed25519_key.new /etc/ssh/ssh_host_ed25519_key
-  ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key > /etc/ssh/ssh_host_ed25519_key.pub
+  get ssh_host_ed25519_key.pub > /etc/ssh/ssh_host_ed25519_key.pub || ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key > /etc/ssh/ssh_host_ed25519_key.pub
 fi
-# The instance disk may be larger than the image's filesystem: grow it online (no-op when it fits).
-resize2fs /dev/vda >/dev/null 2>&1 || true
+# The instance disk may be larger than the image's filesystem: grow it online, in the background.
+(resize2fs /dev/vda >/dev/null 2>&1 &)
 exit 0
 `;
 
 export const BERTH_INIT_UNIT = `[Unit]
 Description=berth per-instance setup (fw_cfg)
 DefaultDependencies=no
-After=local-fs.target systemd-modules-load.service
-Before=ssh.service docker.service network-pre.target
-Wants=network-pre.target
+After=local-fs.target
+Before=ssh.service
 
 [Service]
 Type=oneshot
@@ -47,31 +46,114 @@ RemainAfterExit=yes
 WantedBy=multi-user.target
 `;
 
-/** Tells the host agent over virtio-serial that the engine is up (readiness is pushed, not polled). */
-export const BERTH_READY_UNIT = `[Unit]
-Description=berth readiness signal
-After=docker.service ssh.service
-Wants=docker.service
+/** Static network for QEMU's user-mode network, up before network.target (no DHCP, no networkd). */
+export const BERTH_NET_UNIT = `[Unit]
+Description=berth static network (QEMU user network)
+DefaultDependencies=no
+After=local-fs.target
+Before=network.target network-pre.target
+Wants=network.target
 
 [Service]
 Type=oneshot
-# docker.service is Type=notify: ordering after it means dockerd said it is ready.
-ExecStart=/bin/sh -c 'if [ -e /dev/virtio-ports/io.berth.events ]; then echo ready > /dev/virtio-ports/io.berth.events; fi'
+# virtio_net is in the initrd, so eth0 normally exists already: no waiting on udev.
+ExecStart=/bin/sh -c 'modprobe virtio_net 2>/dev/null; i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done'
+ExecStart=/sbin/ip link set lo up
+ExecStart=/sbin/ip link set eth0 up
+ExecStart=/sbin/ip addr add 10.0.2.15/24 dev eth0
+ExecStart=/sbin/ip route add default via 10.0.2.2
 RemainAfterExit=yes
 
 [Install]
 WantedBy=multi-user.target
 `;
 
-export const NETWORK_FILE = `[Match]
-Name=en* eth*
+/**
+ * Modules the engine needs, loaded in one go early in boot instead of one modprobe at a time from inside
+ * dockerd's network setup (each costs ~0.1 s under emulation).
+ */
+export const MODULES_LOAD = `overlay
+bridge
+br_netfilter
+veth
+nf_tables
+nft_compat
+nft_chain_nat
+nf_nat
+nf_conntrack
+nf_conntrack_netlink
+xt_MASQUERADE
+xt_addrtype
+xt_conntrack
+ip_tables
+xfrm_user
+`;
 
-[Network]
-Address=10.0.2.15/24
-Gateway=10.0.2.2
-DNS=10.0.2.3
-LinkLocalAddressing=no
-IPv6AcceptRA=no
+/** containerd for Docker only: no Kubernetes CRI plugin (it costs a second of startup under emulation). */
+export const CONTAINERD_CONFIG = `version = 2
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+`;
+
+/** The journal lives in memory (RAM-sized cap): no flush to disk on the boot's critical path. */
+export const JOURNALD_CONF = `[Journal]
+Storage=volatile
+RuntimeMaxUse=32M
+`;
+
+/** Drivers udev would load for emulated hardware nothing here uses. */
+export const MODPROBE_BLACKLIST = `blacklist kvm
+blacklist kvm_amd
+blacklist kvm_intel
+blacklist iTCO_wdt
+blacklist iTCO_vendor_support
+blacklist pcspkr
+blacklist i2c_i801
+blacklist lpc_ich
+blacklist intel_pmc_bxt
+blacklist ahci
+blacklist ccp
+`;
+
+/**
+ * The guest end of the virtio-serial channel: says "ready" once dockerd is up (readiness is pushed, not
+ * polled), then serves host requests; "time <epoch>" sets the clock (after a resume). One process owns the
+ * port because a virtio-serial port opens only once.
+ */
+export const BERTH_GUESTD = `#!/bin/sh
+PORT=/dev/virtio-ports/io.berth.events
+[ -e "$PORT" ] || exit 0
+exec 3<>"$PORT"
+echo ready >&3
+while read -r cmd arg <&3; do
+  case "$cmd" in
+    time) date -u -s "@$arg" >/dev/null 2>&1 && echo "ok time" >&3 || echo "err time" >&3 ;;
+    ping) echo pong >&3 ;;
+  esac
+done
+`;
+
+export const BERTH_GUESTD_UNIT = `[Unit]
+Description=berth guest channel (readiness, clock)
+After=docker.service
+Wants=docker.service
+
+[Service]
+# docker.service is Type=notify: ordering after it means dockerd said it is ready.
+ExecStart=/usr/local/sbin/berth-guestd
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+/** Lean initrd: only what mounting the root disk needs (virtio + ext4), not every storage driver. */
+export const INITRAMFS_CONF = `MODULES=list
+`;
+export const INITRAMFS_MODULES = `virtio_pci
+virtio_blk
+virtio_net
+ext4
 `;
 
 export const SSHD_CONFIG = `# berth: key-only root login; host key injected per instance at boot
@@ -90,7 +172,8 @@ export const DOCKER_DAEMON_JSON = `{
 }
 `;
 
-export const FSTAB = `/dev/vda / ext4 defaults,discard,errors=remount-ro 0 1
+/** The kernel mounts the root (rw, see the command line); nothing for systemd to wait on or re-mount. */
+export const FSTAB = `# root: mounted by the kernel (root=/dev/vda rw)
 `;
 
 /** Run by mmdebstrap's customize hook with the root directory as $1. */
@@ -100,9 +183,18 @@ R="$1"
 F="$2"
 install -m 0755 "$F/berth-init" "$R/usr/local/sbin/berth-init"
 install -m 0644 "$F/berth-init.service" "$R/etc/systemd/system/berth-init.service"
-install -m 0644 "$F/berth-ready.service" "$R/etc/systemd/system/berth-ready.service"
-install -d "$R/etc/systemd/network" "$R/etc/ssh/sshd_config.d" "$R/etc/docker"
-install -m 0644 "$F/10-berth.network" "$R/etc/systemd/network/10-berth.network"
+install -m 0644 "$F/berth-net.service" "$R/etc/systemd/system/berth-net.service"
+install -m 0755 "$F/berth-guestd" "$R/usr/local/sbin/berth-guestd"
+install -m 0644 "$F/berth-guestd.service" "$R/etc/systemd/system/berth-guestd.service"
+install -d "$R/etc/ssh/sshd_config.d" "$R/etc/docker"
+install -m 0644 "$F/initramfs.conf" "$R/etc/initramfs-tools/conf.d/berth.conf"
+install -m 0644 "$F/initramfs-modules" "$R/etc/initramfs-tools/modules"
+install -m 0644 "$F/modules-load.conf" "$R/etc/modules-load.d/berth.conf"
+install -m 0644 "$F/modprobe-blacklist.conf" "$R/etc/modprobe.d/berth-blacklist.conf"
+install -m 0644 "$F/containerd.toml" "$R/etc/containerd/config.toml"
+install -d "$R/etc/systemd/journald.conf.d"
+install -m 0644 "$F/journald.conf" "$R/etc/systemd/journald.conf.d/berth.conf"
+chroot "$R" update-initramfs -u -k all >/dev/null
 install -m 0644 "$F/sshd-berth.conf" "$R/etc/ssh/sshd_config.d/berth.conf"
 install -m 0644 "$F/daemon.json" "$R/etc/docker/daemon.json"
 install -m 0644 "$F/fstab" "$R/etc/fstab"
@@ -110,9 +202,14 @@ rm -f "$R"/etc/ssh/ssh_host_*
 echo berth > "$R/etc/hostname"
 rm -f "$R/etc/resolv.conf"; echo 'nameserver 10.0.2.3' > "$R/etc/resolv.conf"
 # Units: what the engine needs, nothing else.
-chroot "$R" systemctl enable berth-init.service berth-ready.service systemd-networkd.service docker.service ssh.service >/dev/null
+chroot "$R" systemctl enable berth-init.service berth-net.service berth-guestd.service docker.service ssh.service >/dev/null
+# Masked: what a headless engine VM never needs, each of which costs a second or more under emulation.
 for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \\
-         getty@tty1.service serial-getty@ttyS0.service systemd-networkd-wait-online.service; do
+         getty@tty1.service serial-getty@ttyS0.service systemd-networkd.service systemd-networkd.socket \\
+         systemd-networkd-wait-online.service modprobe@drm.service modprobe@loop.service modprobe@dm_mod.service \\
+         modprobe@fuse.service modprobe@efi_pstore.service systemd-pstore.service systemd-remount-fs.service \\
+         systemd-fsck-root.service sys-kernel-debug.mount sys-kernel-tracing.mount dev-hugepages.mount \\
+         systemd-update-utmp.service systemd-update-utmp-runlevel.service; do
   chroot "$R" systemctl mask "$u" >/dev/null 2>&1 || true
 done
 echo 'root:*' | chroot "$R" chpasswd -e
@@ -122,8 +219,15 @@ rm -rf "$R/var/cache/apt/archives/"*.deb "$R/var/lib/apt/lists/"*
 export const GUEST_FILES: Record<string, string> = {
   'berth-init': BERTH_INIT,
   'berth-init.service': BERTH_INIT_UNIT,
-  'berth-ready.service': BERTH_READY_UNIT,
-  '10-berth.network': NETWORK_FILE,
+  'berth-net.service': BERTH_NET_UNIT,
+  'berth-guestd': BERTH_GUESTD,
+  'berth-guestd.service': BERTH_GUESTD_UNIT,
+  'initramfs.conf': INITRAMFS_CONF,
+  'initramfs-modules': INITRAMFS_MODULES,
+  'modules-load.conf': MODULES_LOAD,
+  'modprobe-blacklist.conf': MODPROBE_BLACKLIST,
+  'containerd.toml': CONTAINERD_CONFIG,
+  'journald.conf': JOURNALD_CONF,
   'sshd-berth.conf': SSHD_CONFIG,
   'daemon.json': DOCKER_DAEMON_JSON,
   fstab: FSTAB,

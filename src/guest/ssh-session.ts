@@ -22,10 +22,18 @@ export class SshSession {
     return new Promise((resolve, reject) => {
       const client = new Client();
       let hostKeyMismatch = false;
+      let settled = false;
       client
-        .once('ready', () => resolve(new SshSession(client)))
-        .once('error', (err) => {
+        .once('ready', () => {
+          settled = true;
+          resolve(new SshSession(client));
+        })
+        // 'error' can fire more than once (and after 'ready'): a listener must always be there, or Node
+        // treats it as unhandled and the agent dies. After 'ready', errors end in 'close', handled by onClose.
+        .on('error', (err) => {
           client.end();
+          if (settled) return;
+          settled = true;
           if (hostKeyMismatch) {
             reject(new BerthError('PERMISSION', `the guest's SSH host key does not match the one pinned for it`, {
               hint: 'something else answers on the instance\'s SSH port; stop it and restart the instance',

@@ -18,6 +18,7 @@ import { QEMU_BINARY } from '../driver/qemu/args.js';
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
 import { EngineSocketForwarder } from '../forward/engine-socket-forwarder.js';
 import { ensureKeyPair, publicKeyBlob } from '../guest/ssh-keys.js';
+import { GuestChannel } from '../guest/guest-channel.js';
 import { SshSession } from '../guest/ssh-session.js';
 import { resolveImage } from '../image/cache.js';
 import { readRuntime, writeRuntime, type RuntimeState } from '../instance/runtime-state.js';
@@ -77,6 +78,7 @@ export class HostAgent {
   private watchTimer?: NodeJS.Timeout;
 
   private fingerprint?: string;
+  private channel?: GuestChannel;
 
   constructor(
     private readonly name: string,
@@ -209,23 +211,22 @@ export class HostAgent {
     await writeRuntime(this.name, this.runtime!);
     this.watchVm();
 
+    this.channel = new GuestChannel(spec.eventSocket);
+    await this.channel.connect(30000, () => this.stopping);
+    // After a resume the guest's clock stood still while it was suspended: set it from the host's at once,
+    // over the guest channel, while SSH connects.
+    const clockFix = resumed ? this.syncGuestClock() : Promise.resolve();
     if (!resumed && !reattach) {
       this.progress('guest', 'waiting for the guest to boot and the engine to start');
-      await this.waitGuestReady(spec);
+      await this.channel.waitReady(BOOT_TIMEOUT_MS, () => this.stopping);
       lap('guest');
     }
     this.forwarder = new EngineSocketForwarder(instanceFile(this.name, 'dockerSock'), this.log);
     await this.connectSession(spec);
     lap('ssh');
-    if (resumed) {
-      // The guest's clock stood still while it was suspended: set it from the host's at once.
-      const r = await this.session!.exec(`date -u -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`, 10000);
-      if (r.code !== 0) this.log.warn({ stderr: r.stderr }, 'setting the guest clock failed');
-      lap('clock');
-    }
     await this.forwarder.listen();
     this.progress('engine', 'waiting for Docker Engine to answer through the host socket');
-    await this.waitEngine();
+    await Promise.all([this.waitEngine(), clockFix]);
     lap('engine');
     this.phase = 'ready';
     this.readyAt = new Date();
@@ -265,7 +266,6 @@ export class HostAgent {
     const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
     await ensureKeyPair(instanceFile(this.name, 'hostKey'), instanceFile(this.name, 'hostKeyPub'), `berth-${this.name}`);
     await fsp.writeFile(fwCfgFile(this.name, 'authorized_keys'), user.publicKey + '\n', { mode: 0o600 });
-    await fsp.writeFile(fwCfgFile(this.name, 'hostname'), `berth-${this.name}`, { mode: 0o600 });
   }
 
   /**
@@ -297,6 +297,16 @@ export class HostAgent {
     return true;
   }
 
+  private async syncGuestClock(): Promise<void> {
+    if (await this.channel!.setTime()) return;
+    // No answer on the channel (an older guest image?): fall back to SSH.
+    this.log.warn('guest channel did not confirm the clock; setting it over SSH');
+    const wait = Date.now() + 30000;
+    while (!this.session && Date.now() < wait) await systemClock.sleep(50);
+    const r = await this.session?.exec(`date -u -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`, 10000);
+    if (r?.code !== 0) this.log.warn({ stderr: r?.stderr }, 'setting the guest clock failed');
+  }
+
   private notice(message: string): void {
     this.emit({ type: 'notice', t: Date.now() - this.t0, message });
   }
@@ -312,8 +322,12 @@ export class HostAgent {
     this.stopping = true;
     this.phase = 'stopping';
     const t = Date.now();
+    // Flush dirty data (so discarding the state later loses nothing synced), then drop clean caches so the
+    // state file holds only memory that matters: smaller file, faster save and resume.
     this.progress('suspend', 'flushing guest buffers to disk');
-    await this.session.exec('sync', 60000).catch((err) => this.log.warn({ err }, 'guest sync failed'));
+    await this.session
+      .exec('sync && echo 3 > /proc/sys/vm/drop_caches', 60000)
+      .catch((err) => this.log.warn({ err }, 'guest sync failed'));
     this.progress('suspend', 'saving the VM state');
     const file = instanceFile(this.name, 'suspendState');
     try {
@@ -335,45 +349,6 @@ export class HostAgent {
     }
     await this.driver.kill(this.spec);
     await this.finish('suspended');
-  }
-
-  /** Waits for the guest's push over virtio-serial ("ready" once dockerd is up). */
-  private async waitGuestReady(spec: VmSpec): Promise<void> {
-    const deadline = Date.now() + BOOT_TIMEOUT_MS;
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const attempt = () => {
-        if (settled) return;
-        if (Date.now() > deadline) {
-          settled = true;
-          reject(new BerthError('TIMEOUT', `the guest did not report ready within ${BOOT_TIMEOUT_MS / 1000} s`, {
-            hint: 'see "berth logs" for the guest console',
-          }));
-          return;
-        }
-        if (this.stopping) {
-          settled = true;
-          reject(new BerthError('VM_FAILED', 'the VM stopped while booting'));
-          return;
-        }
-        const s = net.createConnection(spec.eventSocket);
-        let buf = '';
-        s.setEncoding('utf8');
-        s.on('data', (d: string) => {
-          buf += d;
-          if (buf.includes('ready') && !settled) {
-            settled = true;
-            s.destroy();
-            resolve();
-          }
-        });
-        s.on('error', () => setTimeout(attempt, 200));
-        s.on('close', () => {
-          if (!settled) setTimeout(attempt, 200);
-        });
-      };
-      attempt();
-    });
   }
 
   private async connectSession(spec: VmSpec): Promise<void> {
@@ -449,6 +424,7 @@ export class HostAgent {
     this.stopping = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.session?.end();
+    this.channel?.close();
     await this.forwarder?.close().catch(() => undefined);
     this.phase = 'stopped';
     this.emit({ type: 'stopped', t: Date.now() - this.t0, reason });

@@ -27,10 +27,11 @@ export function vmSpecFor(
     image,
     disk: path.join(dir, FILES.disk),
     sshPort,
+    hostname: `berth-${name}`,
     fwCfg: {
-      hostname: fwCfgFile(name, 'hostname'),
       authorized_keys: fwCfgFile(name, 'authorized_keys'),
       ssh_host_ed25519_key: path.join(dir, FILES.hostKey),
+      'ssh_host_ed25519_key.pub': path.join(dir, FILES.hostKeyPub),
     },
     serialLog: path.join(dir, FILES.serialLog),
     qmpSocket: path.join(dir, FILES.qmpSock),

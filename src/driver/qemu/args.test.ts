@@ -19,7 +19,8 @@ const spec = (over: Partial<VmSpec> = {}): VmSpec => ({
   },
   disk: '/h/dev/disk.qcow2',
   sshPort: 40022,
-  fwCfg: { hostname: '/h/dev/fw_cfg/hostname' },
+  hostname: 'berth-dev',
+  fwCfg: { authorized_keys: '/h/dev/fw_cfg/authorized_keys' },
   serialLog: '/h/dev/serial.log',
   qmpSocket: '/h/dev/qmp.sock',
   eventSocket: '/h/dev/events.sock',
@@ -48,12 +49,18 @@ describe('buildQemuArgs', () => {
     expect(valueAfter(a, '-m')).toEqual(['3072M']);
     expect(valueAfter(a, '-accel')[0]).toMatch(/^tcg,thread=multi/);
     expect(valueAfter(a, '-cpu')).toEqual(['max']);
+    expect(valueAfter(a, '-append')[0]).toMatch(/ mitigations=off$/);
+  });
+
+  it('sets the hostname on the kernel command line', () => {
+    expect(valueAfter(buildQemuArgs(spec()), '-append')[0]).toContain(' systemd.hostname=berth-dev');
   });
 
   it('uses the host CPU under KVM', () => {
     const a = buildQemuArgs(spec({ accel: 'kvm' }));
     expect(valueAfter(a, '-accel')).toEqual(['kvm']);
     expect(valueAfter(a, '-cpu')).toEqual(['host']);
+    expect(valueAfter(a, '-append')[0]).not.toContain('mitigations=off');
   });
 
   it('forwards SSH only on loopback', () => {
@@ -67,7 +74,7 @@ describe('buildQemuArgs', () => {
     expect(a).toContain('file,id=serial0,path=/h/dev/serial.log');
     expect(valueAfter(a, '-pidfile')).toEqual(['/h/dev/qemu.pid']);
     expect(valueAfter(a, '-device')).toContain('virtserialport,chardev=events,name=io.berth.events');
-    expect(valueAfter(a, '-fw_cfg')).toEqual(['name=opt/berth/hostname,file=/h/dev/fw_cfg/hostname']);
+    expect(valueAfter(a, '-fw_cfg')).toEqual(['name=opt/berth/authorized_keys,file=/h/dev/fw_cfg/authorized_keys']);
   });
 
   it('uses the virt machine and ttyAMA0 for aarch64', () => {

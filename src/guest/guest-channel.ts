@@ -1,0 +1,102 @@
+import net from 'node:net';
+import { BerthError } from '../util/errors.js';
+
+/**
+ * Host end of the virtio-serial channel (QEMU exposes it as a unix socket server). The guest's berth-guestd
+ * says "ready" once the engine is up, answers "ping" with "pong" (so a late connect still learns it), and
+ * sets the clock on "time <epoch>".
+ */
+export class GuestChannel {
+  private sock?: net.Socket;
+  private buf = '';
+  private lineWaiters: Array<{ match: (l: string) => boolean; resolve: (l: string) => void }> = [];
+  private sawReady = false;
+
+  constructor(private readonly path: string) {}
+
+  private onLine(line: string): void {
+    if (line === 'ready' || line === 'pong') this.sawReady = true;
+    this.lineWaiters = this.lineWaiters.filter((w) => {
+      if (!w.match(line)) return true;
+      w.resolve(line);
+      return false;
+    });
+  }
+
+  private connectOnce(): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = net.createConnection(this.path);
+      s.once('connect', () => resolve(s));
+      s.once('error', reject);
+    });
+  }
+
+  /** Connects, retrying while QEMU sets the socket up. */
+  async connect(timeoutMs: number, stopped: () => boolean): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const s = await this.connectOnce();
+        this.sock = s;
+        s.setEncoding('utf8');
+        s.on('data', (d: string) => {
+          this.buf += d;
+          let i: number;
+          while ((i = this.buf.indexOf('\n')) >= 0) {
+            const line = this.buf.slice(0, i).trim();
+            this.buf = this.buf.slice(i + 1);
+            if (line) this.onLine(line);
+          }
+        });
+        s.on('error', () => undefined); // 'close' follows; the agent notices the VM going away by its pid
+        s.on('close', () => (this.sock = undefined));
+        return;
+      } catch {
+        if (stopped()) throw new BerthError('VM_FAILED', 'the VM stopped');
+        if (Date.now() > deadline) throw new BerthError('TIMEOUT', `cannot connect to the guest channel ${this.path}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  private send(line: string): void {
+    this.sock?.write(`${line}\n`);
+  }
+
+  private waitLine(match: (l: string) => boolean, timeoutMs: number): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const w = { match, resolve: (l: string) => (clearTimeout(t), resolve(l)) };
+      const t = setTimeout(() => {
+        this.lineWaiters = this.lineWaiters.filter((x) => x !== w);
+        resolve(undefined);
+      }, timeoutMs);
+      this.lineWaiters.push(w);
+    });
+  }
+
+  /** Resolves once the guest says it is ready; pings every second in case "ready" was sent before we connected. */
+  async waitReady(timeoutMs: number, stopped: () => boolean): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.sawReady) {
+      if (stopped()) throw new BerthError('VM_FAILED', 'the VM stopped while booting');
+      if (Date.now() > deadline) {
+        throw new BerthError('TIMEOUT', `the guest did not report ready within ${timeoutMs / 1000} s`, {
+          hint: 'see "berth logs" for the guest console',
+        });
+      }
+      this.send('ping');
+      await this.waitLine((l) => l === 'ready' || l === 'pong', 1000);
+    }
+  }
+
+  /** Sets the guest clock to the host's; false if the guest did not confirm in time. */
+  async setTime(timeoutMs = 5000): Promise<boolean> {
+    this.send(`time ${(Date.now() / 1000).toFixed(3)}`);
+    const r = await this.waitLine((l) => l.endsWith(' time'), timeoutMs);
+    return r === 'ok time';
+  }
+
+  close(): void {
+    this.sock?.destroy();
+  }
+}
