@@ -78,6 +78,7 @@ interface Result {
   baseline: Record<string, number | undefined>;
   berth: Record<string, number | undefined>;
   breakdown?: Record<string, number>;
+  guest?: Record<string, number>;
 }
 
 async function main(): Promise<void> {
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
     cold: [], warm: [], stop: [], suspend: [],
   };
   let breakdown: Record<string, number> | undefined;
+  const guest: Record<string, number> = {};
   await berth(['start', NAME, '--cpus', String(CPUS), '--memory', `${MEM_MIB}MiB`, '--no-activate']); // creates it (not timed)
   await dockerAt(sock, ['build', '-q', '-t', 'bb:bench', bbDir]);
   b.stop.push(await timed(() => berth(['stop', NAME])));
@@ -120,6 +122,19 @@ async function main(): Promise<void> {
       await dockerAt(sock, ['version']);
     }));
     breakdown = Object.fromEntries([...out.matchAll(/^\s{2}(\w+)\s+([\d.]+) s$/gm)].map((m) => [m[1]!, Number(m[2]) * 1000]));
+    // Inside the guest phase: kernel vs userspace, and when dockerd was up (systemd's own account).
+    const sa = (await berth(['ssh', NAME, '--', 'sh', '-c', 'systemd-analyze; systemctl show -p ActiveEnterTimestampMonotonic -p ExecMainStartTimestampMonotonic docker.service containerd.service'])).stdout;
+    const k = /\(kernel\) \+ ([\d.]+)s \(userspace\)/.exec(sa);
+    const kernel = /in ([\d.]+)s \(kernel\)/.exec(sa);
+    if (kernel) guest.kernelMs = Number(kernel[1]) * 1000;
+    if (k) guest.userspaceMs = Number(k[1]) * 1000;
+    const active = [...sa.matchAll(/ActiveEnterTimestampMonotonic=(\d+)/g)].map((m) => Number(m[1]) / 1000);
+    const started = [...sa.matchAll(/ExecMainStartTimestampMonotonic=(\d+)/g)].map((m) => Number(m[1]) / 1000);
+    if (active.length === 2 && started.length === 2) {
+      guest.dockerdStartMs = active[0]! - started[0]!;
+      guest.containerdStartMs = active[1]! - started[1]!;
+      guest.engineUpSinceKernelStartMs = active[0]!;
+    }
     if (i === RUNS - 1) {
       await new Promise((r) => setTimeout(r, 5000));
       b.rss = rssKiB(pidOf(path.join(env.BERTH_HOME!, NAME, 'qemu.pid')));
@@ -169,6 +184,7 @@ async function main(): Promise<void> {
       agentRssMiB: b.agentRss !== undefined ? b.agentRss / 1024 : undefined,
     },
     breakdown,
+    guest,
   };
   await fsp.mkdir(path.join(REPO, 'bench', 'results'), { recursive: true });
   const jsonFile = path.join(REPO, 'bench', 'results', quick ? 'quick.json' : 'latest.json');
@@ -219,6 +235,19 @@ function markdown(r: Result): string {
     lines.push('berth cold start breakdown (from `berth start --verbose`, last run):', '');
     lines.push('| phase | time |', '|---|---|');
     for (const [k, v] of Object.entries(r.breakdown)) lines.push(`| ${k} | ${(v / 1000).toFixed(1)} s |`);
+    lines.push('');
+  }
+  if (r.guest && Object.keys(r.guest).length) {
+    lines.push('Inside the guest phase (systemd\'s account, last cold run):', '');
+    lines.push('| | time |', '|---|---|');
+    const names: Record<string, string> = {
+      kernelMs: 'kernel + initrd',
+      userspaceMs: 'userspace until default target',
+      engineUpSinceKernelStartMs: 'dockerd ready, counted from kernel start',
+      containerdStartMs: 'containerd start',
+      dockerdStartMs: 'dockerd start',
+    };
+    for (const [k, v] of Object.entries(r.guest)) lines.push(`| ${names[k] ?? k} | ${(v / 1000).toFixed(1)} s |`);
     lines.push('');
   }
   return lines.join('\n');

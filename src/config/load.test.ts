@@ -67,3 +67,15 @@ describe('parseInstanceConfig', () => {
     expect(errOf('memory: 1MiB\n').message).toMatch(/memory must be at least 256 MiB/);
   });
 });
+
+describe('binfmt setting', () => {
+  it('defaults to on, accepts off or a list, rejects unknown arches', async () => {
+    const { binfmtList } = await import('./schema.js');
+    expect(parseInstanceConfig('', 'f').binfmt).toBe(true);
+    expect(binfmtList('x86_64', true)).toEqual(['aarch64', 'arm', 'riscv64', 'ppc64le', 's390x']);
+    expect(binfmtList('x86_64', false)).toEqual([]);
+    const c = parseInstanceConfig('binfmt: [aarch64, x86_64]\n', 'f');
+    expect(binfmtList('x86_64', c.binfmt as never)).toEqual(['aarch64']);
+    expect(errOf('binfmt: [mips]\n').message).toMatch(/:1:10: binfmt\.0: Invalid enum value/);
+  });
+});

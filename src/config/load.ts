@@ -68,7 +68,7 @@ export function parseInstanceConfig(text: string, file: string): InstanceConfig 
     });
     throw new BerthError('BAD_CONFIG', lines[0]!, {
       details: lines.slice(1).join('\n') || undefined,
-      hint: 'see "berth start --help" or docs for the fields: arch, cpus, memory, disk, accel, runtime, image',
+      hint: 'see "berth start --help" or docs for the fields: arch, cpus, memory, disk, accel, runtime, image, binfmt',
     });
   }
   return res.data;

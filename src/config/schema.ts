@@ -7,6 +7,28 @@ export type Arch = (typeof ARCHES)[number];
 export const ACCELS = ['auto', 'kvm', 'hvf', 'tcg'] as const;
 export type Accel = (typeof ACCELS)[number];
 
+/** Foreign architectures a guest can run through binfmt_misc + qemu-user-static (qemu's names). */
+export const BINFMT_ARCHES = ['aarch64', 'arm', 'riscv64', 'ppc64le', 's390x', 'x86_64'] as const;
+export type BinfmtArch = (typeof BINFMT_ARCHES)[number];
+
+/** Docker platform names of each qemu-user architecture. */
+export const DOCKER_PLATFORM: Record<BinfmtArch, string> = {
+  aarch64: 'linux/arm64',
+  arm: 'linux/arm/v7',
+  riscv64: 'linux/riscv64',
+  ppc64le: 'linux/ppc64le',
+  s390x: 'linux/s390x',
+  x86_64: 'linux/amd64',
+};
+
+/** The binfmt list an instance gets from its config: true = every foreign arch, false = none. */
+export function binfmtList(arch: Arch, setting: boolean | BinfmtArch[]): BinfmtArch[] {
+  const all = BINFMT_ARCHES.filter((a) => a !== arch);
+  if (setting === true) return all;
+  if (setting === false) return [];
+  return setting.filter((a) => a !== arch);
+}
+
 export function hostArch(): Arch {
   return os.arch() === 'arm64' ? 'aarch64' : 'x86_64';
 }
@@ -54,6 +76,8 @@ export const instanceConfigSchema = z
     accel: z.enum(ACCELS).default('auto'),
     runtime: z.enum(['docker']).default('docker'),
     image: imageSchema.optional(),
+    /** Foreign-arch containers via binfmt_misc: true (all), false (none), or a list of qemu arch names. */
+    binfmt: z.union([z.boolean(), z.array(z.enum(BINFMT_ARCHES)).max(BINFMT_ARCHES.length)]).default(true),
   })
   .strict();
 

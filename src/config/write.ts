@@ -60,6 +60,7 @@ export function newConfigText(f: ConfigFlags): { text: string; config: InstanceC
     disk: typeof raw.disk === 'string' ? raw.disk : formatSize(cfg.disk),
     accel: cfg.accel,
     runtime: cfg.runtime,
+    binfmt: cfg.binfmt,
   };
   if (cfg.image) out.image = cfg.image;
   return { text: HEADER + stringify(out), config: cfg };

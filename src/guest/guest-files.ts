@@ -46,6 +46,40 @@ RemainAfterExit=yes
 WantedBy=multi-user.target
 `;
 
+/**
+ * Registers the qemu-user interpreters the host asked for (fw_cfg "binfmt": space-separated qemu arch names)
+ * with flag F, so they work inside containers too. Debian's binfmt.d files are kept out of systemd-binfmt's
+ * way so that nothing else registers them.
+ */
+export const BERTH_BINFMT = `#!/bin/sh
+set -u
+modprobe qemu_fw_cfg 2>/dev/null || true
+modprobe binfmt_misc 2>/dev/null || true
+M=/proc/sys/fs/binfmt_misc
+mountpoint -q $M || mount -t binfmt_misc binfmt_misc $M
+L=/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_PREFIX}/binfmt/raw
+if [ -r $L ]; then list=$(cat $L); else list="aarch64 arm riscv64 ppc64le s390x"; fi
+for a in $list; do
+  f=/usr/lib/berth/binfmt/qemu-$a.conf
+  [ -f "$f" ] && [ ! -e "$M/qemu-$a" ] && cat "$f" > $M/register
+done
+exit 0
+`;
+
+export const BERTH_BINFMT_UNIT = `[Unit]
+Description=berth foreign-arch interpreters (binfmt_misc + qemu-user-static)
+DefaultDependencies=no
+After=local-fs.target proc-sys-fs-binfmt_misc.mount
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/berth-binfmt
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+`;
+
 /** Static network for QEMU's user-mode network, up before network.target (no DHCP, no networkd). */
 export const BERTH_NET_UNIT = `[Unit]
 Description=berth static network (QEMU user network)
@@ -184,6 +218,10 @@ F="$2"
 install -m 0755 "$F/berth-init" "$R/usr/local/sbin/berth-init"
 install -m 0644 "$F/berth-init.service" "$R/etc/systemd/system/berth-init.service"
 install -m 0644 "$F/berth-net.service" "$R/etc/systemd/system/berth-net.service"
+install -m 0755 "$F/berth-binfmt" "$R/usr/local/sbin/berth-binfmt"
+install -m 0644 "$F/berth-binfmt.service" "$R/etc/systemd/system/berth-binfmt.service"
+install -d "$R/usr/lib/berth/binfmt"
+mv "$R"/usr/lib/binfmt.d/qemu-*.conf "$R/usr/lib/berth/binfmt/" 2>/dev/null || true
 install -m 0755 "$F/berth-guestd" "$R/usr/local/sbin/berth-guestd"
 install -m 0644 "$F/berth-guestd.service" "$R/etc/systemd/system/berth-guestd.service"
 install -d "$R/etc/ssh/sshd_config.d" "$R/etc/docker"
@@ -202,7 +240,7 @@ rm -f "$R"/etc/ssh/ssh_host_*
 echo berth > "$R/etc/hostname"
 rm -f "$R/etc/resolv.conf"; echo 'nameserver 10.0.2.3' > "$R/etc/resolv.conf"
 # Units: what the engine needs, nothing else.
-chroot "$R" systemctl enable berth-init.service berth-net.service berth-guestd.service docker.service ssh.service >/dev/null
+chroot "$R" systemctl enable berth-init.service berth-net.service berth-binfmt.service berth-guestd.service docker.service ssh.service >/dev/null
 # Masked: what a headless engine VM never needs, each of which costs a second or more under emulation.
 for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \\
          getty@tty1.service serial-getty@ttyS0.service systemd-networkd.service systemd-networkd.socket \\
@@ -220,6 +258,8 @@ export const GUEST_FILES: Record<string, string> = {
   'berth-init': BERTH_INIT,
   'berth-init.service': BERTH_INIT_UNIT,
   'berth-net.service': BERTH_NET_UNIT,
+  'berth-binfmt': BERTH_BINFMT,
+  'berth-binfmt.service': BERTH_BINFMT_UNIT,
   'berth-guestd': BERTH_GUESTD,
   'berth-guestd.service': BERTH_GUESTD_UNIT,
   'initramfs.conf': INITRAMFS_CONF,

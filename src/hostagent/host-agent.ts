@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type http from 'node:http';
 import { loadInstanceConfig } from '../config/load.js';
-import { hostArch, type InstanceConfig } from '../config/schema.js';
+import { binfmtList, DOCKER_PLATFORM, hostArch, type BinfmtArch, type InstanceConfig } from '../config/schema.js';
 import type { Driver, VmSpec } from '../driver/driver.js';
 import {
   cachedProbe,
@@ -187,6 +187,7 @@ export class HostAgent {
       const sshPort = await freePort();
       spec = vmSpecFor(this.name, cfg, image, accel, sshPort);
       await this.writeGuestIdentity();
+      await fsp.writeFile(fwCfgFile(this.name, 'binfmt'), binfmtList(cfg.arch, cfg.binfmt).join(' '), { mode: 0o600 });
       resumed = await this.tryResume(spec);
       if (!resumed) {
         await this.driver.prepareDisk(spec, cfg.disk);
@@ -228,6 +229,7 @@ export class HostAgent {
     this.progress('engine', 'waiting for Docker Engine to answer through the host socket');
     await Promise.all([this.waitEngine(), clockFix]);
     lap('engine');
+    await this.recordPlatforms(cfg);
     this.phase = 'ready';
     this.readyAt = new Date();
     this.emit({
@@ -305,6 +307,24 @@ export class HostAgent {
     while (!this.session && Date.now() < wait) await systemClock.sleep(50);
     const r = await this.session?.exec(`date -u -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`, 10000);
     if (r?.code !== 0) this.log.warn({ stderr: r?.stderr }, 'setting the guest clock failed');
+  }
+
+  /** Which platforms the engine can run: native, plus every qemu-user interpreter registered in the guest. */
+  private async recordPlatforms(cfg: InstanceConfig): Promise<void> {
+    const native = DOCKER_PLATFORM[cfg.arch];
+    let foreign: string[] = [];
+    try {
+      const r = await this.session!.exec('ls /proc/sys/fs/binfmt_misc', 10000);
+      foreign = r.stdout
+        .split(/\s+/)
+        .filter((f) => f.startsWith('qemu-'))
+        .map((f) => DOCKER_PLATFORM[f.slice(5) as BinfmtArch])
+        .filter((p): p is string => Boolean(p));
+    } catch (err) {
+      this.log.warn({ err }, 'could not list binfmt interpreters');
+    }
+    this.runtime = { ...this.runtime!, platforms: [native, ...foreign.sort()] };
+    await writeRuntime(this.name, this.runtime);
   }
 
   private notice(message: string): void {

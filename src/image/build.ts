@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { BerthError } from '../util/errors.js';
 import { requireTool, run } from '../util/exec.js';
 import { debianArch, type ImageRecipe } from './recipe.js';
+import { ensureHostBinfmt } from './host-binfmt.js';
 import { IMAGE_FILES, type ImageManifest, type ProgressFn } from './image.js';
 
 /**
@@ -22,6 +23,7 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
   await requireTool('mkfs.ext4');
   await requireTool('qemu-img');
 
+  await ensureHostBinfmt(recipe.arch, progress);
   await fsp.mkdir(path.dirname(outDir), { recursive: true, mode: 0o700 });
   const work = await fsp.mkdtemp(path.join(path.dirname(outDir), '.build-'));
   try {
@@ -34,7 +36,10 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
       `--architectures=${debianArch(recipe.arch)}`,
       `--include=${recipe.packages.join(',')}`,
       '--aptopt=APT::Install-Recommends "false"',
-      ...recipe.dpkgExcludes.map((p) => `--dpkgopt=path-exclude=${p}`),
+      // "!path" re-includes a path an earlier pattern excluded (dpkg path-include).
+      ...recipe.dpkgExcludes.map((p) =>
+        p.startsWith('!') ? `--dpkgopt=path-include=${p.slice(1)}` : `--dpkgopt=path-exclude=${p}`,
+      ),
       `--customize-hook=sh ${filesDir}/customize.sh "$1" ${filesDir}`,
       recipe.suite,
       root,

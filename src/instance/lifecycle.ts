@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadInstanceConfig } from '../config/load.js';
-import type { InstanceConfig } from '../config/schema.js';
+import { binfmtList, DOCKER_PLATFORM, type InstanceConfig } from '../config/schema.js';
 import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from '../config/write.js';
 import { QEMU_BINARY } from '../driver/qemu/args.js';
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
@@ -81,6 +81,8 @@ export interface InstanceView {
   dir: string;
   /** A saved state from `berth suspend` that the next start resumes from. */
   savedState?: { sizeBytes: number; savedAt: string; usable: boolean };
+  /** Platforms the running engine can run (native first); while stopped, what the config asks for. */
+  platforms: string[];
   error?: string;
 }
 
@@ -111,6 +113,10 @@ export async function describeInstance(name: string): Promise<InstanceView> {
     agentPid: st?.pid,
     qemuPid: qemuUp ? qemuPid : undefined,
     dir: instanceDir(name),
+    platforms:
+      status === 'Running' && rt?.platforms
+        ? rt.platforms
+        : [DOCKER_PLATFORM[cfg.arch], ...binfmtList(cfg.arch, cfg.binfmt).map((a) => DOCKER_PLATFORM[a])],
     savedState: saved ? { sizeBytes: Math.abs(saved.sizeBytes), savedAt: saved.savedAt, usable: saved.sizeBytes >= 0 } : undefined,
     error: status === 'Broken' ? 'the VM runs but its host agent is gone; "berth start" re-attaches' : undefined,
   };

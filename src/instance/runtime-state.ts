@@ -14,6 +14,8 @@ export interface RuntimeState {
   startedAt: string;
   /** Hardware fingerprint of the running VM (see saved-state.ts). */
   fingerprint?: string;
+  /** Docker platforms the engine can run (native first), as found in the guest when it became ready. */
+  platforms?: string[];
 }
 
 export async function readRuntime(name: string): Promise<RuntimeState | undefined> {

@@ -32,6 +32,7 @@ export function vmSpecFor(
       authorized_keys: fwCfgFile(name, 'authorized_keys'),
       ssh_host_ed25519_key: path.join(dir, FILES.hostKey),
       'ssh_host_ed25519_key.pub': path.join(dir, FILES.hostKeyPub),
+      binfmt: fwCfgFile(name, 'binfmt'),
     },
     serialLog: path.join(dir, FILES.serialLog),
     qmpSocket: path.join(dir, FILES.qmpSock),

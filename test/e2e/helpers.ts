@@ -85,3 +85,45 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeo
 export function noStackTrace(stderr: string): boolean {
   return !/\n\s+at .+\(.*:\d+:\d+\)/.test(stderr);
 }
+
+/**
+ * Debian's static busybox for arm64 (busybox-static:arm64), fetched once with apt (adds the arm64 dpkg
+ * architecture: root only) and cached. No registry needed.
+ */
+export async function arm64Busybox(): Promise<string> {
+  const cache = path.join(os.homedir(), '.cache', 'berth', 'fixtures');
+  const bin = path.join(cache, 'busybox-arm64');
+  if (fs.existsSync(bin)) return bin;
+  await fsp.mkdir(cache, { recursive: true });
+  const foreign = await execa('dpkg', ['--print-foreign-architectures']);
+  if (!String(foreign.stdout).split('\n').includes('arm64')) {
+    await execa('dpkg', ['--add-architecture', 'arm64']);
+    await execa('apt-get', ['update', '-qq']);
+  }
+  const dl = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-arm64-'));
+  await fsp.chmod(dl, 0o777); // apt's sandbox user writes the download here
+  let r = await execa('apt-get', ['download', 'busybox-static:arm64'], { cwd: dl, reject: false });
+  if (r.exitCode !== 0) {
+    await execa('apt-get', ['update', '-qq']);
+    r = await execa('apt-get', ['download', 'busybox-static:arm64'], { cwd: dl });
+  }
+  const deb = (await fsp.readdir(dl)).find((f) => f.endsWith('.deb'))!;
+  const out = await execa('sh', ['-c', `dpkg-deb --fsys-tarfile '${path.join(dl, deb)}' | tar -xO ./bin/busybox > '${bin}.tmp'`]);
+  if (out.exitCode !== 0) throw new Error('could not extract busybox from busybox-static:arm64');
+  await fsp.chmod(`${bin}.tmp`, 0o755);
+  await fsp.rename(`${bin}.tmp`, bin);
+  return bin;
+}
+
+/** A build context: FROM scratch + the given busybox binary, with RUN steps that execute it. */
+export async function busyboxContextFrom(busybox: string): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-bbx-'));
+  await fsp.copyFile(busybox, path.join(dir, 'busybox'));
+  await fsp.chmod(path.join(dir, 'busybox'), 0o755);
+  await fsp.writeFile(
+    path.join(dir, 'Dockerfile'),
+    'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nRUN uname -m > /built-on\nCMD ["sh"]\n',
+  );
+  await fsp.chmod(dir, 0o755);
+  return dir;
+}

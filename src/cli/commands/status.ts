@@ -22,6 +22,7 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
           `disk:    ${formatSize(v.disk)}`,
           `accel:   ${v.accel}`,
           `socket:  ${v.socket}`,
+          `platforms: ${v.platforms.map((p, i) => (i === 0 ? `${p} (native)` : p)).join(', ')}`,
           `dir:     ${v.dir}`,
         ];
         if (v.savedState) {
