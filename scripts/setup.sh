@@ -23,6 +23,11 @@ done
 # SeaBIOS and the virtio option ROM are QEMU runtime files (not tools on PATH).
 [ -e /usr/share/seabios/bios-256k.bin ] || missing+=(seabios)
 [ -e /usr/lib/ipxe/qemu/efi-virtio.rom ] || missing+=(ipxe-qemu)
+# Foreign-arch VMs (berth start --arch aarch64): the emulator, and qemu-user + arch-test to bootstrap the
+# arm64 guest image on this host.
+command -v qemu-system-aarch64 >/dev/null 2>&1 || missing+=(qemu-system-arm)
+[ -e /usr/lib/binfmt.d/qemu-aarch64.conf ] || missing+=(qemu-user-static)
+command -v arch-test >/dev/null 2>&1 || missing+=(arch-test)
 
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""

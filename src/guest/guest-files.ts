@@ -184,10 +184,27 @@ WantedBy=multi-user.target
 /** Lean initrd: only what mounting the root disk needs (virtio + ext4), not every storage driver. */
 export const INITRAMFS_CONF = `MODULES=list
 `;
-export const INITRAMFS_MODULES = `virtio_pci
-virtio_blk
-virtio_net
-ext4
+/** An initramfs-tools hook (no package owns it, so no conffile prompt) that force-loads the few modules. */
+export const INITRAMFS_HOOK = `#!/bin/sh
+PREREQ=""
+prereqs() { echo "$PREREQ"; }
+case "$1" in prereqs) prereqs; exit 0 ;; esac
+. /usr/share/initramfs-tools/hook-functions
+for m in virtio_pci virtio_blk virtio_net ext4; do force_load "$m"; done
+`;
+
+/**
+ * Run by mmdebstrap after the essential packages and before the rest: the initramfs settings must be in
+ * place before the kernel package builds its initrd, so it is built once and lean (under qemu-user, for a
+ * foreign-arch image, every initrd build costs minutes).
+ */
+export const ESSENTIAL_HOOK = `#!/bin/sh
+set -eu
+R="$1"
+F="$2"
+install -d "$R/etc/initramfs-tools/conf.d" "$R/etc/initramfs-tools/hooks"
+install -m 0644 "$F/initramfs.conf" "$R/etc/initramfs-tools/conf.d/berth.conf"
+install -m 0755 "$F/initramfs-hook" "$R/etc/initramfs-tools/hooks/berth"
 `;
 
 export const SSHD_CONFIG = `# berth: key-only root login; host key injected per instance at boot
@@ -225,14 +242,11 @@ mv "$R"/usr/lib/binfmt.d/qemu-*.conf "$R/usr/lib/berth/binfmt/" 2>/dev/null || t
 install -m 0755 "$F/berth-guestd" "$R/usr/local/sbin/berth-guestd"
 install -m 0644 "$F/berth-guestd.service" "$R/etc/systemd/system/berth-guestd.service"
 install -d "$R/etc/ssh/sshd_config.d" "$R/etc/docker"
-install -m 0644 "$F/initramfs.conf" "$R/etc/initramfs-tools/conf.d/berth.conf"
-install -m 0644 "$F/initramfs-modules" "$R/etc/initramfs-tools/modules"
 install -m 0644 "$F/modules-load.conf" "$R/etc/modules-load.d/berth.conf"
 install -m 0644 "$F/modprobe-blacklist.conf" "$R/etc/modprobe.d/berth-blacklist.conf"
 install -m 0644 "$F/containerd.toml" "$R/etc/containerd/config.toml"
 install -d "$R/etc/systemd/journald.conf.d"
 install -m 0644 "$F/journald.conf" "$R/etc/systemd/journald.conf.d/berth.conf"
-chroot "$R" update-initramfs -u -k all >/dev/null
 install -m 0644 "$F/sshd-berth.conf" "$R/etc/ssh/sshd_config.d/berth.conf"
 install -m 0644 "$F/daemon.json" "$R/etc/docker/daemon.json"
 install -m 0644 "$F/fstab" "$R/etc/fstab"
@@ -263,7 +277,8 @@ export const GUEST_FILES: Record<string, string> = {
   'berth-guestd': BERTH_GUESTD,
   'berth-guestd.service': BERTH_GUESTD_UNIT,
   'initramfs.conf': INITRAMFS_CONF,
-  'initramfs-modules': INITRAMFS_MODULES,
+  'initramfs-hook': INITRAMFS_HOOK,
+  'essential.sh': ESSENTIAL_HOOK,
   'modules-load.conf': MODULES_LOAD,
   'modprobe-blacklist.conf': MODPROBE_BLACKLIST,
   'containerd.toml': CONTAINERD_CONFIG,

@@ -40,6 +40,7 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
       ...recipe.dpkgExcludes.map((p) =>
         p.startsWith('!') ? `--dpkgopt=path-include=${p.slice(1)}` : `--dpkgopt=path-exclude=${p}`,
       ),
+      ...(recipe.files['essential.sh'] ? [`--essential-hook=sh ${filesDir}/essential.sh "$1" ${filesDir}`] : []),
       `--customize-hook=sh ${filesDir}/customize.sh "$1" ${filesDir}`,
       recipe.suite,
       root,
@@ -65,6 +66,13 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     try {
       await child;
     } catch (err) {
+      const missing = tail.map((l) => /^E: install (\S+)/.exec(l)?.[1]).find(Boolean);
+      if (missing) {
+        throw new BerthError('MISSING_DEPENDENCY', `mmdebstrap needs ${missing} to build a ${recipe.arch} image`, {
+          hint: `install it: apt-get install ${missing}`,
+          cause: err,
+        });
+      }
       throw new BerthError('IMAGE', 'mmdebstrap failed to build the guest root filesystem', {
         cause: err,
         details: tail.join('\n'),
@@ -100,6 +108,28 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     await fsp.writeFile(path.join(staging, IMAGE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     await fsp.rename(staging, outDir);
   } finally {
-    await fsp.rm(work, { recursive: true, force: true });
+    await removeBuildDir(work);
   }
+}
+
+/**
+ * Removes a build directory safely. A bootstrap that was interrupted can leave /proc, /sys or /dev/* mounted
+ * inside the root; a recursive delete would then walk into the host's filesystems. Unmount first, and leave
+ * the directory alone if anything is still mounted there.
+ */
+export async function removeBuildDir(work: string): Promise<void> {
+  const mountsUnder = async () =>
+    (await fsp.readFile('/proc/mounts', 'utf8').catch(() => ''))
+      .split('\n')
+      .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
+      .filter((m): m is string => Boolean(m) && (m === work || m!.startsWith(`${work}/`)))
+      .sort((a, b) => b.length - a.length);
+  for (const m of await mountsUnder()) {
+    await run('umount', ['-l', m]).catch(() => undefined); // checked again below
+  }
+  if ((await mountsUnder()).length > 0) {
+    process.stderr.write(`berth: left ${work} in place: something is still mounted inside it\n`);
+    return;
+  }
+  await fsp.rm(work, { recursive: true, force: true });
 }

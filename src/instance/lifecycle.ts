@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadInstanceConfig } from '../config/load.js';
-import { binfmtList, DOCKER_PLATFORM, type InstanceConfig } from '../config/schema.js';
+import { binfmtList, DOCKER_PLATFORM, hostArch, type InstanceConfig } from '../config/schema.js';
 import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from '../config/write.js';
 import { QEMU_BINARY } from '../driver/qemu/args.js';
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
@@ -74,6 +74,8 @@ export interface InstanceView {
   memory: number;
   disk: number;
   accel: string;
+  /** How it runs: native/kvm, native/hvf, native/tcg (software), or emulated/tcg (foreign architecture). */
+  runs: string;
   socket: string;
   sshPort?: number;
   agentPid?: number;
@@ -108,6 +110,7 @@ export async function describeInstance(name: string): Promise<InstanceView> {
     memory: cfg.memory,
     disk: cfg.disk,
     accel: status === 'Stopped' ? cfg.accel : (rt?.accel ?? cfg.accel),
+    runs: `${cfg.arch === hostArch() ? 'native' : 'emulated'}/${status === 'Stopped' || status === 'Suspended' ? cfg.accel : (rt?.accel ?? cfg.accel)}`,
     socket: instanceFile(name, 'dockerSock'),
     sshPort: qemuUp ? rt?.sshPort : undefined,
     agentPid: st?.pid,

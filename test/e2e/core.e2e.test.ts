@@ -130,7 +130,7 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     const s = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as Record<string, unknown>;
     expect(s).toMatchObject({ name: NAME, status: 'Running', socket: sock });
     const text = await berth(e, ['list']);
-    expect(text.stdout).toMatch(/^NAME\s+STATUS\s+ARCH\s+CPUS\s+MEMORY\s+DISK\s+ACCEL\s+SOCKET/);
+    expect(text.stdout).toMatch(/^NAME\s+STATUS\s+ARCH\s+CPUS\s+MEMORY\s+DISK\s+RUNS\s+SOCKET/);
   });
 
   it('start of a running instance is a no-op that says so', async () => {

@@ -23,8 +23,8 @@ export function registerList(program: Command, run: (fn: () => Promise<void>) =>
         if (all.length === 0) return result('no instances; create one with: berth start');
         result(
           table([
-            ['NAME', 'STATUS', 'ARCH', 'CPUS', 'MEMORY', 'DISK', 'ACCEL', 'SOCKET'],
-            ...all.map((v) => [v.name, v.status, v.arch, String(v.cpus), formatSize(v.memory), formatSize(v.disk), v.accel, v.socket]),
+            ['NAME', 'STATUS', 'ARCH', 'CPUS', 'MEMORY', 'DISK', 'RUNS', 'SOCKET'],
+            ...all.map((v) => [v.name, v.status, v.arch, String(v.cpus), formatSize(v.memory), formatSize(v.disk), v.runs, v.socket]),
           ]),
         );
       }),

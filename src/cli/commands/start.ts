@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { ACCELS, ARCHES, hostArch } from '../../config/schema.js';
+import { loadInstanceConfig } from '../../config/load.js';
+import { ACCELS, ARCHES, hostArch, type Arch } from '../../config/schema.js';
+import { instanceFile } from '../../store/paths.js';
 import { currentContext, dockerCliAvailable, ensureContext, contextName } from '../../docker/docker-context.js';
 import { prepareInstance, startInstance } from '../../instance/lifecycle.js';
 import { QEMU_BINARY } from '../../driver/qemu/args.js';
@@ -21,6 +23,14 @@ export interface StartOpts {
   cold?: boolean;
 }
 
+async function existingArch(name: string): Promise<string | undefined> {
+  try {
+    return (await loadInstanceConfig(instanceFile(name, 'config'))).arch;
+  } catch {
+    return undefined; // new instance or unreadable config: prepareInstance reports the real problem
+  }
+}
+
 function toInt(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) throw new BerthError('USAGE', `${flag}: "${v}" is not a whole number`);
@@ -29,13 +39,9 @@ function toInt(v: string | undefined, flag: string): number | undefined {
 
 export async function runStart(name: string, o: StartOpts): Promise<void> {
   const t0 = Date.now();
-  if (o.arch && o.arch !== hostArch()) {
-    throw new BerthError('USAGE', `--arch ${o.arch}: only the host's architecture (${hostArch()}) is supported for now`, {
-      hint: `omit --arch (default ${hostArch()})`,
-    });
-  }
   // A missing QEMU is reported before anything is created on disk.
-  await requireTool(QEMU_BINARY[hostArch()]);
+  const arch = (o.arch ?? (await existingArch(name)) ?? hostArch()) as Arch;
+  if (QEMU_BINARY[arch]) await requireTool(QEMU_BINARY[arch]);
   const prep = await prepareInstance(name, {
     cpus: toInt(o.cpus, '--cpus'),
     memory: o.memory,
@@ -102,7 +108,7 @@ export function registerStart(program: Command, run: (fn: () => Promise<void>) =
     .option('--memory <size>', 'memory, e.g. 4GiB')
     .option('--disk <size>', 'disk size, e.g. 60GiB (can grow later, never shrink)')
     .option('--accel <accel>', `accelerator: ${ACCELS.join('|')}`)
-    .option('--arch <arch>', `guest architecture: ${ARCHES.join('|')} (host arch only for now)`)
+    .option('--arch <arch>', `guest architecture: ${ARCHES.join('|')} (a foreign one is fully emulated: slow)`)
     .option('--runtime <runtime>', 'container runtime: docker')
     .option('--image <path|url>', 'use a prebuilt image archive instead of building one')
     .option('--image-sha256 <digest>', 'sha256 of the image archive (required for URLs)')

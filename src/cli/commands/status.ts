@@ -21,6 +21,7 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
           `memory:  ${formatSize(v.memory)}`,
           `disk:    ${formatSize(v.disk)}`,
           `accel:   ${v.accel}`,
+          `runs:    ${v.runs}${v.runs.startsWith('emulated') ? ' (foreign architecture: every instruction emulated)' : ''}`,
           `socket:  ${v.socket}`,
           `platforms: ${v.platforms.map((p, i) => (i === 0 ? `${p} (native)` : p)).join(', ')}`,
           `dir:     ${v.dir}`,

@@ -59,7 +59,13 @@ export function decideAccel(requested: Accel, f: AccelFacts): AccelDecision {
   }
   // auto
   if (f.hostArch !== f.guestArch) {
-    return { accel: 'tcg', notice: `${f.guestArch} guest on a ${f.hostArch} host: full emulation (TCG), expect it to be slow` };
+    return {
+      accel: 'tcg',
+      notice:
+        `${f.guestArch} VM on a ${f.hostArch} host: every instruction is emulated (TCG), so expect it to be several ` +
+        'times slower than a native instance. For foreign-arch containers a native instance with binfmt (the default) is ' +
+        'faster; a full foreign VM is the reliable choice when user-space emulation breaks (e.g. programs that need inotify under qemu-user)',
+    };
   }
   if (!hw) return { accel: 'tcg', notice: `no hardware accelerator on ${f.platform}: using TCG (software emulation)` };
   if (hw === 'kvm' && !f.kvmDevice) {

@@ -80,6 +80,7 @@ describe('buildQemuArgs', () => {
   it('uses the virt machine and ttyAMA0 for aarch64', () => {
     const a = buildQemuArgs(spec({ arch: 'aarch64' }));
     expect(valueAfter(a, '-machine')).toEqual(['virt']);
+    expect(valueAfter(a, '-cpu')).toEqual(['cortex-a57']);
     expect(valueAfter(a, '-append')[0]).toMatch(/^console=ttyAMA0/);
   });
 });

@@ -49,7 +49,9 @@ function machineFor(spec: VmSpec): string[] {
 }
 
 function cpuFor(spec: VmSpec): string[] {
-  if (spec.accel === 'tcg') return ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max'];
+  // Emulated aarch64: cortex-a57 (ARMv8.0, what arm64 images target) avoids "max"'s pointer
+  // authentication and SVE, which are costly to emulate.
+  if (spec.accel === 'tcg') return ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', spec.arch === 'aarch64' ? 'cortex-a57' : 'max'];
   return ['-accel', spec.accel, '-cpu', 'host'];
 }
 
