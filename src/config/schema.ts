@@ -77,7 +77,11 @@ export const instanceConfigSchema = z
     runtime: z.enum(['docker']).default('docker'),
     image: imageSchema.optional(),
     /** Foreign-arch containers via binfmt_misc: true (all), false (none), or a list of qemu arch names. */
-    binfmt: z.union([z.boolean(), z.array(z.enum(BINFMT_ARCHES)).max(BINFMT_ARCHES.length)]).default(true),
+    binfmt: z
+      .union([z.boolean(), z.array(z.enum(BINFMT_ARCHES)).max(BINFMT_ARCHES.length)], {
+        errorMap: () => ({ message: `must be true, false or a list of: ${BINFMT_ARCHES.join(', ')}` }),
+      })
+      .default(true),
   })
   .strict();
 

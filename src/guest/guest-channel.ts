@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { BerthError } from '../util/errors.js';
+import { lineSplitter } from '../util/lines.js';
 
 /**
  * Host end of the virtio-serial channel (QEMU exposes it as a unix socket server). The guest's berth-guestd
@@ -8,7 +9,6 @@ import { BerthError } from '../util/errors.js';
  */
 export class GuestChannel {
   private sock?: net.Socket;
-  private buf = '';
   private lineWaiters: Array<{ match: (l: string) => boolean; resolve: (l: string) => void }> = [];
   private sawReady = false;
 
@@ -39,15 +39,7 @@ export class GuestChannel {
         const s = await this.connectOnce();
         this.sock = s;
         s.setEncoding('utf8');
-        s.on('data', (d: string) => {
-          this.buf += d;
-          let i: number;
-          while ((i = this.buf.indexOf('\n')) >= 0) {
-            const line = this.buf.slice(0, i).trim();
-            this.buf = this.buf.slice(i + 1);
-            if (line) this.onLine(line);
-          }
-        });
+        s.on('data', lineSplitter((line) => this.onLine(line)));
         s.on('error', () => undefined); // 'close' follows; the agent notices the VM going away by its pid
         s.on('close', () => (this.sock = undefined));
         return;

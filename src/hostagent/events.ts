@@ -1,3 +1,5 @@
+import { lineSplitter } from '../util/lines.js';
+
 /** JSON-line events the host agent emits (GET /events) and `berth start` prints. */
 export type AgentEvent =
   | { type: 'progress'; t: number; step: string; message: string }
@@ -21,21 +23,13 @@ export interface AgentStatus {
   error?: string;
 }
 
-/** Parses a byte stream of JSON lines into objects, keeping partial lines between chunks. */
+/** Parses a stream of JSON lines into objects, keeping partial lines between chunks. */
 export function jsonLineSplitter(onObject: (o: unknown) => void): (chunk: string) => void {
-  let buf = '';
-  return (chunk: string) => {
-    buf += chunk;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i).trim();
-      buf = buf.slice(i + 1);
-      if (!line) continue;
-      try {
-        onObject(JSON.parse(line));
-      } catch {
-        // a non-JSON line in an event stream is ignored: events are the only thing the agent writes there
-      }
+  return lineSplitter((line) => {
+    try {
+      onObject(JSON.parse(line));
+    } catch {
+      // a non-JSON line in an event stream is ignored: events are the only thing the agent writes there
     }
-  };
+  });
 }

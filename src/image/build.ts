@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { BerthError } from '../util/errors.js';
 import { requireTool, run } from '../util/exec.js';
+import { lineSplitter } from '../util/lines.js';
 import { debianArch, type ImageRecipe } from './recipe.js';
 import { ensureHostBinfmt } from './host-binfmt.js';
 import { IMAGE_FILES, type ImageManifest, type ProgressFn } from './image.js';
@@ -50,19 +51,14 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     const child = execa(mmdebstrap, args, { all: true, env: { TMPDIR: os.tmpdir() } });
     const tail: string[] = [];
     child.all?.setEncoding('utf8');
-    let buf = '';
-    child.all?.on('data', (chunk: string) => {
-      buf += chunk;
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i).trim();
-        buf = buf.slice(i + 1);
-        if (!line) continue;
+    child.all?.on(
+      'data',
+      lineSplitter((line) => {
         tail.push(line);
         if (tail.length > 20) tail.shift();
         if (/^I: /.test(line)) progress(`  ${line.slice(3)}`);
-      }
-    });
+      }),
+    );
     try {
       await child;
     } catch (err) {

@@ -33,7 +33,7 @@ describe('accelerator decision', () => {
 
   it('foreign-arch guests are emulated', () => {
     const d = decideAccel('auto', { ...linux, guestArch: 'aarch64' });
-    expect(d).toEqual({ accel: 'tcg', notice: expect.stringMatching(/full emulation/) });
+    expect(d).toEqual({ accel: 'tcg', notice: expect.stringMatching(/every instruction is emulated/) });
     expect(() => decideAccel('kvm', { ...linux, guestArch: 'aarch64' })).toThrow(/cannot run a aarch64 guest/);
   });
 

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { BerthError } from '../../util/errors.js';
+import { lineSplitter } from '../../util/lines.js';
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -13,7 +14,6 @@ interface Pending {
  */
 export class QmpClient extends EventEmitter {
   private sock?: net.Socket;
-  private buf = '';
   private nextId = 1;
   private pending = new Map<string, Pending>();
   private greeted?: () => void;
@@ -62,35 +62,28 @@ export class QmpClient extends EventEmitter {
     this.pending.clear();
   }
 
-  private onData(d: string): void {
-    this.buf += d;
-    let i: number;
-    while ((i = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, i).trim();
-      this.buf = this.buf.slice(i + 1);
-      if (!line) continue;
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        continue; // QMP only sends JSON; a garbled line is ignored rather than killing the client
-      }
-      if ('QMP' in msg) {
-        this.greeted?.();
-        this.greeted = undefined;
-      } else if ('event' in msg) {
-        this.emit('event', msg);
-      } else if ('id' in msg) {
-        const p = this.pending.get(String(msg.id));
-        if (!p) continue;
-        this.pending.delete(String(msg.id));
-        if ('error' in msg) {
-          const e = msg.error as { class?: string; desc?: string };
-          p.reject(new Error(`QMP error ${e.class ?? ''}: ${e.desc ?? ''}`));
-        } else p.resolve(msg.return);
-      }
+  private readonly onData = lineSplitter((line) => {
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return; // QMP only sends JSON; a garbled line is ignored rather than killing the client
     }
-  }
+    if ('QMP' in msg) {
+      this.greeted?.();
+      this.greeted = undefined;
+    } else if ('event' in msg) {
+      this.emit('event', msg);
+    } else if ('id' in msg) {
+      const p = this.pending.get(String(msg.id));
+      if (!p) return;
+      this.pending.delete(String(msg.id));
+      if ('error' in msg) {
+        const e = msg.error as { class?: string; desc?: string };
+        p.reject(new Error(`QMP error ${e.class ?? ''}: ${e.desc ?? ''}`));
+      } else p.resolve(msg.return);
+    }
+  });
 
   execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
     const id = String(this.nextId++);
