@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import { which } from '../util/exec.js';
 
 /** Name of the docker context for an instance: "berth" for default, "berth-NAME" otherwise. */
@@ -11,6 +10,7 @@ export function contextName(instance: string): string {
 }
 
 async function docker(args: string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  const { execa } = await import('execa');
   const r = await execa('docker', args, { reject: false, env: { DOCKER_CONTEXT: undefined, DOCKER_HOST: undefined } });
   return { ok: r.exitCode === 0, stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim() };
 }

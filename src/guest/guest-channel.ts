@@ -81,11 +81,18 @@ export class GuestChannel {
     }
   }
 
-  /** Sets the guest clock to the host's; false if the guest did not confirm in time. */
+  /**
+   * Sets the guest clock to the host's; false if the guest did not confirm in time. Resent until answered:
+   * right after a resume the guest end may still be noticing that a new host end connected.
+   */
   async setTime(timeoutMs = 5000): Promise<boolean> {
-    this.send(`time ${(Date.now() / 1000).toFixed(3)}`);
-    const r = await this.waitLine((l) => l.endsWith(' time'), timeoutMs);
-    return r === 'ok time';
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      this.send(`time ${(Date.now() / 1000).toFixed(3)}`);
+      const r = await this.waitLine((l) => l.endsWith(' time'), 250);
+      if (r) return r === 'ok time';
+    }
+    return false;
   }
 
   close(): void {

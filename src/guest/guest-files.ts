@@ -157,12 +157,18 @@ export const BERTH_GUESTD = `#!/bin/sh
 PORT=/dev/virtio-ports/io.berth.events
 [ -e "$PORT" ] || exit 0
 exec 3<>"$PORT"
-echo ready >&3
-while read -r cmd arg <&3; do
-  case "$cmd" in
-    time) date -u -s "@$arg" >/dev/null 2>&1 && echo "ok time" >&3 || echo "err time" >&3 ;;
-    ping) echo pong >&3 ;;
-  esac
+echo ready >&3 2>/dev/null
+while true; do
+  if read -r cmd arg <&3; then
+    case "$cmd" in
+      time) date -u -s "@$arg" >/dev/null 2>&1 && echo "ok time" >&3 || echo "err time" >&3 ;;
+      ping) echo pong >&3 ;;
+    esac
+  else
+    # EOF: no host agent on the other end (it is restarting, or the VM was just resumed). The port stays
+    # open; poll gently until one connects.
+    sleep 0.1
+  fi
 done
 `;
 
@@ -170,12 +176,13 @@ export const BERTH_GUESTD_UNIT = `[Unit]
 Description=berth guest channel (readiness, clock)
 After=docker.service
 Wants=docker.service
+StartLimitIntervalSec=0
 
 [Service]
 # docker.service is Type=notify: ordering after it means dockerd said it is ready.
 ExecStart=/usr/local/sbin/berth-guestd
 Restart=always
-RestartSec=1
+RestartSec=100ms
 
 [Install]
 WantedBy=multi-user.target
@@ -213,6 +220,9 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 HostKey /etc/ssh/ssh_host_ed25519_key
 UseDNS no
+# No PAM: key-only root login needs none of it, and its session modules (logind over D-Bus) cost hundreds
+# of milliseconds per connection under emulation, on the warm-start path.
+UsePAM no
 AllowStreamLocalForwarding yes
 MaxSessions 100
 `;
@@ -257,7 +267,7 @@ rm -f "$R/etc/resolv.conf"; echo 'nameserver 10.0.2.3' > "$R/etc/resolv.conf"
 chroot "$R" systemctl enable berth-init.service berth-net.service berth-binfmt.service berth-guestd.service docker.service ssh.service >/dev/null
 # Masked: what a headless engine VM never needs, each of which costs a second or more under emulation.
 for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \\
-         getty@tty1.service serial-getty@ttyS0.service systemd-networkd.service systemd-networkd.socket \\
+         getty@tty1.service serial-getty@ttyS0.service serial-getty@ttyAMA0.service systemd-networkd.service systemd-networkd.socket \\
          systemd-networkd-wait-online.service modprobe@drm.service modprobe@loop.service modprobe@dm_mod.service \\
          modprobe@fuse.service modprobe@efi_pstore.service systemd-pstore.service systemd-remount-fs.service \\
          systemd-fsck-root.service sys-kernel-debug.mount sys-kernel-tracing.mount dev-hugepages.mount \\

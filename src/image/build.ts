@@ -1,7 +1,6 @@
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import { BerthError } from '../util/errors.js';
 import { requireTool, run } from '../util/exec.js';
 import { lineSplitter } from '../util/lines.js';
@@ -48,6 +47,7 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
       recipe.mirror,
     ];
     progress(`bootstrapping Debian ${recipe.suite} (${debianArch(recipe.arch)}) with mmdebstrap`);
+    const { execa } = await import('execa');
     const child = execa(mmdebstrap, args, { all: true, env: { TMPDIR: os.tmpdir() } });
     const tail: string[] = [];
     child.all?.setEncoding('utf8');

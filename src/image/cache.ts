@@ -4,7 +4,6 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import * as tar from 'tar';
 import type { Arch } from '../config/schema.js';
 import { imageCacheDir } from '../store/paths.js';
 import { BerthError, isErrnoException } from '../util/errors.js';
@@ -131,6 +130,7 @@ export async function ensureImportedImage(src: ImageSource, arch: Arch, progress
     if (hit) return checkArch(hit, arch);
     const staging = path.join(work, 'image');
     await fsp.mkdir(staging);
+    const tar = await import('tar');
     await tar.x({ file: archive, cwd: staging, strict: true });
     await fsp.rm(archive);
     const img = await loadImage(staging);
@@ -156,6 +156,7 @@ export async function resolveImage(src: ImageSource | undefined, arch: Arch, pro
 /** Packs a cached image into a tar archive that `image.path`/`image.url` accept; returns its sha256. */
 export async function packImage(img: GuestImage, out: string): Promise<string> {
   const tmp = `${out}.tmp`;
+  const tar = await import('tar');
   await tar.c({ file: tmp, cwd: img.dir, portable: true }, Object.values(IMAGE_FILES));
   const hash = createHash('sha256');
   await pipeline(fs.createReadStream(tmp), hash);

@@ -1,4 +1,4 @@
-import { execa, type Options } from 'execa';
+import type { Options } from 'execa';
 import { BerthError } from './errors.js';
 
 /** Debian package that provides each external tool berth calls. */
@@ -17,6 +17,8 @@ export async function run(
   args: string[],
   opts: Options & { timeoutMs?: number } = {},
 ): Promise<{ stdout: string; stderr: string }> {
+  // execa is loaded on first use: the start path (CLI and agent) rarely needs it and it costs ~80 ms to load.
+  const { execa } = await import('execa');
   try {
     const res = await execa(file, args, {
       timeout: opts.timeoutMs,

@@ -1,7 +1,5 @@
 import fsp from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ensureKeyPair, publicKeyBlob } from '../../guest/ssh-keys.js';
-import { SshSession } from '../../guest/ssh-session.js';
 import { describeInstance } from '../../instance/lifecycle.js';
 import { homeFile, instanceFile } from '../../store/paths.js';
 import { BerthError } from '../../util/errors.js';
@@ -19,6 +17,9 @@ export async function runSsh(name: string, cmd: string[]): Promise<number> {
       hint: `start it with: berth start${name === 'default' ? '' : ` ${name}`}`,
     });
   }
+  // ssh2 is loaded only for this command: every other command starts faster without it.
+  const { ensureKeyPair, publicKeyBlob } = await import('../../guest/ssh-keys.js');
+  const { SshSession } = await import('../../guest/ssh-session.js');
   const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
   const hostKey = publicKeyBlob(await fsp.readFile(instanceFile(name, 'hostKeyPub'), 'utf8'));
   const session = await SshSession.connect({ host: '127.0.0.1', port: v.sshPort, user: 'root', privateKey: user.privateKey, hostKey });
