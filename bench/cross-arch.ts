@@ -1,6 +1,6 @@
 /**
  * Cross-architecture benchmark: `npm run bench:cross`.
- * The same CPU-bound busybox command (gzip of a fixed 64 MiB buffer) in: a native container, an arm64
+ * The same CPU-bound busybox command (gzip of a fixed 32 MiB buffer) in: a native container, an arm64
  * container through binfmt (qemu-user) on the native VM, and a native container inside a fully emulated
  * aarch64 VM; plus cold start-to-ready of both VMs. Medians of several runs; writes
  * docs/benchmarks-cross-arch.md and bench/results/cross-arch.json.
@@ -21,7 +21,7 @@ delete env.DOCKER_HOST;
 delete env.DOCKER_CONTEXT;
 fs.mkdirSync(env.DOCKER_CONFIG!, { recursive: true });
 const log = (m: string) => process.stderr.write(`[bench:cross] ${m}\n`);
-const WORKLOAD = 'dd if=/dev/zero bs=1048576 count=64 2>/dev/null | gzip -c | wc -c >/dev/null';
+const WORKLOAD = 'dd if=/dev/zero bs=1048576 count=32 2>/dev/null | gzip -c | wc -c >/dev/null';
 
 async function berth(args: string[]): Promise<string> {
   const r = await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), ...args], { env, extendEnv: false, reject: false });
