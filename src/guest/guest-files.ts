@@ -12,6 +12,8 @@ export const BERTH_INIT = `#!/bin/sh
 set -u
 modprobe qemu_fw_cfg 2>/dev/null || true
 FW=/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_PREFIX}
+# The driver fills sysfs after modprobe returns (and a concurrent modprobe returns at once): wait for it.
+i=0; while [ ! -d "$FW" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
 get() { [ -r "$FW/$1/raw" ] && cat "$FW/$1/raw"; }
 
 h=$(hostname)
@@ -34,7 +36,7 @@ exit 0
 export const BERTH_INIT_UNIT = `[Unit]
 Description=berth per-instance setup (fw_cfg)
 DefaultDependencies=no
-After=local-fs.target
+After=local-fs.target systemd-modules-load.service
 Before=ssh.service
 
 [Service]
@@ -57,7 +59,9 @@ modprobe qemu_fw_cfg 2>/dev/null || true
 modprobe binfmt_misc 2>/dev/null || true
 M=/proc/sys/fs/binfmt_misc
 mountpoint -q $M || mount -t binfmt_misc binfmt_misc $M
-L=/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_PREFIX}/binfmt/raw
+FW=/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_PREFIX}
+i=0; while [ ! -d "$FW" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+L=$FW/binfmt/raw
 if [ -r $L ]; then list=$(cat $L); else list="aarch64 arm riscv64 ppc64le s390x"; fi
 for a in $list; do
   f=/usr/lib/berth/binfmt/qemu-$a.conf
@@ -69,7 +73,7 @@ exit 0
 export const BERTH_BINFMT_UNIT = `[Unit]
 Description=berth foreign-arch interpreters (binfmt_misc + qemu-user-static)
 DefaultDependencies=no
-After=local-fs.target proc-sys-fs-binfmt_misc.mount
+After=local-fs.target proc-sys-fs-binfmt_misc.mount systemd-modules-load.service
 
 [Service]
 Type=oneshot
@@ -106,7 +110,8 @@ WantedBy=multi-user.target
  * Modules the engine needs, loaded in one go early in boot instead of one modprobe at a time from inside
  * dockerd's network setup (each costs ~0.1 s under emulation).
  */
-export const MODULES_LOAD = `overlay
+export const MODULES_LOAD = `qemu_fw_cfg
+overlay
 bridge
 br_netfilter
 veth

@@ -20,7 +20,9 @@ import { EngineSocketForwarder } from '../forward/engine-socket-forwarder.js';
 import { ensureKeyPair, publicKeyBlob } from '../guest/ssh-keys.js';
 import { GuestChannel } from '../guest/guest-channel.js';
 import { SshSession } from '../guest/ssh-session.js';
-import { resolveImage } from '../image/cache.js';
+import { loadImage, resolveImage } from '../image/cache.js';
+import type { GuestImage } from '../image/image.js';
+import { readInstanceInfo, writeInstanceInfo } from '../instance/instance-info.js';
 import { readRuntime, writeRuntime, type RuntimeState } from '../instance/runtime-state.js';
 import {
   discardSavedState,
@@ -171,14 +173,14 @@ export class HostAgent {
     let spec: VmSpec;
     if (reattach) {
       this.progress('reattach', `re-attaching to the running VM (QEMU pid ${qemuPid})`);
-      const image = await resolveImage(cfg.image, cfg.arch, (m) => this.progress('image', m));
+      const image = await this.instanceImage(cfg);
       spec = vmSpecFor(this.name, cfg, image, existing.accel as VmSpec['accel'], existing.sshPort);
       this.runtime = { ...existing, agentPid: process.pid };
       this.fingerprint = existing.fingerprint;
     } else {
       const bin = await requireTool(QEMU_BINARY[cfg.arch]);
       this.progress('image', 'preparing the guest image');
-      const image = await resolveImage(cfg.image, cfg.arch, (m) => this.progress('image', m));
+      const image = await this.instanceImage(cfg);
       lap('image');
       const accel = await this.chooseAccel(cfg, image.kernel);
       lap('accel');
@@ -191,6 +193,8 @@ export class HostAgent {
       resumed = await this.tryResume(spec);
       if (!resumed) {
         await this.driver.prepareDisk(spec, cfg.disk);
+        const info = await readInstanceInfo(this.name);
+        if (info && info.imageDir !== image.dir) await writeInstanceInfo(this.name, { ...info, imageDir: image.dir });
         lap('disk');
         this.progress('boot', `booting the VM (${cfg.arch}, ${cfg.cpus} CPUs, ${Math.round(cfg.memory / 1024 ** 2)} MiB, ${accel})`);
         await this.driver.start(spec);
@@ -239,6 +243,25 @@ export class HostAgent {
       elapsedMs: Date.now() - this.t0,
       breakdown,
     });
+  }
+
+  /**
+   * The image to boot: the one the instance's disk was created from, once it has a disk (a newer berth may
+   * build a newer image; the old disk's kernel modules must match the kernel). New instances resolve the
+   * configured or built-in image.
+   */
+  private async instanceImage(cfg: InstanceConfig): Promise<GuestImage> {
+    const info = await readInstanceInfo(this.name);
+    if (info?.imageDir && fs.existsSync(instanceFile(this.name, 'disk'))) {
+      const pinned = await loadImage(info.imageDir);
+      if (!pinned) {
+        throw new BerthError('IMAGE', `the guest image this instance was created from is gone (${info.imageDir})`, {
+          hint: `recreate the instance: berth delete ${this.name} && berth start ${this.name}`,
+        });
+      }
+      return pinned;
+    }
+    return resolveImage(cfg.image, cfg.arch, (m) => this.progress('image', m));
   }
 
   private async chooseAccel(cfg: InstanceConfig, kernel: string): Promise<VmSpec['accel']> {

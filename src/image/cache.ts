@@ -17,7 +17,7 @@ export interface ImageSource {
   sha256?: string;
 }
 
-async function loadImage(dir: string): Promise<GuestImage | undefined> {
+export async function loadImage(dir: string): Promise<GuestImage | undefined> {
   try {
     const manifest = JSON.parse(await fsp.readFile(path.join(dir, IMAGE_FILES.manifest), 'utf8')) as ImageManifest;
     const img: GuestImage = {

@@ -13,29 +13,14 @@ import { agentStatus, agentStop, agentSuspend, followEvents } from '../hostagent
 import type { AgentEvent, AgentStatus } from '../hostagent/events.js';
 import { acquireLock, ensureHome, instanceExists, pidAlive, readPid, requireInstance, validateName, writeFileAtomic } from '../store/instance-store.js';
 import { instanceDir, instanceFile } from '../store/paths.js';
-import { BerthError, isErrnoException } from '../util/errors.js';
+import { BerthError } from '../util/errors.js';
 import { systemClock } from '../util/retry.js';
 import { readRuntime, type RuntimeState } from './runtime-state.js';
 import { controlSpecFor } from './vm-spec.js';
 import { readSavedState } from './saved-state.js';
+import { readInstanceInfo, writeInstanceInfo } from './instance-info.js';
 
 export type InstanceStatus = 'Running' | 'Starting' | 'Stopping' | 'Stopped' | 'Suspended' | 'Broken';
-
-/** Facts fixed when an instance is created, checked on every start. */
-interface InstanceInfo {
-  arch: string;
-  diskBytes: number;
-  createdAt: string;
-}
-
-async function readInfo(name: string): Promise<InstanceInfo | undefined> {
-  try {
-    return JSON.parse(await fsp.readFile(instanceFile(name, 'instanceInfo'), 'utf8')) as InstanceInfo;
-  } catch (err) {
-    if (isErrnoException(err, 'ENOENT')) return undefined;
-    throw err;
-  }
-}
 
 /**
  * Creates the instance (dir 0700 + YAML from defaults and flags) or applies flags to its YAML.
@@ -50,18 +35,17 @@ export async function prepareInstance(name: string, flags: ConfigFlags): Promise
     const dir = instanceDir(name);
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     await fsp.chmod(dir, 0o700);
-    const info: InstanceInfo = { arch: config.arch, diskBytes: config.disk, createdAt: new Date().toISOString() };
-    await writeFileAtomic(instanceFile(name, 'instanceInfo'), JSON.stringify(info, null, 2) + '\n');
+    await writeInstanceInfo(name, { arch: config.arch, diskBytes: config.disk, createdAt: new Date().toISOString() });
     await writeFileAtomic(file, text, 0o600);
     return { config, created: true, changed: false };
   }
   const text = await fsp.readFile(file, 'utf8');
   const { text: newText, after, changed } = updatedConfigText(text, file, flags);
-  const info = await readInfo(name);
+  const info = await readInstanceInfo(name);
   if (info) checkChange({ arch: info.arch, disk: info.diskBytes }, after, file);
   if (changed) await writeFileAtomic(file, newText, 0o600);
   if (info && after.disk > info.diskBytes) {
-    await writeFileAtomic(instanceFile(name, 'instanceInfo'), JSON.stringify({ ...info, diskBytes: after.disk }, null, 2) + '\n');
+    await writeInstanceInfo(name, { ...info, diskBytes: after.disk });
   }
   return { config: after, created: false, changed };
 }
