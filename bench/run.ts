@@ -162,25 +162,11 @@ async function main(): Promise<void> {
   const result: Result = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: cpuModel, memGiB: Math.round(os.totalmem() / 1024 ** 3), kernel: os.release(), accel: 'tcg', quick, runs: RUNS },
-    baseline: {
-      coldStartMs: median(base.cold),
-      stopMs: median(base.stop),
-      pingP50Ms: base.ping?.p50,
-      pingP99Ms: base.ping?.p99,
-      ping500TotalMs: base.ping ? (base.ping.totalMs * 500) / PINGS : undefined,
-      dockerRunMs: base.run,
-      qemuRssMiB: base.rss !== undefined ? base.rss / 1024 : undefined,
-    },
+    baseline: common(base),
     berth: {
-      coldStartMs: median(b.cold),
+      ...common(b),
       warmStartMs: median(b.warm),
       suspendMs: median(b.suspend),
-      stopMs: median(b.stop),
-      pingP50Ms: b.ping?.p50,
-      pingP99Ms: b.ping?.p99,
-      ping500TotalMs: b.ping ? (b.ping.totalMs * 500) / PINGS : undefined,
-      dockerRunMs: b.run,
-      qemuRssMiB: b.rss !== undefined ? b.rss / 1024 : undefined,
       agentRssMiB: b.agentRss !== undefined ? b.agentRss / 1024 : undefined,
     },
     breakdown,
@@ -191,6 +177,19 @@ async function main(): Promise<void> {
   await fsp.writeFile(jsonFile, JSON.stringify({ ...result, raw: { baseline: base, berth: b } }, null, 2) + '\n');
   if (!quick) await fsp.writeFile(path.join(REPO, 'docs', 'benchmarks.md'), markdown(result));
   process.stdout.write(markdown(result));
+}
+
+/** The figures measured the same way for berth and the baseline. */
+function common(m: { cold: number[]; stop: number[]; ping?: { p50: number; p99: number; totalMs: number }; run?: number; rss?: number }) {
+  return {
+    coldStartMs: median(m.cold),
+    stopMs: median(m.stop),
+    pingP50Ms: m.ping?.p50,
+    pingP99Ms: m.ping?.p99,
+    ping500TotalMs: m.ping ? (m.ping.totalMs * 500) / PINGS : undefined,
+    dockerRunMs: m.run,
+    qemuRssMiB: m.rss !== undefined ? m.rss / 1024 : undefined,
+  };
 }
 
 function fmt(v: number | undefined, unit: 's' | 'ms' | 'MiB'): string {
