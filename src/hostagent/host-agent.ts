@@ -233,7 +233,10 @@ export class HostAgent {
     this.progress('engine', 'waiting for Docker Engine to answer through the host socket');
     await Promise.all([this.waitEngine(), clockFix]);
     lap('engine');
-    await this.recordPlatforms(cfg);
+    // A resumed or re-attached guest keeps the interpreters it had: no need to ask it again on the warm path.
+    const known = (resumed || reattach) && existing?.platforms;
+    if (known) this.runtime = { ...this.runtime!, platforms: known };
+    else await this.recordPlatforms(cfg);
     this.phase = 'ready';
     this.readyAt = new Date();
     this.emit({

@@ -6,9 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { loadInstanceConfig } from '../config/load.js';
 import { binfmtList, DOCKER_PLATFORM, hostArch, type InstanceConfig } from '../config/schema.js';
 import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from '../config/write.js';
-import { QEMU_BINARY } from '../driver/qemu/args.js';
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
-import { requireTool } from '../util/exec.js';
 import { agentStatus, agentStop, agentSuspend, followEvents } from '../hostagent/api-client.js';
 import type { AgentEvent, AgentStatus } from '../hostagent/events.js';
 import { acquireLock, ensureHome, instanceExists, pidAlive, readPid, requireInstance, validateName, writeFileAtomic } from '../store/instance-store.js';
@@ -155,9 +153,6 @@ export async function startInstance(
   opts: { cold?: boolean } = {},
 ): Promise<StartResult> {
   await requireInstance(name);
-  // Fail fast, in the CLI, on a missing QEMU (the agent would find out only after detaching).
-  const cfg = await loadInstanceConfig(instanceFile(name, 'config'));
-  await requireTool(QEMU_BINARY[cfg.arch]);
   const release = await acquireLock(instanceFile(name, 'startLock'));
   try {
     const st = await agentStatus(instanceFile(name, 'agentSock'));

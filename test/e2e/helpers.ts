@@ -44,17 +44,9 @@ export async function docker(e: Env, args: string[], opts: Options = {}): Promis
 
 /** A build context for a busybox image from local files only (no registry is reachable). */
 export async function busyboxContext(): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-bb-'));
   const bb = ['/bin/busybox', '/usr/bin/busybox'].find((p) => fs.existsSync(p));
   if (!bb) throw new Error('busybox-static is not installed (apt-get install busybox-static)');
-  await fsp.copyFile(bb, path.join(dir, 'busybox'));
-  await fsp.chmod(path.join(dir, 'busybox'), 0o755);
-  await fsp.writeFile(
-    path.join(dir, 'Dockerfile'),
-    'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["sh"]\n',
-  );
-  await fsp.chmod(dir, 0o755);
-  return dir;
+  return busyboxContextFrom(bb);
 }
 
 /** Processes whose command line contains `needle` (like pgrep -f). */

@@ -3,12 +3,7 @@ import type { Command } from 'commander';
 import { describeInstance } from '../../instance/lifecycle.js';
 import { homeFile, instanceFile } from '../../store/paths.js';
 import { BerthError } from '../../util/errors.js';
-
-/** Quotes one argument for a POSIX shell, so `berth ssh -- sh -c 'exit 3'` means what it says. */
-export function shellQuote(arg: string): string {
-  if (/^[A-Za-z0-9_\-./=:,@%+]+$/.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
+import { shellQuote } from '../../util/shell-quote.js';
 
 export async function runSsh(name: string, cmd: string[]): Promise<number> {
   const v = await describeInstance(name);

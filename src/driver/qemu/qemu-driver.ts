@@ -3,15 +3,12 @@ import fsp from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { BerthError } from '../../util/errors.js';
 import { requireTool, run } from '../../util/exec.js';
+import { shellQuote } from '../../util/shell-quote.js';
 import { pidAlive, readPid } from '../../store/instance-store.js';
 import { systemClock } from '../../util/retry.js';
 import type { Driver, VmControl, VmSpec, VmState } from '../driver.js';
 import { buildQemuArgs, QEMU_BINARY } from './args.js';
 import { QmpClient } from './qmp-client.js';
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 async function diskVirtualSize(disk: string): Promise<number> {
   const { stdout } = await run('qemu-img', ['info', '--output=json', '-U', disk]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { shellQuote } from './ssh.js';
+import { shellQuote } from './shell-quote.js';
 
 describe('shellQuote', () => {
   it('leaves plain words alone and quotes the rest', () => {
