@@ -1,5 +1,5 @@
 import fsp from 'node:fs/promises';
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { ZodIssue } from 'zod';
 import { BerthError, isErrnoException } from '../util/errors.js';
 import { instanceConfigSchema, type InstanceConfig } from './schema.js';
@@ -13,6 +13,13 @@ function locate(doc: Document, lc: LineCounter, path: (string | number)[], key?:
   let node: unknown = doc.contents;
   let offset: number | undefined = (doc.contents as { range?: [number] } | null)?.range?.[0];
   for (const seg of path) {
+    if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg] as { range?: [number] } | undefined;
+      if (!item) break;
+      node = item;
+      offset = item.range?.[0] ?? offset;
+      continue;
+    }
     if (!isMap(node)) break;
     const pair = node.items.find((p) => isScalar(p.key) && p.key.value === seg);
     if (!pair) break;
@@ -31,13 +38,17 @@ function locate(doc: Document, lc: LineCounter, path: (string | number)[], key?:
   return { line: pos.line, col: pos.col };
 }
 
+/** A field path as the user reads it: portForwards[1].hostPort. */
+export function fieldName(path: (string | number)[]): string {
+  return path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+}
+
 function describeIssue(issue: ZodIssue): { field: string; message: string; key?: string } {
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
-    const field = [...issue.path, key].join('.');
-    return { field, message: `unknown field "${key}"`, key };
+    return { field: fieldName([...issue.path, key]), message: `unknown field "${key}"`, key };
   }
-  return { field: issue.path.join('.') || '(root)', message: issue.message };
+  return { field: fieldName(issue.path) || '(root)', message: issue.message };
 }
 
 export function formatIssue(file: string, loc: Located, field: string, message: string): string {
@@ -68,7 +79,7 @@ export function parseInstanceConfig(text: string, file: string): InstanceConfig 
     });
     throw new BerthError('BAD_CONFIG', lines[0]!, {
       details: lines.slice(1).join('\n') || undefined,
-      hint: 'see "berth start --help" or docs for the fields: arch, cpus, memory, disk, accel, runtime, image, binfmt',
+      hint: 'see "berth start --help" or docs for the fields: arch, cpus, memory, disk, accel, runtime, image, binfmt, portForwards, mountType, mounts',
     });
   }
   return res.data;

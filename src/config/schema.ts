@@ -66,6 +66,80 @@ const imageSchema = z
     if (v.url && !/^https?:\/\//.test(v.url)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'only http(s) urls', path: ['url'] });
   });
 
+const port = z.number().int().min(1).max(65535);
+const portRange = z
+  .tuple([port, port])
+  .refine(([a, b]) => a <= b, { message: 'a range is [first, last] with first <= last' });
+
+/**
+ * A port-forwarding rule (in the spirit of Lima's portForwards). The first rule matching a guest listener
+ * decides; listeners no rule matches are forwarded from the same port on 127.0.0.1.
+ */
+const portForwardSchema = z
+  .object({
+    guestPort: port.optional(),
+    guestPortRange: portRange.optional(),
+    hostPort: port.optional(),
+    hostPortRange: portRange.optional(),
+    hostIP: z.string().ip({ version: 'v4', message: 'must be an IPv4 address such as 127.0.0.1 or 0.0.0.0' }).default('127.0.0.1'),
+    proto: z.enum(['tcp', 'udp', 'any']).default('any'),
+    ignore: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const issue = (message: string, path?: string) =>
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message, path: path ? [path] : [] });
+    if ((r.guestPort === undefined) === (r.guestPortRange === undefined)) issue('give guestPort or guestPortRange (one of them)');
+    if (r.hostPort !== undefined && r.hostPortRange !== undefined) issue('give hostPort or hostPortRange, not both', 'hostPortRange');
+    if (r.ignore && (r.hostPort !== undefined || r.hostPortRange !== undefined)) issue('an ignore rule takes no host port', 'ignore');
+    if (r.hostPortRange && !r.guestPortRange) issue('hostPortRange needs a guestPortRange', 'hostPortRange');
+    if (r.hostPortRange && r.guestPortRange && r.hostPortRange[1] - r.hostPortRange[0] !== r.guestPortRange[1] - r.guestPortRange[0]) {
+      issue('hostPortRange must be as long as guestPortRange', 'hostPortRange');
+    }
+    if (r.hostPort !== undefined && r.guestPortRange && r.guestPortRange[0] !== r.guestPortRange[1]) {
+      issue('a single hostPort needs a single guestPort', 'hostPort');
+    }
+  });
+export type PortForwardRule = z.output<typeof portForwardSchema>;
+
+export const MOUNT_TYPES = ['9p'] as const;
+/**
+ * 9p cache modes berth offers. mmap (default) and none: nothing cached but mmap'd pages, always coherent with
+ * host-side edits. loose: the guest caches pages, attributes and directory entries (much faster metadata), but
+ * edits made on the host may stay invisible to the guest; for folders only the guest writes to.
+ */
+export const NINEP_CACHE = ['none', 'mmap', 'loose'] as const;
+
+/** Guest paths a shared folder may not cover: the guest's own system. */
+const RESERVED_GUEST_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib64', '/proc', '/run', '/sbin', '/sys', '/usr', '/var', '/var/lib/docker', '/var/lib/containerd', '/tmp'];
+
+export function reservedGuestPath(p: string): boolean {
+  const norm = p.replace(/\/+$/, '') || '/';
+  if (RESERVED_GUEST_DIRS.includes(norm)) return true;
+  return ['/proc/', '/sys/', '/dev/', '/run/', '/boot/', '/usr/', '/etc/', '/var/lib/docker/', '/var/lib/containerd/'].some((d) => norm.startsWith(d));
+}
+
+const mountSchema = z
+  .object({
+    /** Host directory; "~" is the user's home. */
+    location: z.string().min(1),
+    /** Guest path; default: the same absolute path as on the host. */
+    mountPoint: z.string().min(1).optional(),
+    writable: z.boolean().default(true),
+    /** 9p cache mode (see NINEP_CACHE). */
+    cache: z.enum(NINEP_CACHE).default('mmap'),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (!m.location.startsWith('/') && m.location !== '~' && !m.location.startsWith('~/')) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an absolute path or start with ~', path: ['location'] });
+    }
+    if (m.mountPoint !== undefined && !m.mountPoint.startsWith('/')) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an absolute guest path', path: ['mountPoint'] });
+    }
+  });
+export type MountConfig = z.output<typeof mountSchema>;
+
 /** The instance YAML file, as the user writes it. Unknown keys are errors (typos must not pass silently). */
 export const instanceConfigSchema = z
   .object({
@@ -82,6 +156,12 @@ export const instanceConfigSchema = z
         errorMap: () => ({ message: `must be true, false or a list of: ${BINFMT_ARCHES.join(', ')}` }),
       })
       .default(true),
+    /** Forwarding rules for guest ports; see portForwardSchema. */
+    portForwards: z.array(portForwardSchema).default([]),
+    /** How host folders are shared into the guest (virtio-9p is built into QEMU). */
+    mountType: z.enum(MOUNT_TYPES).default('9p'),
+    /** Host folders shared into the guest; default: the home directory, writable, at the same path. */
+    mounts: z.array(mountSchema).default([{ location: '~', writable: true, cache: 'mmap' }]),
   })
   .strict();
 

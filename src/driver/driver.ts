@@ -1,6 +1,22 @@
 import type { Accel, Arch } from '../config/schema.js';
 import type { GuestImage } from '../image/image.js';
 
+/** A host folder exported to the guest (QEMU: virtio-9p with this mount tag). */
+export interface SharedFolder {
+  tag: string;
+  hostPath: string;
+  writable: boolean;
+}
+
+/** One forwarding from a host address to a guest address, done by the hypervisor's network. */
+export interface HostForward {
+  proto: 'tcp' | 'udp';
+  hostIP: string;
+  hostPort: number;
+  guestIP: string;
+  guestPort: number;
+}
+
 /** What a driver needs to boot one instance. */
 export interface VmSpec {
   name: string;
@@ -23,6 +39,8 @@ export interface VmSpec {
   /** Unix socket (server side: QEMU) for guest → host events over virtio-serial. */
   eventSocket: string;
   pidFile: string;
+  /** Host folders exported to the guest. */
+  shares: SharedFolder[];
   /** Start paused, waiting for a saved state to be loaded (resume after suspend). */
   incoming?: boolean;
 }
@@ -53,6 +71,17 @@ export interface StateManager {
   loadState(vm: VmControl, file: string): Promise<void>;
 }
 
-export interface Driver extends Lifecycle, StateManager {
+/**
+ * Port forwarding done by the VM's network itself (QEMU: user-mode network hostfwd rules, changed at run
+ * time): no copy through the host agent, no encryption on the data path.
+ */
+export interface PortForwarding {
+  listForwards(vm: VmControl): Promise<HostForward[]>;
+  /** Rejects with the hypervisor's reason when the host port cannot be bound. */
+  addForward(vm: VmControl, f: HostForward): Promise<void>;
+  removeForward(vm: VmControl, f: Pick<HostForward, 'proto' | 'hostIP' | 'hostPort'>): Promise<void>;
+}
+
+export interface Driver extends Lifecycle, StateManager, PortForwarding {
   readonly name: string;
 }

@@ -2,20 +2,27 @@ import net from 'node:net';
 import { BerthError } from '../util/errors.js';
 import { lineSplitter } from '../util/lines.js';
 
+/** Escapes a path for one line of the channel protocol (berth-guestd undoes it). */
+export function escapePath(p: string): string {
+  return p.replace(/[%\r\n]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
+}
+
 /**
- * Host end of the virtio-serial channel (QEMU exposes it as a unix socket server). The guest's berth-guestd
- * says "ready" once the engine is up, answers "ping" with "pong" (so a late connect still learns it), and
- * sets the clock on "time <epoch>".
+ * Host end of the virtio-serial channel (QEMU exposes it as a unix socket server); the protocol is described
+ * at berth-guestd (guest-files.ts). Readiness, the clock after a resume, the guest's listening ports, file
+ * events for shared folders, and unmounting shares around a suspend.
  */
 export class GuestChannel {
   private sock?: net.Socket;
   private lineWaiters: Array<{ match: (l: string) => boolean; resolve: (l: string) => void }> = [];
   private sawReady = false;
+  private portsHandler?: (text: string) => void;
 
   constructor(private readonly path: string) {}
 
   private onLine(line: string): void {
     if (line === 'ready' || line === 'pong') this.sawReady = true;
+    if (line === 'ports' || line.startsWith('ports ')) this.portsHandler?.(line.slice(6));
     this.lineWaiters = this.lineWaiters.filter((w) => {
       if (!w.match(line)) return true;
       w.resolve(line);
@@ -93,6 +100,42 @@ export class GuestChannel {
       if (r) return r === 'ok time';
     }
     return false;
+  }
+
+  /** Receives every listener list the guest sends; asks for one at once. */
+  onPorts(handler: (text: string) => void): void {
+    this.portsHandler = handler;
+    this.send('ports');
+  }
+
+  /** Wakes inotify watchers in the guest for these guest paths (changed on the host side of a share). */
+  touch(guestPaths: string[]): void {
+    for (const p of guestPaths) this.send(`touch ${escapePath(p)}`);
+  }
+
+  /** Holds these shared directories open in the guest, so that watchers and touches share their inodes. */
+  pin(guestDirs: string[]): void {
+    for (const p of guestDirs) this.send(`pin ${escapePath(p)}`);
+  }
+
+  unpin(guestDirs: string[]): void {
+    for (const p of guestDirs) this.send(`unpin ${escapePath(p)}`);
+  }
+
+  private async request(cmd: 'unmount' | 'mount', timeoutMs: number): Promise<string | undefined> {
+    this.send(cmd);
+    const r = await this.waitLine((l) => l === `ok ${cmd}` || l.startsWith(`err ${cmd}`), timeoutMs);
+    if (r === undefined) return `no answer from the guest within ${timeoutMs / 1000} s`;
+    return r === `ok ${cmd}` ? undefined : r.slice(`err ${cmd}`.length).trim() || 'failed';
+  }
+
+  /** Unmounts the shared folders (QEMU cannot save a VM with 9p mounted); the problem, if any. */
+  unmountShares(timeoutMs = 15000): Promise<string | undefined> {
+    return this.request('unmount', timeoutMs);
+  }
+
+  mountShares(timeoutMs = 30000): Promise<string | undefined> {
+    return this.request('mount', timeoutMs);
   }
 
   close(): void {

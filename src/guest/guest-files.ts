@@ -17,11 +17,11 @@ i=0; while [ ! -d "$FW" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
 get() { [ -r "$FW/$1/raw" ] && cat "$FW/$1/raw"; }
 
 h=$(hostname)
-printf '127.0.0.1 localhost\\n127.0.1.1 %s\\n' "$h" > /etc/hosts
+printf '127.0.0.1 localhost\\n127.0.1.1 %s\\n10.0.2.2 host.berth.internal host.docker.internal\\n' "$h" > /etc/hosts
 echo "$h" > /etc/hostname
-install -d -m 0700 /root/.ssh
+# Outside /root: the user's home may be shared over the guest's /root.
 if k=$(get authorized_keys); then
-  printf '%s\\n' "$k" > /root/.ssh/authorized_keys; chmod 0600 /root/.ssh/authorized_keys
+  printf '%s\\n' "$k" > /etc/ssh/berth_authorized_keys; chmod 0600 /etc/ssh/berth_authorized_keys
 fi
 if get ssh_host_ed25519_key > /etc/ssh/ssh_host_ed25519_key.new; then
   chmod 0600 /etc/ssh/ssh_host_ed25519_key.new
@@ -126,6 +126,8 @@ xt_addrtype
 xt_conntrack
 ip_tables
 xfrm_user
+9pnet_virtio
+9p
 `;
 
 /** containerd for Docker only: no Kubernetes CRI plugin (it costs a second of startup under emulation). */
@@ -154,31 +156,243 @@ blacklist ccp
 `;
 
 /**
- * The guest end of the virtio-serial channel: says "ready" once dockerd is up (readiness is pushed, not
- * polled), then serves host requests; "time <epoch>" sets the clock (after a resume). One process owns the
- * port because a virtio-serial port opens only once.
+ * The guest end of the virtio-serial channel, in Perl (perl-base is part of every Debian system; no extra
+ * packages). One process owns the port because a virtio-serial port opens only once.
+ *   guest → host: "ready" once dockerd is up (readiness is pushed, not polled); "pong";
+ *                 "ports <proto>:<port>:<any|lo> ..." whenever the set of listening sockets changes (polled
+ *                 from /proc every 200 ms) or the host asks; "ok <cmd>" / "err <cmd> <detail>".
+ *   host → guest: "ping"; "time <epoch>" (set the clock after a resume); "ports" (send the list now);
+ *                 "touch <path>" (wake inotify watchers of a shared folder after a host-side change);
+ *                 "pin <dir>" / "unpin <dir>" (hold shared directories open, see pin());
+ *                 "unmount" / "mount" (shared folders around a suspend: QEMU cannot save a VM with 9p mounted).
  */
-export const BERTH_GUESTD = `#!/bin/sh
-PORT=/dev/virtio-ports/io.berth.events
-[ -e "$PORT" ] || exit 0
-exec 3<>"$PORT"
-echo ready >&3 2>/dev/null
-while true; do
-  if read -r cmd arg <&3; then
-    case "$cmd" in
-      time) date -u -s "@$arg" >/dev/null 2>&1 && echo "ok time" >&3 || echo "err time" >&3 ;;
-      ping) echo pong >&3 ;;
-    esac
-  else
-    # EOF: no host agent on the other end (it is restarting, or the VM was just resumed). The port stays
-    # open; poll gently until one connects.
-    sleep 0.1
+export const BERTH_GUESTD = String.raw`#!/usr/bin/perl
+use strict;
+use warnings;
+use IO::Select;
+
+$SIG{PIPE} = 'IGNORE';
+my $PORT = '/dev/virtio-ports/io.berth.events';
+exit 0 unless -e $PORT;
+open(my $ch, '+<', $PORT) or die "berth-guestd: $PORT: $!\n";
+binmode $ch;
+my $sel = IO::Select->new($ch);
+
+sub say_host { syswrite($ch, "$_[0]\n"); }
+
+sub uptime {
+  open(my $f, '<', '/proc/uptime') or return 0;
+  my $u = <$f>;
+  close $f;
+  return (split ' ', $u)[0];
+}
+
+# Listening sockets the host should forward: bound to a wildcard or a loopback address. Port 22 (sshd) is
+# berth's own; sockets bound to the guest's own address (the DNS server) are internal.
+sub addr_kind {
+  my ($h) = @_;
+  return 'any' if $h =~ /^0+$/;
+  return 'lo' if length($h) == 8 && substr($h, 6, 2) eq '7F';
+  return 'lo' if $h eq '00000000000000000000000001000000';
+  return undef;
+}
+
+sub listeners {
+  my %seen;
+  for my $f (['tcp', 'tcp'], ['tcp', 'tcp6'], ['udp', 'udp'], ['udp', 'udp6']) {
+    my ($proto, $file) = @$f;
+    open(my $fh, '<', "/proc/net/$file") or next;
+    <$fh>;
+    while (my $l = <$fh>) {
+      my (undef, $la, $ra, $st) = split ' ', $l;
+      my ($ah, $ph) = split /:/, $la;
+      my $port = hex $ph;
+      if ($proto eq 'tcp') { next unless $st eq '0A' && $port != 22; }
+      else { next unless $st eq '07' && $ra =~ /^0+:0+$/; }
+      my $k = addr_kind($ah);
+      next unless defined $k;
+      my $key = "$proto:$port";
+      $seen{$key} = $k if !defined $seen{$key} || $k eq 'any';
+    }
+    close $fh;
+  }
+  return join ' ', map { "$_:$seen{$_}" } sort keys %seen;
+}
+
+# A change on the host side of a 9p share makes no inotify event in the guest. For each changed path the host
+# sends, re-set the mode the path already has: an attribute event for watchers in the guest and in containers,
+# with contents and mtime untouched. A path that is gone wakes its nearest existing parent.
+sub touch_path {
+  my ($p) = @_;
+  for (1 .. 64) {
+    my @st = lstat $p;
+    return if @st && !-l _ && chmod($st[2] & 07777, $p);
+    return if $p eq '/' || $p !~ s{/[^/]*$}{};
+    $p = '/' if $p eq '';
+  }
+}
+
+# With cache=mmap/none the guest kernel makes a new inode at every lookup of a path nobody holds, so a
+# watcher's inode would never see the touch above. Holding each shared directory open (the host sends the
+# list: "pin <dir>") keeps one inode per directory, which watchers and touches then share.
+my %pins;
+my $MAX_PINS = 20000;
+sub pin {
+  my ($d) = @_;
+  return if exists $pins{$d} || keys(%pins) >= $MAX_PINS;
+  opendir(my $dh, $d) or return;
+  $pins{$d} = $dh;
+}
+sub unpin {
+  my ($d) = @_;
+  for my $p (grep { $_ eq $d || index($_, "$d/") == 0 } keys %pins) { closedir(delete $pins{$p}); }
+}
+
+sub shares {
+  my @m;
+  open(my $fh, '<', '/proc/mounts') or return ();
+  while (my $l = <$fh>) {
+    my ($src, $dir, $type) = split ' ', $l;
+    next unless $type eq '9p' && $src =~ /^berth\d+$/;
+    $dir =~ s/\\([0-7]{3})/chr(oct $1)/ge;
+    push @m, $dir;
+  }
+  close $fh;
+  return @m;
+}
+
+sub unmount_shares {
+  for my $d (reverse shares()) {
+    if (system('umount', $d) != 0) { return "busy $d"; }
+  }
+  return undef;
+}
+
+sub handle {
+  my ($line) = @_;
+  my ($cmd, $arg) = split / /, $line, 2;
+  return unless defined $cmd;
+  if ($cmd eq 'ping') { say_host('pong'); }
+  elsif ($cmd eq 'time') {
+    say_host(system('date', '-u', '-s', "\@$arg") == 0 ? 'ok time' : 'err time');
+  }
+  elsif ($cmd eq 'ports') { say_host('ports ' . listeners()); }
+  elsif ($cmd eq 'touch' && defined $arg) {
+    $arg =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ge;
+    touch_path($arg);
+  }
+  elsif ($cmd eq 'pin' && defined $arg) { $arg =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ge; pin($arg); }
+  elsif ($cmd eq 'unpin' && defined $arg) { $arg =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ge; unpin($arg); }
+  elsif ($cmd eq 'unmount') {
+    closedir($_) for values %pins;
+    %pins = ();
+    my $err = unmount_shares();
+    if (defined $err) { system('/usr/local/sbin/berth-mount'); say_host("err unmount $err"); }
+    else { say_host('ok unmount'); }
+  }
+  elsif ($cmd eq 'mount') {
+    say_host(system('/usr/local/sbin/berth-mount') == 0 ? 'ok mount' : 'err mount');
+  }
+}
+
+say_host('ready');
+# Forwarded loopback-only listeners: the host forwards them to 10.0.2.16, which is rewritten to 127.0.0.1.
+system('sh', '-c', 'ip addr add 10.0.2.16/32 dev eth0 2>/dev/null; sysctl -qw net.ipv4.conf.eth0.route_localnet=1; '
+  . 'for p in tcp udp; do iptables -t nat -C PREROUTING -d 10.0.2.16/32 -p $p -j DNAT --to-destination 127.0.0.1 2>/dev/null '
+  . '|| iptables -t nat -A PREROUTING -d 10.0.2.16/32 -p $p -j DNAT --to-destination 127.0.0.1; done');
+
+my ($buf, $last, $next_scan, $eof) = ('', '', 0, 0);
+while (1) {
+  if ($eof) {
+    # EOF: no host agent on the other end (restarting, or the VM was just resumed). Poll gently.
+    select(undef, undef, undef, 0.2);
+    $eof = 0;
+  } elsif ($sel->can_read(0.2)) {
+    my $n = sysread($ch, my $data, 65536);
+    if (!$n) { $eof = 1; }
+    else {
+      $buf .= $data;
+      while ($buf =~ s/^([^\n]*)\n//) { handle($1); }
+    }
+  }
+  my $now = uptime();
+  if ($now >= $next_scan) {
+    $next_scan = $now + 0.2;
+    my $cur = listeners();
+    if ($cur ne $last) { say_host("ports $cur"); $last = $cur; }
+  }
+}
+`;
+
+/**
+ * Mounts the host folders shared over virtio-9p, from fw_cfg "mounts": one per line,
+ * "<tag> TAB <guest path> TAB <mount options>". Runs before the engine, so containers that bind-mount a
+ * shared folder find it; berth-guestd runs it again after a resume.
+ */
+export const BERTH_MOUNT = `#!/bin/sh
+set -u
+modprobe qemu_fw_cfg 2>/dev/null || true
+FW=/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_PREFIX}
+i=0; while [ ! -d "$FW" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+L=$FW/mounts/raw
+[ -r "$L" ] || exit 0
+T=$(printf '\\t')
+rc=0
+while IFS="$T" read -r tag dir opts || [ -n "\${tag:-}" ]; do
+  [ -n "$tag" ] || continue
+  mountpoint -q "$dir" && continue
+  mkdir -p "$dir"
+  if ! mount -t 9p -o "trans=virtio,version=9p2000.L,$opts" "$tag" "$dir"; then
+    echo "berth-mount: cannot mount the shared folder $tag on $dir" >&2; rc=1
   fi
-done
+  tag=
+done < "$L"
+exit $rc
+`;
+
+export const BERTH_MOUNT_UNIT = `[Unit]
+Description=berth shared folders (virtio-9p)
+DefaultDependencies=no
+After=local-fs.target systemd-modules-load.service
+Before=docker.service containerd.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/berth-mount
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+/**
+ * The guest's resolver: host.berth.internal (and Docker Desktop's host.docker.internal) is the host (QEMU's
+ * user network maps 10.0.2.2 to the host's loopback); every other name goes to QEMU's DNS proxy, which asks
+ * the host's current resolver, so a host DNS change (VPN, new network) reaches the guest without a restart.
+ * It listens on the guest's own address: containers get it in their resolv.conf (Docker drops loopback ones).
+ */
+export const BERTH_DNS_UNIT = `[Unit]
+Description=berth DNS (host.berth.internal; everything else through the host's resolver)
+After=berth-net.service
+Wants=berth-net.service
+
+[Service]
+ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --no-resolv --no-hosts --no-poll --server=10.0.2.3 \\
+  --listen-address=10.0.2.15 --bind-interfaces --cache-size=1000 --user=dnsmasq --group=nogroup \\
+  --address=/host.berth.internal/10.0.2.2 --address=/host.docker.internal/10.0.2.2
+Restart=always
+RestartSec=200ms
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+export const RESOLV_CONF = `nameserver 10.0.2.15
+nameserver 10.0.2.3
 `;
 
 export const BERTH_GUESTD_UNIT = `[Unit]
-Description=berth guest channel (readiness, clock)
+Description=berth guest channel (readiness, clock, ports, file events)
 After=docker.service
 Wants=docker.service
 StartLimitIntervalSec=0
@@ -186,6 +400,8 @@ StartLimitIntervalSec=0
 [Service]
 # docker.service is Type=notify: ordering after it means dockerd said it is ready.
 ExecStart=/usr/local/sbin/berth-guestd
+# One open directory per shared directory (see pin() in berth-guestd).
+LimitNOFILE=65536
 Restart=always
 RestartSec=100ms
 
@@ -228,6 +444,8 @@ UseDNS no
 # No PAM: key-only root login needs none of it, and its session modules (logind over D-Bus) cost hundreds
 # of milliseconds per connection under emulation, on the warm-start path.
 UsePAM no
+# Not under /root: the host user's home may be shared over it.
+AuthorizedKeysFile /etc/ssh/berth_authorized_keys
 AllowStreamLocalForwarding yes
 MaxSessions 100
 `;
@@ -256,6 +474,9 @@ install -d "$R/usr/lib/berth/binfmt"
 mv "$R"/usr/lib/binfmt.d/qemu-*.conf "$R/usr/lib/berth/binfmt/" 2>/dev/null || true
 install -m 0755 "$F/berth-guestd" "$R/usr/local/sbin/berth-guestd"
 install -m 0644 "$F/berth-guestd.service" "$R/etc/systemd/system/berth-guestd.service"
+install -m 0755 "$F/berth-mount" "$R/usr/local/sbin/berth-mount"
+install -m 0644 "$F/berth-mount.service" "$R/etc/systemd/system/berth-mount.service"
+install -m 0644 "$F/berth-dns.service" "$R/etc/systemd/system/berth-dns.service"
 install -d "$R/etc/ssh/sshd_config.d" "$R/etc/docker"
 install -m 0644 "$F/modules-load.conf" "$R/etc/modules-load.d/berth.conf"
 install -m 0644 "$F/modprobe-blacklist.conf" "$R/etc/modprobe.d/berth-blacklist.conf"
@@ -267,9 +488,9 @@ install -m 0644 "$F/daemon.json" "$R/etc/docker/daemon.json"
 install -m 0644 "$F/fstab" "$R/etc/fstab"
 rm -f "$R"/etc/ssh/ssh_host_*
 echo berth > "$R/etc/hostname"
-rm -f "$R/etc/resolv.conf"; echo 'nameserver 10.0.2.3' > "$R/etc/resolv.conf"
+rm -f "$R/etc/resolv.conf"; install -m 0644 "$F/resolv.conf" "$R/etc/resolv.conf"
 # Units: what the engine needs, nothing else.
-chroot "$R" systemctl enable berth-init.service berth-net.service berth-binfmt.service berth-guestd.service docker.service ssh.service >/dev/null
+chroot "$R" systemctl enable berth-init.service berth-net.service berth-binfmt.service berth-mount.service berth-dns.service berth-guestd.service docker.service ssh.service >/dev/null
 # Masked: what a headless engine VM never needs, each of which costs a second or more under emulation.
 for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \\
          getty@tty1.service serial-getty@ttyS0.service serial-getty@ttyAMA0.service systemd-networkd.service systemd-networkd.socket \\
@@ -291,6 +512,10 @@ export const GUEST_FILES: Record<string, string> = {
   'berth-binfmt.service': BERTH_BINFMT_UNIT,
   'berth-guestd': BERTH_GUESTD,
   'berth-guestd.service': BERTH_GUESTD_UNIT,
+  'berth-mount': BERTH_MOUNT,
+  'berth-mount.service': BERTH_MOUNT_UNIT,
+  'berth-dns.service': BERTH_DNS_UNIT,
+  'resolv.conf': RESOLV_CONF,
   'initramfs.conf': INITRAMFS_CONF,
   'initramfs-hook': INITRAMFS_HOOK,
   'essential.sh': ESSENTIAL_HOOK,

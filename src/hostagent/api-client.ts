@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { PortStatus } from '../forward/port-forwarder.js';
 import type { AgentEvent, AgentStatus } from './events.js';
 import { jsonLineSplitter } from './events.js';
 
@@ -25,6 +26,11 @@ export async function agentStatus(socketPath: string, timeoutMs = 3000): Promise
   } catch {
     return undefined; // no agent answering: the caller treats the instance as not managed
   }
+}
+
+export async function agentPorts(socketPath: string, timeoutMs = 3000): Promise<PortStatus[]> {
+  const res = await request(socketPath, 'GET', '/ports', timeoutMs);
+  return JSON.parse(await body(res)) as PortStatus[];
 }
 
 export async function agentStop(socketPath: string, force: boolean): Promise<void> {

@@ -1,5 +1,6 @@
 import fsp from 'node:fs/promises';
 import http from 'node:http';
+import type { PortStatus } from '../forward/port-forwarder.js';
 import type { AgentEvent, AgentStatus } from './events.js';
 
 export interface AgentApiHandlers {
@@ -7,17 +8,22 @@ export interface AgentApiHandlers {
   /** Past events, then live ones until the client goes away. */
   subscribe(fn: (e: AgentEvent) => void): () => void;
   history(): AgentEvent[];
+  ports(): PortStatus[];
   stop(force: boolean): Promise<void>;
   suspend(): Promise<void>;
 }
 
-/** HTTP over the agent's unix socket (0600): GET /status, GET /events (JSON lines), POST /stop. */
+/** HTTP over the agent's unix socket (0600): GET /status, GET /events (JSON lines), GET /ports, POST /stop, POST /suspend. */
 export async function startApiServer(socketPath: string, h: AgentApiHandlers): Promise<http.Server> {
   await fsp.rm(socketPath, { force: true });
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://agent');
     if (req.method === 'GET' && url.pathname === '/status') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(h.status()));
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/ports') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(h.ports()));
       return;
     }
     if (req.method === 'GET' && url.pathname === '/events') {

@@ -6,7 +6,9 @@ export type AgentEvent =
   | { type: 'notice'; t: number; message: string }
   | { type: 'ready'; t: number; socket: string; elapsedMs: number; breakdown: Record<string, number> }
   | { type: 'failed'; t: number; code: string; message: string; hint?: string; details?: string }
-  | { type: 'stopped'; t: number; reason: string };
+  | { type: 'stopped'; t: number; reason: string }
+  /** A suspend that did not happen: the instance keeps running. */
+  | { type: 'suspend-failed'; t: number; message: string; hint?: string };
 
 export type AgentPhase = 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
 

@@ -17,6 +17,9 @@ import {
 import { QEMU_BINARY } from '../driver/qemu/args.js';
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
 import { EngineSocketForwarder } from '../forward/engine-socket-forwarder.js';
+import { parseListeners, PortForwarder, type PortStatus } from '../forward/port-forwarder.js';
+import { ShareEventRelay } from '../share/share-events.js';
+import { guestMountTable, resolveShares, type Share } from '../share/shares.js';
 import { ensureKeyPair, publicKeyBlob } from '../guest/ssh-keys.js';
 import { GuestChannel } from '../guest/guest-channel.js';
 import { SshSession } from '../guest/ssh-session.js';
@@ -33,7 +36,7 @@ import {
 } from '../instance/saved-state.js';
 import { fwCfgFile, vmSpecFor } from '../instance/vm-spec.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
-import { homeFile, instanceDir, instanceFile } from '../store/paths.js';
+import { berthHome, homeFile, imageCacheDir, instanceDir, instanceFile } from '../store/paths.js';
 import { FILES } from '../store/filenames.js';
 import { BerthError, errorMessage } from '../util/errors.js';
 import { requireTool } from '../util/exec.js';
@@ -81,6 +84,9 @@ export class HostAgent {
 
   private fingerprint?: string;
   private channel?: GuestChannel;
+  private ports?: PortForwarder;
+  private shares: Share[] = [];
+  private shareEvents?: ShareEventRelay;
 
   constructor(
     private readonly name: string,
@@ -122,6 +128,7 @@ export class HostAgent {
         this.listeners.add(fn);
         return () => this.listeners.delete(fn);
       },
+      ports: () => this.portList(),
       stop: (force) => this.stop(force),
       suspend: () => this.suspend(),
     });
@@ -165,6 +172,7 @@ export class HostAgent {
       mark = Date.now();
     };
     const cfg = await loadInstanceConfig(instanceFile(this.name, 'config'));
+    this.shares = resolveShares(cfg, instanceFile(this.name, 'config'));
     const existing = await readRuntime(this.name);
     const qemuPid = await readPid(instanceFile(this.name, 'qemuPid'));
     const reattach = pidAlive(qemuPid) && existing !== undefined;
@@ -174,7 +182,7 @@ export class HostAgent {
     if (reattach) {
       this.progress('reattach', `re-attaching to the running VM (QEMU pid ${qemuPid})`);
       const image = await this.instanceImage(cfg);
-      spec = vmSpecFor(this.name, cfg, image, existing.accel as VmSpec['accel'], existing.sshPort);
+      spec = vmSpecFor(this.name, cfg, image, existing.accel as VmSpec['accel'], existing.sshPort, this.shares);
       this.runtime = { ...existing, agentPid: process.pid };
       this.fingerprint = existing.fingerprint;
     } else {
@@ -187,9 +195,10 @@ export class HostAgent {
       const qemuStat = await fsp.stat(bin);
       this.fingerprint = stateFingerprint(cfg, image.id, `${bin}:${qemuStat.size}:${qemuStat.mtimeMs}`);
       const sshPort = await freePort();
-      spec = vmSpecFor(this.name, cfg, image, accel, sshPort);
+      spec = vmSpecFor(this.name, cfg, image, accel, sshPort, this.shares);
       await this.writeGuestIdentity();
       await fsp.writeFile(fwCfgFile(this.name, 'binfmt'), binfmtList(cfg.arch, cfg.binfmt).join(' '), { mode: 0o600 });
+      await fsp.writeFile(fwCfgFile(this.name, 'mounts'), guestMountTable(this.shares), { mode: 0o600 });
       resumed = await this.tryResume(spec);
       if (!resumed) {
         await this.driver.prepareDisk(spec, cfg.disk);
@@ -219,8 +228,9 @@ export class HostAgent {
     this.channel = new GuestChannel(spec.eventSocket);
     await this.channel.connect(30000, () => this.stopping);
     // After a resume the guest's clock stood still while it was suspended: set it from the host's at once,
-    // over the guest channel, while SSH connects.
-    const clockFix = resumed ? this.syncGuestClock() : Promise.resolve();
+    // over the guest channel, while SSH connects. Shared folders were unmounted for the suspend.
+    const clockFix = resumed ? Promise.all([this.syncGuestClock(), this.remountShares()]) : Promise.resolve();
+    await this.startPortForwarding(cfg, spec);
     if (!resumed && !reattach) {
       this.progress('guest', 'waiting for the guest to boot and the engine to start');
       await this.channel.waitReady(BOOT_TIMEOUT_MS, () => this.stopping);
@@ -239,6 +249,7 @@ export class HostAgent {
     else await this.recordPlatforms(cfg);
     this.phase = 'ready';
     this.readyAt = new Date();
+    void this.startShareEvents();
     this.emit({
       type: 'ready',
       t: Date.now() - this.t0,
@@ -325,6 +336,31 @@ export class HostAgent {
     return true;
   }
 
+  /** Guest listeners → host forwards, for as long as the agent runs (forwards the VM already has are kept). */
+  private async startPortForwarding(cfg: InstanceConfig, spec: VmSpec): Promise<void> {
+    this.ports = new PortForwarder(this.driver, spec, cfg.portForwards, this.log, (m) => this.notice(m));
+    await this.ports.init(spec.sshPort);
+    this.channel!.onPorts((text) => void this.ports?.update(parseListeners(text)));
+  }
+
+  private portList(): PortStatus[] {
+    return this.ports?.list() ?? [];
+  }
+
+  private async startShareEvents(): Promise<void> {
+    if (this.shares.length === 0) return;
+    // berth's own busy files (instance disks, images) may live under a share: their writes are not relayed.
+    this.shareEvents = new ShareEventRelay(this.shares, this.channel!, this.log, (m) => this.notice(m), [berthHome(), imageCacheDir()]);
+    for (const problem of await this.shareEvents.start()) this.notice(problem);
+  }
+
+  private async remountShares(): Promise<void> {
+    if (this.shares.length === 0) return;
+    const problem = await this.channel!.mountShares();
+    if (problem) this.notice(`shared folders could not be mounted again: ${problem}`);
+    else void this.shareEvents?.pinAll().catch((err) => this.log.warn({ err }, 'pinning shared directories failed'));
+  }
+
   private async syncGuestClock(): Promise<void> {
     if (await this.channel!.setTime()) return;
     // No answer on the channel (an older guest image?): fall back to SSH.
@@ -362,8 +398,27 @@ export class HostAgent {
    * save RAM + device state to a file, quit QEMU. The next start resumes from it.
    */
   async suspend(): Promise<void> {
+    try {
+      await this.suspendVm();
+    } catch (err) {
+      const e = err instanceof BerthError ? err : new BerthError('VM_FAILED', errorMessage(err));
+      this.emit({ type: 'suspend-failed', t: Date.now() - this.t0, message: e.message, hint: e.hint });
+    }
+  }
+
+  private async suspendVm(): Promise<void> {
     if (this.stopping || this.phase !== 'ready' || !this.spec || !this.session) {
       throw new BerthError('CONFLICT', `instance "${this.name}" is ${this.phase}, not running`);
+    }
+    if (this.shares.length > 0) {
+      // QEMU cannot save a VM while a 9p folder is mounted in it.
+      this.progress('suspend', 'unmounting shared folders');
+      const problem = await this.channel!.unmountShares();
+      if (problem) {
+        throw new BerthError('CONFLICT', `cannot suspend "${this.name}": a shared folder is in use in the guest (${problem})`, {
+          hint: 'stop the containers that bind-mount it, or use "berth stop"',
+        });
+      }
     }
     this.stopping = true;
     this.phase = 'stopping';
@@ -390,8 +445,8 @@ export class HostAgent {
       await discardSavedState(this.name);
       this.stopping = false;
       this.phase = 'ready';
-      this.notice(`suspend failed, the instance keeps running: ${errorMessage(err)}`);
-      return;
+      await this.remountShares();
+      throw new BerthError('VM_FAILED', `suspend failed, the instance keeps running: ${errorMessage(err)}`);
     }
     await this.driver.kill(this.spec);
     await this.finish('suspended');
@@ -470,6 +525,8 @@ export class HostAgent {
     this.stopping = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.session?.end();
+    this.ports?.close();
+    await this.shareEvents?.stop();
     this.channel?.close();
     await this.forwarder?.close().catch(() => undefined);
     this.phase = 'stopped';

@@ -37,6 +37,7 @@ export function defaultRecipe(arch: Arch): ImageRecipe {
       'ca-certificates',
       'e2fsprogs',
       'qemu-user-static',
+      'dnsmasq-base',
     ],
     // Files nobody reads in a headless engine VM: docs, man pages, translations, and kernel
     // drivers for hardware a VM never has. Keeps the image small and the build fast.

@@ -4,6 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadInstanceConfig } from '../config/load.js';
+import { resolveShares } from '../share/shares.js';
 import { binfmtList, DOCKER_PLATFORM, hostArch, type InstanceConfig } from '../config/schema.js';
 import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from '../config/write.js';
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
@@ -30,6 +31,7 @@ export async function prepareInstance(name: string, flags: ConfigFlags): Promise
   const file = instanceFile(name, 'config');
   if (!(await instanceExists(name))) {
     const { text, config } = newConfigText(flags);
+    resolveShares(config, file);
     const dir = instanceDir(name);
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     await fsp.chmod(dir, 0o700);
@@ -41,7 +43,10 @@ export async function prepareInstance(name: string, flags: ConfigFlags): Promise
   const { text: newText, after, changed } = updatedConfigText(text, file, flags);
   const info = await readInstanceInfo(name);
   if (info) checkChange({ arch: info.arch, disk: info.diskBytes }, after, file);
+  resolveShares(after, file); // shared folders must exist: a clear error here, not a failed boot
   if (changed) await writeFileAtomic(file, newText, 0o600);
+  // A YAML written by hand before the first start: record the instance's fixed facts now.
+  if (!info) await writeInstanceInfo(name, { arch: after.arch, diskBytes: after.disk, createdAt: new Date().toISOString() });
   if (info && after.disk > info.diskBytes) {
     await writeInstanceInfo(name, { ...info, diskBytes: after.disk });
   }
@@ -233,9 +238,12 @@ export async function suspendInstance(name: string, onEvent: (e: AgentEvent) => 
   if (!st || st.phase !== 'ready') {
     throw new BerthError('CONFLICT', `instance "${name}" is not running`, { hint: 'only a running instance can be suspended' });
   }
-  const done = followEvents(agentSock, onEvent, (e) => e.type === 'stopped');
+  // The event stream replays the agent's history first: only events from now on count.
+  const since = Date.now() - Date.parse(st.startedAt) - 1000;
+  const done = followEvents(agentSock, (e) => e.t >= since && onEvent(e), (e) => e.t >= since && (e.type === 'stopped' || e.type === 'suspend-failed'));
   await agentSuspend(agentSock);
   const last = await done;
+  if (last?.type === 'suspend-failed') throw new BerthError('CONFLICT', last.message, { hint: last.hint });
   await waitAgentGone(name, st.pid, 60000);
   const saved = await readSavedState(name);
   if (last?.type !== 'stopped' || !saved) {

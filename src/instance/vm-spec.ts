@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { InstanceConfig } from '../config/schema.js';
-import type { VmSpec } from '../driver/driver.js';
+import type { SharedFolder, VmSpec } from '../driver/driver.js';
 import type { GuestImage } from '../image/image.js';
 import { FILES } from '../store/filenames.js';
 import { instanceDir } from '../store/paths.js';
@@ -15,6 +15,7 @@ export function vmSpecFor(
   image: GuestImage,
   accel: VmSpec['accel'],
   sshPort: number,
+  shares: SharedFolder[] = [],
 ): VmSpec {
   const dir = instanceDir(name);
   return {
@@ -33,7 +34,9 @@ export function vmSpecFor(
       ssh_host_ed25519_key: path.join(dir, FILES.hostKey),
       'ssh_host_ed25519_key.pub': path.join(dir, FILES.hostKeyPub),
       binfmt: fwCfgFile(name, 'binfmt'),
+      mounts: fwCfgFile(name, 'mounts'),
     },
+    shares: shares.map(({ tag, hostPath, writable }) => ({ tag, hostPath, writable })),
     serialLog: path.join(dir, FILES.serialLog),
     qmpSocket: path.join(dir, FILES.qmpSock),
     eventSocket: path.join(dir, FILES.eventsSock),

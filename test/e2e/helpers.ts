@@ -1,7 +1,9 @@
 import { execa, type Options } from 'execa';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -118,4 +120,65 @@ export async function busyboxContextFrom(busybox: string): Promise<string> {
   );
   await fsp.chmod(dir, 0o755);
   return dir;
+}
+
+/**
+ * A build context for the ports/shares tests: busybox plus two tiny static helpers compiled from
+ * test/e2e/fixtures (busybox has no UDP tool and no inotify watcher). Needs gcc and libc6-dev.
+ */
+export async function toolsContext(): Promise<string> {
+  const dir = await busyboxContext();
+  const fixtures = path.join(REPO, 'test', 'e2e', 'fixtures');
+  for (const tool of ['udp-echo', 'inotify-watch']) {
+    await execa('gcc', ['-static', '-O2', '-o', path.join(dir, tool), path.join(fixtures, `${tool}.c`)]);
+  }
+  await fsp.writeFile(
+    path.join(dir, 'Dockerfile'),
+    'FROM scratch\nCOPY busybox /bin/busybox\nCOPY udp-echo inotify-watch /bin/\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nEXPOSE 80\nCMD ["sh"]\n',
+  );
+  return dir;
+}
+
+/** Resolves true once a TCP connect to 127.0.0.1:port succeeds, false once it is refused. */
+export function tcpOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection({ host, port });
+    s.setTimeout(2000);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** One HTTP GET on 127.0.0.1; the body, or undefined when nothing answers. */
+export async function httpGet(port: number, urlPath = '/'): Promise<string | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, { signal: AbortSignal.timeout(5000) });
+    return await res.text();
+  } catch {
+    return undefined;
+  }
+}
+
+/** One UDP datagram to 127.0.0.1:port; the answer, or undefined after timeoutMs. */
+export function udpEcho(port: number, msg: string, timeoutMs = 3000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    const t = setTimeout(() => {
+      s.close();
+      resolve(undefined);
+    }, timeoutMs);
+    s.on('message', (m) => {
+      clearTimeout(t);
+      s.close();
+      resolve(m.toString());
+    });
+    s.send(msg, port, '127.0.0.1');
+  });
 }

@@ -25,6 +25,7 @@ const spec = (over: Partial<VmSpec> = {}): VmSpec => ({
   qmpSocket: '/h/dev/qmp.sock',
   eventSocket: '/h/dev/events.sock',
   pidFile: '/h/dev/qemu.pid',
+  shares: [],
   ...over,
 });
 
@@ -82,5 +83,21 @@ describe('buildQemuArgs', () => {
     expect(valueAfter(a, '-machine')).toEqual(['virt']);
     expect(valueAfter(a, '-cpu')).toEqual(['cortex-a57']);
     expect(valueAfter(a, '-append')[0]).toMatch(/^console=ttyAMA0/);
+  });
+
+  it('exports shared folders over virtio-9p, read-only when asked, with commas escaped', () => {
+    const a = buildQemuArgs(
+      spec({
+        shares: [
+          { tag: 'berth0', hostPath: '/home/u', writable: true },
+          { tag: 'berth1', hostPath: '/data/a,b', writable: false },
+        ],
+      }),
+    );
+    expect(valueAfter(a, '-fsdev')).toEqual([
+      'local,id=fs0,path=/home/u,security_model=none,multidevs=remap',
+      'local,id=fs1,path=/data/a,,b,security_model=none,multidevs=remap,readonly=on',
+    ]);
+    expect(valueAfter(a, '-device')).toContain('virtio-9p-pci,fsdev=fs1,mount_tag=berth1');
   });
 });

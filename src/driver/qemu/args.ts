@@ -1,6 +1,7 @@
 import type { Arch } from '../../config/schema.js';
 import { FW_CFG_PREFIX } from '../../guest/guest-files.js';
-import type { VmSpec } from '../driver.js';
+import type { SharedFolder, VmSpec } from '../driver.js';
+import { NETDEV_ID } from './hostfwd.js';
 
 export const QEMU_BINARY: Record<Arch, string> = {
   x86_64: 'qemu-system-x86_64',
@@ -55,6 +56,22 @@ function cpuFor(spec: VmSpec): string[] {
   return ['-accel', spec.accel, '-cpu', 'host'];
 }
 
+/** QEMU's option syntax doubles commas inside a value. */
+function optValue(v: string): string {
+  return v.replace(/,/g, ',,');
+}
+
+/**
+ * A host folder over virtio-9p. security_model=none: files are created as the user QEMU runs as (the host
+ * user), and the guest sees the host's owners and modes. multidevs=remap keeps inode numbers unique when the
+ * folder spans several host filesystems.
+ */
+function shareArgs(s: SharedFolder, i: number): string[] {
+  const fsdev = [`local,id=fs${i}`, `path=${optValue(s.hostPath)}`, 'security_model=none', 'multidevs=remap'];
+  if (!s.writable) fsdev.push('readonly=on');
+  return ['-fsdev', fsdev.join(','), '-device', `virtio-9p-pci,fsdev=fs${i},mount_tag=${s.tag}`];
+}
+
 /** Builds the QEMU command line for a spec. Pure: no files are touched. */
 export function buildQemuArgs(spec: VmSpec): string[] {
   const mem = Math.floor(spec.memoryBytes / 1024 ** 2);
@@ -73,8 +90,8 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-append', kernelCmdline(spec),
     '-drive', `if=none,id=root,file=${spec.disk},format=qcow2,cache=writeback,discard=unmap,aio=threads`,
     '-device', 'virtio-blk-pci,drive=root',
-    '-netdev', `user,id=net0,net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
-    '-device', 'virtio-net-pci,netdev=net0',
+    '-netdev', `user,id=${NETDEV_ID},net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
+    '-device', `virtio-net-pci,netdev=${NETDEV_ID}`,
     '-device', 'virtio-rng-pci',
     // Free page reporting: the guest hands pages it frees back to the host (RSS shrinks; a suspended
     // state holds only memory in use).
@@ -89,6 +106,7 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-qmp', `unix:${spec.qmpSocket},server=on,wait=off`,
     '-pidfile', spec.pidFile,
   ];
+  spec.shares.forEach((s, i) => args.push(...shareArgs(s, i)));
   if (spec.incoming) args.push('-incoming', 'defer');
   for (const [name, file] of Object.entries(spec.fwCfg)) {
     args.push('-fw_cfg', `name=${FW_CFG_PREFIX}/${name},file=${file}`);

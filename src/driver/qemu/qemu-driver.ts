@@ -6,8 +6,9 @@ import { requireTool, run } from '../../util/exec.js';
 import { shellQuote } from '../../util/shell-quote.js';
 import { pidAlive, readPid } from '../../store/instance-store.js';
 import { systemClock } from '../../util/retry.js';
-import type { Driver, VmControl, VmSpec, VmState } from '../driver.js';
+import type { Driver, HostForward, VmControl, VmSpec, VmState } from '../driver.js';
 import { buildQemuArgs, QEMU_BINARY } from './args.js';
+import { hmpFailure, hostfwdAddCommand, hostfwdRemoveCommand, parseUsernet } from './hostfwd.js';
 import { QmpClient } from './qmp-client.js';
 
 async function diskVirtualSize(disk: string): Promise<number> {
@@ -17,6 +18,35 @@ async function diskVirtualSize(disk: string): Promise<number> {
 
 export class QemuDriver implements Driver {
   readonly name = 'qemu';
+  /** QMP serves one client at a time: forwarding changes from this process go one after another. */
+  private hmpQueue: Promise<unknown> = Promise.resolve();
+
+  private hmp(vm: VmControl, command: string): Promise<string> {
+    const next = this.hmpQueue.then(async () => {
+      const q = await QmpClient.connect(vm.qmpSocket, 5000);
+      try {
+        return await q.execute<string>('human-monitor-command', { 'command-line': command });
+      } finally {
+        q.close();
+      }
+    });
+    this.hmpQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  async listForwards(vm: VmControl): Promise<HostForward[]> {
+    return parseUsernet(await this.hmp(vm, 'info usernet'));
+  }
+
+  async addForward(vm: VmControl, f: HostForward): Promise<void> {
+    const failure = hmpFailure(await this.hmp(vm, hostfwdAddCommand(f)), 'add');
+    if (failure) throw new BerthError('CONFLICT', failure);
+  }
+
+  async removeForward(vm: VmControl, f: Pick<HostForward, 'proto' | 'hostIP' | 'hostPort'>): Promise<void> {
+    const failure = hmpFailure(await this.hmp(vm, hostfwdRemoveCommand(f)), 'remove');
+    if (failure) throw new BerthError('CONFLICT', failure);
+  }
 
   async prepareDisk(spec: VmSpec, diskBytes: number): Promise<void> {
     await requireTool('qemu-img');

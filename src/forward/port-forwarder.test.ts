@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import net from 'node:net';
+import pino from 'pino';
+import { parseInstanceConfig } from '../config/load.js';
+import type { HostForward, PortForwarding } from '../driver/driver.js';
+import { parseListeners, planForward, PortForwarder } from './port-forwarder.js';
+
+const rules = (yaml: string) => parseInstanceConfig(yaml, 'f.yaml').portForwards;
+
+describe('parseListeners', () => {
+  it('reads the guest list and skips garbage', () => {
+    expect(parseListeners('tcp:8080:any udp:53:lo bogus tcp:0:any tcp:70000:any')).toEqual([
+      { proto: 'tcp', port: 8080, bind: 'any' },
+      { proto: 'udp', port: 53, bind: 'lo' },
+    ]);
+    expect(parseListeners('')).toEqual([]);
+  });
+});
+
+describe('planForward', () => {
+  const r = rules(`portForwards:
+  - guestPort: 8080
+    hostPort: 18080
+  - guestPortRange: [9000, 9009]
+    hostPortRange: [19000, 19009]
+    hostIP: 0.0.0.0
+  - guestPortRange: [5000, 5999]
+    ignore: true
+  - guestPort: 53
+    proto: udp
+    hostPort: 5353
+`);
+  it('uses the same port on 127.0.0.1 by default', () => {
+    expect(planForward({ proto: 'tcp', port: 3000, bind: 'any' }, r)).toEqual({ ignore: false, hostIP: '127.0.0.1', hostPort: 3000 });
+  });
+  it('applies the first matching rule: single port, range offset, ignore, proto', () => {
+    expect(planForward({ proto: 'tcp', port: 8080, bind: 'any' }, r)).toMatchObject({ hostPort: 18080, hostIP: '127.0.0.1', rule: 0 });
+    expect(planForward({ proto: 'tcp', port: 9003, bind: 'lo' }, r)).toMatchObject({ hostPort: 19003, hostIP: '0.0.0.0', rule: 1 });
+    expect(planForward({ proto: 'udp', port: 5001, bind: 'any' }, r)).toMatchObject({ ignore: true, rule: 2 });
+    expect(planForward({ proto: 'udp', port: 53, bind: 'any' }, r)).toMatchObject({ hostPort: 5353, rule: 3 });
+    expect(planForward({ proto: 'tcp', port: 53, bind: 'any' }, r)).toMatchObject({ hostPort: 53 });
+  });
+  it('never forwards the guest sshd', () => {
+    expect(planForward({ proto: 'tcp', port: 22, bind: 'any' }, [])).toMatchObject({ ignore: true });
+  });
+});
+
+describe('portForwards validation', () => {
+  it.each([
+    ['portForwards:\n  - hostPort: 80\n', /portForwards\[0\]: give guestPort or guestPortRange/],
+    ['portForwards:\n  - guestPort: 80\n    ignore: true\n    hostPort: 8080\n', /portForwards\[0\]\.ignore: an ignore rule takes no host port/],
+    ['portForwards:\n  - guestPortRange: [10, 20]\n    hostPortRange: [10, 15]\n', /hostPortRange must be as long/],
+    ['portForwards:\n  - guestPort: 80\n    hostIP: localhost\n', /portForwards\[0\]\.hostIP: must be an IPv4 address/],
+    ['portForwards:\n  - guestPort: 70000\n', /portForwards\[0\]\.guestPort/],
+  ])('rejects %j', (yaml, msg) => {
+    expect(() => rules(yaml)).toThrow(msg);
+  });
+  it('names the line of the bad rule', () => {
+    expect(() => rules('cpus: 1\nportForwards:\n  - guestPort: 1\n  - guestPort: 2\n    hostIP: nope\n')).toThrow(/f\.yaml:5:13: portForwards\[1\]\.hostIP/);
+  });
+});
+
+class FakeNet implements PortForwarding {
+  forwards: HostForward[] = [];
+  async listForwards() {
+    return [...this.forwards];
+  }
+  async addForward(_vm: unknown, f: HostForward) {
+    this.forwards.push(f);
+  }
+  async removeForward(_vm: unknown, f: Pick<HostForward, 'proto' | 'hostIP' | 'hostPort'>) {
+    this.forwards = this.forwards.filter((x) => !(x.proto === f.proto && x.hostIP === f.hostIP && x.hostPort === f.hostPort));
+  }
+}
+
+describe('PortForwarder', () => {
+  const log = pino({ level: 'silent' });
+  const vm = { pidFile: '/x', qmpSocket: '/x' };
+
+  it('adds, keeps, removes forwards as the guest listeners change, and leaves the SSH forward alone', async () => {
+    const fake = new FakeNet();
+    fake.forwards.push({ proto: 'tcp', hostIP: '127.0.0.1', hostPort: 40022, guestIP: '10.0.2.15', guestPort: 22 });
+    const pf = new PortForwarder(fake, vm, [], log, () => undefined);
+    await pf.init(40022);
+    await pf.update(parseListeners('tcp:41811:any udp:41812:lo'));
+    expect(fake.forwards.map((f) => `${f.proto}:${f.hostPort}>${f.guestIP}:${f.guestPort}`).sort()).toEqual([
+      'tcp:40022>10.0.2.15:22',
+      'tcp:41811>10.0.2.15:41811',
+      'udp:41812>10.0.2.16:41812',
+    ]);
+    await pf.update(parseListeners('udp:41812:lo'));
+    expect(fake.forwards.map((f) => f.hostPort).sort()).toEqual([40022, 41812]);
+    expect(pf.list()).toEqual([{ proto: 'udp', guestPort: 41812, guestBind: 'lo', hostIP: '127.0.0.1', hostPort: 41812, state: 'forwarded', rule: undefined }]);
+    pf.close();
+  });
+
+  it('reports a host port held by another program and keeps forwarding the rest', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+    const busy = (holder.address() as net.AddressInfo).port;
+    const fake = new FakeNet();
+    const notices: string[] = [];
+    const pf = new PortForwarder(fake, vm, [], log, (m) => notices.push(m));
+    await pf.init(1);
+    await pf.update(parseListeners(`tcp:${busy}:any tcp:41813:any`));
+    const st = pf.list();
+    expect(st.find((s) => s.guestPort === busy)).toMatchObject({ state: 'conflict', reason: expect.stringMatching(/in use/) });
+    expect(st.find((s) => s.guestPort === 41813)).toMatchObject({ state: 'forwarded' });
+    expect(fake.forwards.map((f) => f.hostPort)).toEqual([41813]);
+    expect(notices).toHaveLength(1);
+    // Once the other program lets go, the next update forwards it.
+    await new Promise<void>((r) => holder.close(() => r()));
+    await pf.update(parseListeners(`tcp:${busy}:any tcp:41813:any`));
+    expect(pf.list().find((s) => s.guestPort === busy)).toMatchObject({ state: 'forwarded' });
+    pf.close();
+  });
+});

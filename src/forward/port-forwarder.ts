@@ -1,0 +1,209 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { PortForwardRule } from '../config/schema.js';
+import type { HostForward, PortForwarding, VmControl } from '../driver/driver.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+
+/** A socket listening in the guest, as berth-guestd reports it. */
+export interface GuestListener {
+  proto: 'tcp' | 'udp';
+  port: number;
+  /** Bound to a wildcard address, or to loopback only. */
+  bind: 'any' | 'lo';
+}
+
+export type ForwardState = 'forwarded' | 'ignored' | 'conflict' | 'privileged' | 'failed';
+
+/** One guest listener and what became of it: what `berth ports` shows. */
+export interface PortStatus {
+  proto: 'tcp' | 'udp';
+  guestPort: number;
+  guestBind: 'any' | 'lo';
+  hostIP?: string;
+  hostPort?: number;
+  state: ForwardState;
+  reason?: string;
+  /** Index of the portForwards rule that decided, if any. */
+  rule?: number;
+}
+
+/** Guest addresses the forwards target: the guest's own address, and the one rewritten to its 127.0.0.1. */
+export const GUEST_IP = { any: '10.0.2.15', lo: '10.0.2.16' } as const;
+
+/** Parses berth-guestd's "ports tcp:8080:any udp:5353:lo" (the word "ports" already removed). */
+export function parseListeners(text: string): GuestListener[] {
+  const out: GuestListener[] = [];
+  for (const item of text.trim().split(/\s+/)) {
+    const m = /^(tcp|udp):(\d+):(any|lo)$/.exec(item);
+    if (!m) continue;
+    const port = Number(m[2]);
+    if (port < 1 || port > 65535) continue;
+    out.push({ proto: m[1] as 'tcp' | 'udp', port, bind: m[3] as 'any' | 'lo' });
+  }
+  return out;
+}
+
+export type Plan = { ignore: true; reason: string; rule?: number } | { ignore: false; hostIP: string; hostPort: number; rule?: number };
+
+/** What to do with one guest listener: the first matching rule decides; by default the same port on 127.0.0.1. */
+export function planForward(l: GuestListener, rules: PortForwardRule[]): Plan {
+  if (l.proto === 'tcp' && l.port === 22) return { ignore: true, reason: "the guest's sshd (berth's own channel)" };
+  for (const [i, r] of rules.entries()) {
+    if (r.proto !== 'any' && r.proto !== l.proto) continue;
+    const [first, last] = r.guestPortRange ?? [r.guestPort!, r.guestPort!];
+    if (l.port < first || l.port > last) continue;
+    if (r.ignore) return { ignore: true, reason: `ignored by portForwards[${i}]`, rule: i };
+    const hostPort = r.hostPort ?? (r.hostPortRange ? r.hostPortRange[0] + (l.port - first) : l.port);
+    return { ignore: false, hostIP: r.hostIP, hostPort, rule: i };
+  }
+  return { ignore: false, hostIP: '127.0.0.1', hostPort: l.port };
+}
+
+function hostKey(f: Pick<HostForward, 'proto' | 'hostIP' | 'hostPort'>): string {
+  return `${f.proto}:${f.hostIP}:${f.hostPort}`;
+}
+
+/** Tries the host port the way QEMU will bind it, to tell "in use" from "privileged" before asking QEMU. */
+async function probeHostPort(proto: 'tcp' | 'udp', ip: string, port: number): Promise<NodeJS.ErrnoException | undefined> {
+  return new Promise((resolve) => {
+    if (proto === 'tcp') {
+      const s = net.createServer();
+      s.once('error', (e: NodeJS.ErrnoException) => resolve(e));
+      s.listen({ host: ip, port, exclusive: true }, () => s.close(() => resolve(undefined)));
+    } else {
+      const s = dgram.createSocket('udp4');
+      s.once('error', (e: NodeJS.ErrnoException) => {
+        s.close();
+        resolve(e);
+      });
+      s.bind(port, ip, () => s.close(() => resolve(undefined)));
+    }
+  });
+}
+
+function probeProblem(e: NodeJS.ErrnoException, ip: string, port: number): { state: ForwardState; reason: string } {
+  if (e.code === 'EADDRINUSE') return { state: 'conflict', reason: `host port ${ip}:${port} is in use by another program` };
+  if (e.code === 'EACCES') {
+    return {
+      state: 'privileged',
+      reason: `host port ${port} is privileged here: run berth as root, lower net.ipv4.ip_unprivileged_port_start, or map it to another port with a portForwards rule`,
+    };
+  }
+  return { state: 'failed', reason: `cannot bind host ${ip}:${port}: ${e.message}` };
+}
+
+/** Conflicted forwards are retried this often while their guest port stays open. */
+const RETRY_MS = 3000;
+
+/**
+ * Keeps the VM's host forwards equal to what the guest listens on (after the rules). Every change goes
+ * through one queue; a conflict never stops the others.
+ */
+export class PortForwarder {
+  private current = new Map<string, HostForward>();
+  private statuses = new Map<string, PortStatus>();
+  private listeners: GuestListener[] = [];
+  private queue: Promise<void> = Promise.resolve();
+  private retryTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    private readonly driver: PortForwarding,
+    private readonly vm: VmControl,
+    private readonly rules: PortForwardRule[],
+    private readonly log: Logger,
+    private readonly notice: (message: string) => void,
+  ) {}
+
+  /** Learns the forwards the VM already has (after an agent restart); the SSH forward is not ours. */
+  async init(sshPort: number): Promise<void> {
+    const existing = await this.driver.listForwards(this.vm);
+    for (const f of existing) {
+      if (f.proto === 'tcp' && f.hostPort === sshPort && f.guestPort === 22) continue;
+      this.current.set(hostKey(f), f);
+    }
+    this.retryTimer = setInterval(() => {
+      if ([...this.statuses.values()].some((s) => s.state === 'conflict')) this.update(this.listeners);
+    }, RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  /** The guest's current listeners; applied in order, one reconcile at a time. */
+  update(listeners: GuestListener[]): Promise<void> {
+    this.listeners = listeners;
+    this.queue = this.queue.then(() => this.reconcile(listeners)).catch((err) => this.log.error({ err }, 'port forwarding update failed'));
+    return this.queue;
+  }
+
+  list(): PortStatus[] {
+    return [...this.statuses.values()].sort((a, b) => a.guestPort - b.guestPort || a.proto.localeCompare(b.proto));
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearInterval(this.retryTimer);
+  }
+
+  private async reconcile(listeners: GuestListener[]): Promise<void> {
+    if (this.closed) return;
+    const statuses = new Map<string, PortStatus>();
+    const desired = new Map<string, HostForward>();
+    for (const l of listeners) {
+      const key = `${l.proto}:${l.port}`;
+      const plan = planForward(l, this.rules);
+      const base = { proto: l.proto, guestPort: l.port, guestBind: l.bind, rule: plan.rule };
+      if (plan.ignore) {
+        statuses.set(key, { ...base, state: 'ignored', reason: plan.reason });
+        continue;
+      }
+      const f: HostForward = { proto: l.proto, hostIP: plan.hostIP, hostPort: plan.hostPort, guestIP: GUEST_IP[l.bind], guestPort: l.port };
+      const hk = hostKey(f);
+      const taken = desired.get(hk);
+      if (taken) {
+        statuses.set(key, { ...base, hostIP: f.hostIP, hostPort: f.hostPort, state: 'conflict', reason: `host port ${f.hostPort} is already forwarded to guest port ${taken.guestPort}` });
+        continue;
+      }
+      desired.set(hk, f);
+      statuses.set(key, { ...base, hostIP: f.hostIP, hostPort: f.hostPort, state: 'forwarded' });
+    }
+
+    for (const [hk, f] of this.current) {
+      const want = desired.get(hk);
+      if (want && want.guestIP === f.guestIP && want.guestPort === f.guestPort) continue;
+      try {
+        await this.driver.removeForward(this.vm, f);
+        this.log.info({ forward: f }, `forward removed: ${f.proto} ${f.hostIP}:${f.hostPort}`);
+      } catch (err) {
+        this.log.warn({ err, forward: f }, 'removing a forward failed');
+      }
+      this.current.delete(hk);
+    }
+
+    for (const [hk, f] of desired) {
+      if (this.current.has(hk)) continue;
+      const key = `${f.proto}:${f.guestPort}`;
+      const st = statuses.get(key)!;
+      const e = await probeHostPort(f.proto, f.hostIP, f.hostPort);
+      if (e) {
+        const p = probeProblem(e, f.hostIP, f.hostPort);
+        statuses.set(key, { ...st, ...p });
+        if (this.statuses.get(key)?.reason !== p.reason) {
+          this.log.warn({ forward: f }, `guest port ${f.proto}/${f.guestPort} not forwarded: ${p.reason}`);
+          this.notice(`guest port ${f.proto}/${f.guestPort} not forwarded: ${p.reason}`);
+        }
+        continue;
+      }
+      try {
+        await this.driver.addForward(this.vm, f);
+        this.current.set(hk, f);
+        this.log.info({ forward: f }, `forward added: ${f.proto} ${f.hostIP}:${f.hostPort} -> guest ${f.guestPort}`);
+      } catch (err) {
+        const reason = `the VM could not bind host ${f.hostIP}:${f.hostPort}: ${errorMessage(err)}`;
+        statuses.set(key, { ...st, state: 'conflict', reason });
+        this.log.warn({ forward: f }, reason);
+      }
+    }
+    this.statuses = statuses;
+  }
+}

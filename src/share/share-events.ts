@@ -1,0 +1,175 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import watcher, { type AsyncSubscription, type Event } from '@parcel/watcher';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import type { Share } from './shares.js';
+
+/** At most this many paths are sent for one batch of host events. */
+const MAX_PER_BATCH = 2000;
+const MAX_REMEMBERED = 20000;
+/** Directories held open in the guest (berth-guestd has the same cap). */
+export const MAX_PINS = 20000;
+
+/** What the relay needs from the guest (GuestChannel implements it). */
+export interface GuestFileEvents {
+  touch(guestPaths: string[]): void;
+  pin(guestDirs: string[]): void;
+  unpin(guestDirs: string[]): void;
+}
+
+/** Directories not held open in the guest: hidden ones (caches, .git) and node_modules. */
+export function skipPin(name: string): boolean {
+  return name.startsWith('.') || name === 'node_modules';
+}
+
+function isUnder(p: string, dir: string): boolean {
+  const rel = path.relative(dir, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * Carries file events from the host side of each share into the guest: 9p gives the guest no inotify events
+ * for changes made on the host, so the host watches the folder (recursively, native inotify/FSEvents via
+ * @parcel/watcher) and asks berth-guestd to "touch" the guest path, which wakes watchers in the guest and in
+ * containers that bind-mount it.
+ *
+ * The touch re-sets a file's mode in the guest, which the host sees as an attribute change: events whose
+ * mtime was already sent are dropped, so nothing loops.
+ */
+export class ShareEventRelay {
+  private subs: AsyncSubscription[] = [];
+  private sentMtime = new Map<string, string>();
+  private pinned = new Set<string>();
+  private capNoticed = false;
+
+  constructor(
+    private readonly shares: Share[],
+    private readonly guest: GuestFileEvents,
+    private readonly log: Logger,
+    private readonly notice: (message: string) => void,
+    /** Host paths never relayed (berth's own busy files: instance disks, the image cache). */
+    private readonly ignore: string[] = [],
+  ) {}
+
+  /**
+   * Holds the directories of every share open in the guest (see pin() in berth-guestd), walking breadth-first
+   * from each share's root; hidden directories and node_modules are left out, and at most MAX_PINS in all.
+   */
+  async pinAll(): Promise<void> {
+    this.pinned.clear();
+    for (const share of this.shares) await this.pinTree(share, share.hostPath);
+  }
+
+  private async pinTree(share: Share, root: string): Promise<void> {
+    const queue = [root];
+    const batch: string[] = [];
+    while (queue.length > 0) {
+      const dir = queue.shift()!;
+      if (this.ignore.some((i) => isUnder(dir, i))) continue;
+      if (this.pinned.size >= MAX_PINS) {
+        if (!this.capNoticed) {
+          this.capNoticed = true;
+          this.notice(`file events: only ${MAX_PINS} directories of the shared folders are watched for host-side changes`);
+        }
+        break;
+      }
+      if (!this.pinned.has(dir)) {
+        this.pinned.add(dir);
+        batch.push(this.guestPath(share, dir));
+      }
+      if (batch.length >= 500) this.guest.pin(batch.splice(0));
+      try {
+        for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
+          if (e.isDirectory() && !skipPin(e.name)) queue.push(path.join(dir, e.name));
+        }
+      } catch {
+        // unreadable or gone: nothing below it to pin
+      }
+    }
+    if (batch.length > 0) this.guest.pin(batch);
+  }
+
+  async start(): Promise<string[]> {
+    const problems: string[] = [];
+    void this.pinAll().catch((err) => this.log.warn({ err }, 'pinning shared directories failed'));
+    for (const share of this.shares) {
+      const ignore = this.ignore.filter((i) => isUnder(i, share.hostPath) && i !== share.hostPath);
+      try {
+        const sub = await watcher.subscribe(share.hostPath, (err, events) => {
+          if (err) {
+            this.log.warn({ err }, `file watcher error on ${share.hostPath}`);
+            return;
+          }
+          this.relay(share, events);
+        }, { ignore });
+        this.subs.push(sub);
+      } catch (err) {
+        const m = `file events from ${share.hostPath} will not reach the guest: ${errorMessage(err)}`;
+        this.log.warn({ err }, m);
+        problems.push(m);
+      }
+    }
+    return problems;
+  }
+
+  /** mtime in nanoseconds, as text (exact; a number would round it). */
+  private mtimeOf(p: string): string | undefined {
+    try {
+      return String(fs.lstatSync(p, { bigint: true }).mtimeNs);
+    } catch {
+      return undefined; // gone already: nothing to relay for it
+    }
+  }
+
+  private relay(share: Share, events: Event[]): void {
+    const out = new Set<string>();
+    for (const e of events) {
+      if (out.size >= MAX_PER_BATCH) break;
+      let hostPath = e.path;
+      if (e.type === 'delete') {
+        this.sentMtime.delete(hostPath);
+        if (this.pinned.delete(hostPath)) this.guest.unpin([this.guestPath(share, hostPath)]);
+        // The guest wakes the parent; remember its mtime so the echo of that is dropped.
+        hostPath = path.dirname(hostPath);
+        if (!isUnder(hostPath, share.hostPath)) continue;
+        const m = this.mtimeOf(hostPath);
+        if (m !== undefined) this.sentMtime.set(hostPath, m);
+        out.add(this.guestPath(share, hostPath));
+        continue;
+      }
+      if (e.type === 'create' && !this.pinned.has(hostPath) && !path.relative(share.hostPath, hostPath).split(path.sep).some(skipPin)) {
+        void this.pinIfDir(share, hostPath);
+      }
+      const m = this.mtimeOf(hostPath);
+      if (m === undefined) continue;
+      if (this.sentMtime.get(hostPath) === m) continue; // our own touch coming back, or a mode change only
+      this.sentMtime.set(hostPath, m);
+      out.add(this.guestPath(share, hostPath));
+    }
+    if (this.sentMtime.size > MAX_REMEMBERED) this.sentMtime.clear();
+    if (out.size > 0) {
+      this.log.debug({ paths: [...out].slice(0, 20), count: out.size }, "file events relayed to the guest");
+      this.guest.touch([...out]);
+    }
+  }
+
+  private async pinIfDir(share: Share, hostPath: string): Promise<void> {
+    try {
+      if ((await fsp.lstat(hostPath)).isDirectory()) await this.pinTree(share, hostPath);
+    } catch {
+      // gone again
+    }
+  }
+
+  private guestPath(share: Share, hostPath: string): string {
+    const rel = path.relative(share.hostPath, hostPath);
+    return rel === '' ? share.guestPath : path.posix.join(share.guestPath, ...rel.split(path.sep));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.subs.map((s) => s.unsubscribe().catch(() => undefined)));
+    this.subs = [];
+  }
+}
