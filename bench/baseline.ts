@@ -23,7 +23,7 @@ export interface BaselineImage {
   rootfs: string;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const p = (s.address() as net.AddressInfo).port;
@@ -32,7 +32,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-function sshArgs(vm: { sshPort: number; dir: string }): string[] {
+export function sshArgs(vm: { sshPort: number; dir: string }): string[] {
   return [
     '-i', path.join(vm.dir, 'id'), '-p', String(vm.sshPort),
     '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${path.join(vm.dir, 'known_hosts')}`,
@@ -40,7 +40,8 @@ function sshArgs(vm: { sshPort: number; dir: string }): string[] {
   ];
 }
 
-export async function bootBaseline(img: BaselineImage, dir: string, cpus: number, memMiB: number): Promise<BaselineVm> {
+/** Boots the baseline VM; `hostfwds` are extra static QEMU forwards (host port on 127.0.0.1 → guest port). */
+export async function bootBaseline(img: BaselineImage, dir: string, cpus: number, memMiB: number, hostfwds: Array<[number, number]> = []): Promise<BaselineVm> {
   await fsp.rm(dir, { recursive: true, force: true });
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'id')]);
@@ -52,7 +53,7 @@ export async function bootBaseline(img: BaselineImage, dir: string, cpus: number
     '-kernel', img.kernel, '-initrd', img.initrd,
     '-append', 'console=ttyS0 root=/dev/vda rw apparmor=0 quiet',
     '-drive', `if=virtio,file=${path.join(dir, 'disk.qcow2')},format=qcow2`,
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${sshPort}-:22`, '-device', 'virtio-net-pci,netdev=n0',
+    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${sshPort}-:22${hostfwds.map(([h, g]) => `,hostfwd=tcp:127.0.0.1:${h}-:${g}`).join('')}`, '-device', 'virtio-net-pci,netdev=n0',
     '-serial', `file:${path.join(dir, 'serial.log')}`,
     '-fw_cfg', `name=opt/bench/authorized_keys,file=${path.join(dir, 'id.pub')}`,
   ], { stdio: 'ignore' });

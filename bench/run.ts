@@ -10,10 +10,23 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bootBaseline, stopBaseline, waitBaselineDocker } from './baseline.js';
+import { spawn } from 'node:child_process';
+import { bootBaseline, freePort, sshArgs, stopBaseline, waitBaselineDocker, type BaselineVm } from './baseline.js';
+import {
+  fileWorkloadScript,
+  GUEST_PORTS,
+  guestServersScript,
+  listenToAccept,
+  parseFileWorkload,
+  receiveThroughput,
+  sendThroughput,
+  shortConnections,
+  waitEcho,
+  waitPort,
+} from './io.js';
 import { ensureBaselineImage } from './baseline-image.js';
 import { pingLatencies } from './http-ping.js';
-import { median, rssKiB } from './stats.js';
+import { median, percentile, rssKiB } from './stats.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
@@ -23,6 +36,12 @@ const DOCKER_RUNS = quick ? 3 : 10;
 const CPUS = 2;
 const MEM_MIB = 2048;
 const NAME = 'bench';
+const XFER_BYTES = (quick ? 16 : 512) * 1024 ** 2;
+const CONNS = quick ? 50 : 1000;
+const LISTEN_TRIALS = quick ? 3 : 20;
+const FILE_MIB = quick ? 16 : 256;
+const SMALL_FILES = quick ? 200 : 2000;
+const SHARE_MODES = ['mmap', 'loose', 'none'] as const;
 
 const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-bench-'));
 const env: NodeJS.ProcessEnv = { ...process.env, BERTH_HOME: path.join(work, 'home'), DOCKER_CONFIG: path.join(work, 'docker') };
@@ -72,6 +91,61 @@ function pidOf(file: string): number | undefined {
   }
 }
 
+interface PortFigures {
+  upMs: number;
+  downMs: number;
+  p50: number;
+  p99: number;
+}
+
+async function portFigures(ports: { sink: number; source: number; echo: number }): Promise<PortFigures> {
+  const upMs = await sendThroughput(ports.sink, XFER_BYTES);
+  const downMs = await receiveThroughput(ports.source, XFER_BYTES);
+  const { p50, p99 } = await shortConnections(ports.echo, CONNS);
+  return { upMs, downMs, p50, p99 };
+}
+
+/** The baseline's two paths: the static QEMU hostfwd rules it booted with, and `ssh -L`. */
+async function baselineIo(vm: BaselineVm, fwd: { sink: number; source: number; echo: number }): Promise<{ hostfwd: PortFigures; sshL: PortFigures }> {
+  await execa('ssh', [...sshArgs(vm), 'root@127.0.0.1', guestServersScript(XFER_BYTES)]);
+  await waitEcho(fwd.echo, 30000);
+  const hostfwd = await portFigures(fwd);
+  const l = { sink: await freePort(), source: await freePort(), echo: await freePort() };
+  const tunnel = spawn('ssh', [...sshArgs(vm), '-N', '-o', 'ExitOnForwardFailure=yes',
+    '-L', `${l.sink}:127.0.0.1:${GUEST_PORTS.sink}`, '-L', `${l.source}:127.0.0.1:${GUEST_PORTS.source}`, '-L', `${l.echo}:127.0.0.1:${GUEST_PORTS.echo}`,
+    'root@127.0.0.1'], { stdio: 'ignore' });
+  try {
+    await waitEcho(l.echo, 30000);
+    return { hostfwd, sshL: await portFigures(l) };
+  } finally {
+    tunnel.kill();
+  }
+}
+
+async function berthSsh(script: string): Promise<string> {
+  return (await berth(['ssh', NAME, '--', 'sh', '-c', script])).stdout;
+}
+
+/** berth's path: the guest listeners are forwarded automatically (same ports on the host). */
+async function berthIo(): Promise<{ ports: PortFigures; listen: number[]; files: Record<string, { writeMs: number; readMs: number; smallMs: number }> }> {
+  await berthSsh(`cd / && ${guestServersScript(XFER_BYTES)}`);
+  for (const p of Object.values(GUEST_PORTS)) await waitPort(p, 30000);
+  await waitEcho(GUEST_PORTS.echo, 30000);
+  const ports = await portFigures(GUEST_PORTS);
+  const listen: number[] = [];
+  for (let i = 0; i < LISTEN_TRIALS; i++) {
+    listen.push(await listenToAccept([process.execPath, path.join(REPO, 'bin', 'berth'), 'ssh', NAME, '--'], 7100 + i, env));
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const files: Record<string, { writeMs: number; readMs: number; smallMs: number }> = {};
+  files.disk = parseFileWorkload(await berthSsh(fileWorkloadScript('/var/tmp/berth-bench', FILE_MIB, SMALL_FILES)));
+  for (const m of SHARE_MODES) {
+    files[m] = parseFileWorkload(await berthSsh(fileWorkloadScript(path.join(work, `share-${m}`), FILE_MIB, SMALL_FILES)));
+  }
+  await berthSsh('pkill -f IO::Socket::INET || true'); // they hold the shared home (their cwd): suspend needs it free
+  return { ports, listen, files };
+}
+
 interface Result {
   date: string;
   machine: { cpus: number; model: string; memGiB: number; kernel: string; accel: string; quick: boolean; runs: number };
@@ -79,6 +153,19 @@ interface Result {
   berth: Record<string, number | undefined>;
   breakdown?: Record<string, number>;
   guest?: Record<string, number>;
+  io?: {
+    bytes: number;
+    conns: number;
+    berth: PortFigures;
+    hostfwd: PortFigures;
+    sshL: PortFigures;
+    listenP50Ms: number;
+    listenP95Ms: number;
+    listenSamples: number;
+    fileMiB: number;
+    smallFiles: number;
+    files: Record<string, { writeMs: number; readMs: number; smallMs: number }>;
+  };
 }
 
 async function main(): Promise<void> {
@@ -88,11 +175,14 @@ async function main(): Promise<void> {
   const img = await ensureBaselineImage((m) => log(`baseline image: ${m}`));
 
   // ---- baseline ----
-  const base: { cold: number[]; stop: number[]; ping?: { p50: number; p99: number; totalMs: number }; run?: number; rss?: number } = { cold: [], stop: [] };
+  const base: { cold: number[]; stop: number[]; ping?: { p50: number; p99: number; totalMs: number }; run?: number; rss?: number; io?: { hostfwd: PortFigures; sshL: PortFigures } } = { cold: [], stop: [] };
+  const fwd = { sink: await freePort(), source: await freePort(), echo: await freePort() };
   for (let i = 0; i < RUNS; i++) {
     log(`baseline cold start ${i + 1}/${RUNS}`);
     const t = performance.now();
-    const vm = await bootBaseline(img, path.join(work, 'baseline'), CPUS, MEM_MIB);
+    const vm = await bootBaseline(img, path.join(work, 'baseline'), CPUS, MEM_MIB, [
+      [fwd.sink, GUEST_PORTS.sink], [fwd.source, GUEST_PORTS.source], [fwd.echo, GUEST_PORTS.echo],
+    ]);
     await waitBaselineDocker(vm, 300000);
     base.cold.push(performance.now() - t);
     if (i === RUNS - 1) {
@@ -101,6 +191,8 @@ async function main(): Promise<void> {
       base.rss = rssKiB(vm.qemu.pid);
       base.ping = await pingLatencies(vm.socket, PINGS);
       base.run = await dockerRunLatencies(vm.socket);
+      log('baseline port forwarding: QEMU hostfwd and ssh -L');
+      base.io = await baselineIo(vm, fwd);
     }
     base.stop.push(await stopBaseline(vm));
   }
@@ -111,6 +203,15 @@ async function main(): Promise<void> {
   };
   let breakdown: Record<string, number> | undefined;
   const guest: Record<string, number> = {};
+  let io: Awaited<ReturnType<typeof berthIo>> | undefined;
+  // The instance: the default home share plus one folder per 9p cache mode for the file workloads.
+  const yaml = ['mounts:', '  - location: "~"'];
+  for (const m of SHARE_MODES) {
+    await fsp.mkdir(path.join(work, `share-${m}`), { recursive: true });
+    yaml.push(`  - location: ${path.join(work, `share-${m}`)}`, `    cache: ${m}`);
+  }
+  await fsp.mkdir(path.join(env.BERTH_HOME!, NAME), { recursive: true, mode: 0o700 });
+  await fsp.writeFile(path.join(env.BERTH_HOME!, NAME, 'berth.yaml'), yaml.join('\n') + '\n');
   await berth(['start', NAME, '--cpus', String(CPUS), '--memory', `${MEM_MIB}MiB`, '--no-activate']); // creates it (not timed)
   await dockerAt(sock, ['build', '-q', '-t', 'bb:bench', bbDir]);
   b.stop.push(await timed(() => berth(['stop', NAME])));
@@ -141,6 +242,8 @@ async function main(): Promise<void> {
       b.agentRss = rssKiB(pidOf(path.join(env.BERTH_HOME!, NAME, 'ha.pid')));
       b.ping = await pingLatencies(sock, PINGS);
       b.run = await dockerRunLatencies(sock);
+      log('berth port forwarding, listen → accept, shared folders');
+      io = await berthIo();
     }
     if (i < RUNS - 1) b.stop.push(await timed(() => berth(['stop', NAME])));
   }
@@ -171,6 +274,21 @@ async function main(): Promise<void> {
     },
     breakdown,
     guest,
+    io: io && base.io
+      ? {
+          bytes: XFER_BYTES,
+          conns: CONNS,
+          berth: io.ports,
+          hostfwd: base.io.hostfwd,
+          sshL: base.io.sshL,
+          listenP50Ms: percentile(io.listen, 50),
+          listenP95Ms: percentile(io.listen, 95),
+          listenSamples: io.listen.length,
+          fileMiB: FILE_MIB,
+          smallFiles: SMALL_FILES,
+          files: io.files,
+        }
+      : undefined,
   };
   await fsp.mkdir(path.join(REPO, 'bench', 'results'), { recursive: true });
   const jsonFile = path.join(REPO, 'bench', 'results', quick ? 'quick.json' : 'latest.json');
@@ -249,7 +367,52 @@ function markdown(r: Result): string {
     for (const [k, v] of Object.entries(r.guest)) lines.push(`| ${names[k] ?? k} | ${(v / 1000).toFixed(1)} s |`);
     lines.push('');
   }
+  if (r.io) lines.push(...ioMarkdown(r.io));
   return lines.join('\n');
+}
+
+function ioMarkdown(io: NonNullable<Result['io']>): string[] {
+  const mibs = (ms: number) => `${(io.bytes / 1024 ** 2 / (ms / 1000)).toFixed(0)} MiB/s`;
+  const mib = io.bytes / 1024 ** 2;
+  const row = (k: string, f: (p: PortFigures) => number, show: (v: number) => string, better: 'higher' | 'lower') => {
+    const [b, h, s] = [f(io.berth), f(io.hostfwd), f(io.sshL)];
+    const rel = (x: number) => (better === 'higher' ? (b / x).toFixed(2) : (x / b).toFixed(2));
+    return `| ${k} | ${show(b)} | ${show(h)} | ${show(s)} | ${rel(h)}× | ${rel(s)}× |`;
+  };
+  const lines = [
+    '## Port forwarding',
+    '',
+    `${mib} MiB through one TCP connection each way, and ${io.conns} sequential short connections (connect, one request line,`,
+    'one answer, close), against the same Perl server in the guest. berth: the forward the host agent added at run time',
+    'when the guest started listening. hostfwd: QEMU\'s own `hostfwd` given on the baseline\'s command line. ssh -L: OpenSSH',
+    'tunnel into the baseline guest. Ratios are berth relative to each (above 1 = berth better).',
+    '',
+    '| | berth | hostfwd | ssh -L | vs hostfwd | vs ssh -L |',
+    '|---|---|---|---|---|---|',
+    row('host → guest throughput', (p) => 1 / p.upMs, (v) => mibs(1 / v), 'higher'),
+    row('guest → host throughput', (p) => 1 / p.downMs, (v) => mibs(1 / v), 'higher'),
+    row('short connection p50', (p) => p.p50, (v) => `${v.toFixed(2)} ms`, 'lower'),
+    row('short connection p99', (p) => p.p99, (v) => `${v.toFixed(2)} ms`, 'lower'),
+    '',
+    `Listener in the guest → host port accepts: p50 ${io.listenP50Ms.toFixed(0)} ms, p95 ${io.listenP95Ms.toFixed(0)} ms over ${io.listenSamples} listeners`,
+    '(from the listener\'s "listening" line reaching the host over ssh until a connect to the same host port succeeds; polled every 10 ms).',
+    '',
+    '## Shared folders (9p)',
+    '',
+    `Measured inside the guest: ${io.fileMiB} MiB sequential write (+ fsync) and read (guest caches dropped first), and`,
+    `create + stat + read + delete of ${io.smallFiles} small files. "guest disk" is the guest's own ext4 disk; the others are`,
+    'host folders shared with berth\'s 9p cache modes (mmap is the default). Ratio = time / guest disk time.',
+    '',
+    '| | write | read | small files | small files vs guest disk |',
+    '|---|---|---|---|---|',
+  ];
+  const disk = io.files.disk!;
+  for (const [k, f] of Object.entries(io.files)) {
+    const name = k === 'disk' ? 'guest disk' : `share, cache=${k}${k === 'mmap' ? ' (default)' : ''}`;
+    lines.push(`| ${name} | ${(f.writeMs / 1000).toFixed(2)} s | ${(f.readMs / 1000).toFixed(2)} s | ${(f.smallMs / 1000).toFixed(2)} s | ${(f.smallMs / disk.smallMs).toFixed(2)}× |`);
+  }
+  lines.push('');
+  return lines;
 }
 
 try {

@@ -261,9 +261,27 @@ sub shares {
   return @m;
 }
 
+# Processes whose working directory or open files are under $d (what keeps a share busy).
+sub users_of {
+  my ($d) = @_;
+  my %who;
+  for my $pid (grep { /^\d+$/ } do { opendir(my $p, '/proc') or return ''; readdir $p }) {
+    my @links = (readlink("/proc/$pid/cwd"), readlink("/proc/$pid/root"));
+    if (opendir(my $fd, "/proc/$pid/fd")) { push @links, map { readlink("/proc/$pid/fd/$_") } grep { /^\d+$/ } readdir $fd; }
+    next unless grep { defined && ($_ eq $d || index($_, "$d/") == 0) } @links;
+    open(my $c, '<', "/proc/$pid/comm") or next;
+    chomp(my $name = <$c> // '?');
+    $who{"$name ($pid)"} = 1;
+  }
+  return join(', ', sort keys %who);
+}
+
 sub unmount_shares {
   for my $d (reverse shares()) {
-    if (system('umount', $d) != 0) { return "busy $d"; }
+    if (system('umount', $d) != 0) {
+      my $who = users_of($d);
+      return "busy $d" . ($who ne '' ? " used by $who" : '');
+    }
   }
   return undef;
 }

@@ -416,7 +416,7 @@ export class HostAgent {
       const problem = await this.channel!.unmountShares();
       if (problem) {
         throw new BerthError('CONFLICT', `cannot suspend "${this.name}": a shared folder is in use in the guest (${problem})`, {
-          hint: 'stop the containers that bind-mount it, or use "berth stop"',
+          hint: 'stop what uses it (containers that bind-mount it, shells or programs started with "berth ssh"), or use "berth stop"',
         });
       }
     }

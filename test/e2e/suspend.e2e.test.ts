@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, busyboxContext, docker, makeEnv, type Env } from './helpers.js';
+import { berth, busyboxContext, docker, makeEnv, noStackTrace, type Env } from './helpers.js';
 
 // Warm start: berth suspend saves the VM's state; berth start resumes it with containers still running.
 const NAME = 'sus';
@@ -74,6 +75,30 @@ describe('suspend and resume', () => {
       expect(r.stdout).toBe('host-says-hi');
     } finally {
       server.close();
+    }
+  });
+
+  it('a process using the shared home blocks suspend and is named; after it ends, the share is back after resume', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.homedir(), '.berth-e2e-share-'));
+    try {
+      await fsp.writeFile(path.join(dir, 'seen.txt'), 'shared home\n');
+      const hold = await berth(e, ['ssh', NAME, '--', 'sh', '-c', `cd '${dir}' && (setsid sleep 300 >/dev/null 2>&1 </dev/null &)`]);
+      expect(hold.code, hold.stderr).toBe(0);
+      const s = await berth(e, ['suspend', NAME]);
+      expect(s.code).not.toBe(0);
+      expect(s.stderr).toMatch(/a shared folder is in use in the guest \(busy .* used by sleep \(\d+\)\)/);
+      expect(noStackTrace(s.stderr)).toBe(true);
+      expect((await status()).status).toBe('Running');
+      expect((await berth(e, ['ssh', NAME, '--', 'cat', path.join(dir, 'seen.txt')])).stdout).toBe('shared home');
+
+      expect((await berth(e, ['ssh', NAME, '--', 'pkill', '-x', 'sleep'])).code).toBe(0);
+      const s2 = await berth(e, ['suspend', NAME]);
+      expect(s2.code, s2.stderr).toBe(0);
+      expect((await berth(e, ['start', NAME])).code).toBe(0);
+      expect((await berth(e, ['ssh', NAME, '--', 'cat', path.join(dir, 'seen.txt')])).stdout).toBe('shared home');
+    } finally {
+      await berth(e, ['ssh', NAME, '--', 'pkill', '-x', 'sleep']);
+      await fsp.rm(dir, { recursive: true, force: true });
     }
   });
 
