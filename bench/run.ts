@@ -142,7 +142,7 @@ async function berthIo(): Promise<{ ports: PortFigures; listen: number[]; files:
   for (const m of SHARE_MODES) {
     files[m] = parseFileWorkload(await berthSsh(fileWorkloadScript(path.join(work, `share-${m}`), FILE_MIB, SMALL_FILES)));
   }
-  await berthSsh('pkill -f IO::Socket::INET || true'); // they hold the shared home (their cwd): suspend needs it free
+  await berthSsh("pkill -f 'IO[:]:Socket' || true"); // they hold the shared home (their cwd): suspend needs it free
   return { ports, listen, files };
 }
 

@@ -122,6 +122,13 @@ export class GuestChannel {
     for (const p of guestDirs) this.send(`unpin ${escapePath(p)}`);
   }
 
+  /** The qemu-user architectures registered in the guest; undefined if the guest did not answer. */
+  async binfmt(timeoutMs = 5000): Promise<string[] | undefined> {
+    this.send('binfmt');
+    const r = await this.waitLine((l) => l === 'binfmt' || l.startsWith('binfmt '), timeoutMs);
+    return r === undefined ? undefined : r.slice(6).split(/\s+/).filter(Boolean);
+  }
+
   private async request(cmd: 'unmount' | 'mount', timeoutMs: number): Promise<string | undefined> {
     this.send(cmd);
     const r = await this.waitLine((l) => l === `ok ${cmd}` || l.startsWith(`err ${cmd}`), timeoutMs);

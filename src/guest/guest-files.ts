@@ -161,7 +161,8 @@ blacklist ccp
  *   guest → host: "ready" once dockerd is up (readiness is pushed, not polled); "pong";
  *                 "ports <proto>:<port>:<any|lo> ..." whenever the set of listening sockets changes (polled
  *                 from /proc every 200 ms) or the host asks; "ok <cmd>" / "err <cmd> <detail>".
- *   host → guest: "ping"; "time <epoch>" (set the clock after a resume); "ports" (send the list now);
+ *                 "binfmt <arch> ..." (the qemu-user interpreters registered), when asked.
+ *   host → guest: "ping"; "time <epoch>" (set the clock after a resume); "ports" (send the list now); "binfmt";
  *                 "touch <path>" (wake inotify watchers of a shared folder after a host-side change);
  *                 "pin <dir>" / "unpin <dir>" (hold shared directories open, see pin());
  *                 "unmount" / "mount" (shared folders around a suspend: QEMU cannot save a VM with 9p mounted).
@@ -294,7 +295,8 @@ sub handle {
   elsif ($cmd eq 'time') {
     say_host(system('date', '-u', '-s', "\@$arg") == 0 ? 'ok time' : 'err time');
   }
-  elsif ($cmd eq 'ports') { say_host('ports ' . listeners()); }
+  elsif ($cmd eq 'ports') { my $cur = listeners(); loopback_forwarding() if $cur =~ /:lo\b/; say_host("ports $cur"); }
+  elsif ($cmd eq 'binfmt') { say_host('binfmt ' . binfmt()); }
   elsif ($cmd eq 'touch' && defined $arg) {
     $arg =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ge;
     touch_path($arg);
@@ -313,11 +315,23 @@ sub handle {
   }
 }
 
+# Loopback-only listeners: the host forwards them to 10.0.2.16, which is rewritten to 127.0.0.1. Set up when
+# the first one appears (iptables costs a second under emulation: not on the boot path).
+my $lo_ready = 0;
+sub loopback_forwarding {
+  return if $lo_ready++;
+  system('sh', '-c', 'ip addr add 10.0.2.16/32 dev eth0 2>/dev/null; sysctl -qw net.ipv4.conf.eth0.route_localnet=1; '
+    . 'for p in tcp udp; do iptables -t nat -C PREROUTING -d 10.0.2.16/32 -p $p -j DNAT --to-destination 127.0.0.1 2>/dev/null '
+    . '|| iptables -t nat -A PREROUTING -d 10.0.2.16/32 -p $p -j DNAT --to-destination 127.0.0.1; done');
+}
+
+# The foreign architectures registered with binfmt_misc (berth-binfmt ran before the engine).
+sub binfmt {
+  opendir(my $d, '/proc/sys/fs/binfmt_misc') or return '';
+  return join ' ', sort map { substr($_, 5) } grep { /^qemu-/ } readdir $d;
+}
+
 say_host('ready');
-# Forwarded loopback-only listeners: the host forwards them to 10.0.2.16, which is rewritten to 127.0.0.1.
-system('sh', '-c', 'ip addr add 10.0.2.16/32 dev eth0 2>/dev/null; sysctl -qw net.ipv4.conf.eth0.route_localnet=1; '
-  . 'for p in tcp udp; do iptables -t nat -C PREROUTING -d 10.0.2.16/32 -p $p -j DNAT --to-destination 127.0.0.1 2>/dev/null '
-  . '|| iptables -t nat -A PREROUTING -d 10.0.2.16/32 -p $p -j DNAT --to-destination 127.0.0.1; done');
 
 my ($buf, $last, $next_scan, $eof) = ('', '', 0, 0);
 while (1) {
@@ -337,7 +351,11 @@ while (1) {
   if ($now >= $next_scan) {
     $next_scan = $now + 0.2;
     my $cur = listeners();
-    if ($cur ne $last) { say_host("ports $cur"); $last = $cur; }
+    if ($cur ne $last) {
+      loopback_forwarding() if $cur =~ /:lo\b/;
+      say_host("ports $cur");
+      $last = $cur;
+    }
   }
 }
 `;

@@ -374,17 +374,10 @@ export class HostAgent {
   /** Which platforms the engine can run: native, plus every qemu-user interpreter registered in the guest. */
   private async recordPlatforms(cfg: InstanceConfig): Promise<void> {
     const native = DOCKER_PLATFORM[cfg.arch];
-    let foreign: string[] = [];
-    try {
-      const r = await this.session!.exec('ls /proc/sys/fs/binfmt_misc', 10000);
-      foreign = r.stdout
-        .split(/\s+/)
-        .filter((f) => f.startsWith('qemu-'))
-        .map((f) => DOCKER_PLATFORM[f.slice(5) as BinfmtArch])
-        .filter((p): p is string => Boolean(p));
-    } catch (err) {
-      this.log.warn({ err }, 'could not list binfmt interpreters');
-    }
+    // Asked over the guest channel: an SSH exec here would sit on the cold-start path.
+    const arches = await this.channel!.binfmt();
+    if (!arches) this.log.warn('the guest did not list its binfmt interpreters');
+    const foreign = (arches ?? []).map((a) => DOCKER_PLATFORM[a as BinfmtArch]).filter((p): p is string => Boolean(p));
     this.runtime = { ...this.runtime!, platforms: [native, ...foreign.sort()] };
     await writeRuntime(this.name, this.runtime);
   }

@@ -9,6 +9,8 @@ import type { Share } from './shares.js';
 /** At most this many paths are sent for one batch of host events. */
 const MAX_PER_BATCH = 2000;
 const MAX_REMEMBERED = 20000;
+/** More events than this in one folder in one batch are sent as one event for the folder. */
+const BURST = 16;
 /** Directories held open in the guest (berth-guestd has the same cap). */
 export const MAX_PINS = 20000;
 
@@ -97,13 +99,15 @@ export class ShareEventRelay {
     for (const share of this.shares) {
       const ignore = this.ignore.filter((i) => isUnder(i, share.hostPath) && i !== share.hostPath);
       try {
+        // Only what is pinned in the guest can wake watchers there: hidden folders and node_modules are not
+        // watched on the host either (and their file trees stay out of the watcher's memory).
         const sub = await watcher.subscribe(share.hostPath, (err, events) => {
           if (err) {
             this.log.warn({ err }, `file watcher error on ${share.hostPath}`);
             return;
           }
           this.relay(share, events);
-        }, { ignore });
+        }, { ignore: [...ignore, '**/.*', '**/node_modules'] });
         this.subs.push(sub);
       } catch (err) {
         const m = `file events from ${share.hostPath} will not reach the guest: ${errorMessage(err)}`;
@@ -149,6 +153,14 @@ export class ShareEventRelay {
       out.add(this.guestPath(share, hostPath));
     }
     if (this.sentMtime.size > MAX_REMEMBERED) this.sentMtime.clear();
+    // A burst in one folder (an unpacked archive, a build): wake the folder once instead of every file.
+    const perDir = new Map<string, string[]>();
+    for (const p of out) perDir.set(path.posix.dirname(p), [...(perDir.get(path.posix.dirname(p)) ?? []), p]);
+    for (const [dir, paths] of perDir) {
+      if (paths.length <= BURST) continue;
+      for (const p of paths) out.delete(p);
+      out.add(dir);
+    }
     if (out.size > 0) {
       this.log.debug({ paths: [...out].slice(0, 20), count: out.size }, "file events relayed to the guest");
       this.guest.touch([...out]);
