@@ -116,6 +116,8 @@ const RESERVED_GUEST_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib
 export function reservedGuestPath(p: string): boolean {
   const norm = p.replace(/\/+$/, '') || '/';
   if (RESERVED_GUEST_DIRS.includes(norm)) return true;
+  // A parent of one (/var/lib) would hide it too.
+  if (RESERVED_GUEST_DIRS.some((d) => d !== '/' && d.startsWith(`${norm}/`))) return true;
   return ['/proc/', '/sys/', '/dev/', '/run/', '/boot/', '/usr/', '/etc/', '/var/lib/docker/', '/var/lib/containerd/'].some((d) => norm.startsWith(d));
 }
 

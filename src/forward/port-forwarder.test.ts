@@ -3,7 +3,7 @@ import net from 'node:net';
 import pino from 'pino';
 import { parseInstanceConfig } from '../config/load.js';
 import type { HostForward, PortForwarding } from '../driver/driver.js';
-import { parseListeners, planForward, PortForwarder } from './port-forwarder.js';
+import { parseListeners, planForward, PortForwarder, probeProblem } from './port-forwarder.js';
 
 const rules = (yaml: string) => parseInstanceConfig(yaml, 'f.yaml').portForwards;
 
@@ -113,5 +113,15 @@ describe('PortForwarder', () => {
     await pf.update(parseListeners(`tcp:${busy}:any tcp:41813:any`));
     expect(pf.list().find((s) => s.guestPort === busy)).toMatchObject({ state: 'forwarded' });
     pf.close();
+  });
+});
+
+describe('probeProblem', () => {
+  it('tells a port in use from a privileged one, with what to do', () => {
+    const err = (code: string) => Object.assign(new Error(code), { code });
+    expect(probeProblem(err('EADDRINUSE'), '127.0.0.1', 8080)).toEqual({ state: 'conflict', reason: 'host port 127.0.0.1:8080 is in use by another program' });
+    const p = probeProblem(err('EACCES'), '127.0.0.1', 80);
+    expect(p.state).toBe('privileged');
+    expect(p.reason).toMatch(/host port 80 is privileged here: .*ip_unprivileged_port_start.*portForwards rule/);
   });
 });

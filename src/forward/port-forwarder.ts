@@ -82,7 +82,7 @@ async function probeHostPort(proto: 'tcp' | 'udp', ip: string, port: number): Pr
   });
 }
 
-function probeProblem(e: NodeJS.ErrnoException, ip: string, port: number): { state: ForwardState; reason: string } {
+export function probeProblem(e: NodeJS.ErrnoException, ip: string, port: number): { state: ForwardState; reason: string } {
   if (e.code === 'EADDRINUSE') return { state: 'conflict', reason: `host port ${ip}:${port} is in use by another program` };
   if (e.code === 'EACCES') {
     return {
@@ -174,10 +174,11 @@ export class PortForwarder {
       try {
         await this.driver.removeForward(this.vm, f);
         this.log.info({ forward: f }, `forward removed: ${f.proto} ${f.hostIP}:${f.hostPort}`);
+        this.current.delete(hk);
       } catch (err) {
+        // Kept as current: the next update tries again (the VM may still hold the host port).
         this.log.warn({ err, forward: f }, 'removing a forward failed');
       }
-      this.current.delete(hk);
     }
 
     for (const [hk, f] of desired) {

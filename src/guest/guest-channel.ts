@@ -16,12 +16,18 @@ export class GuestChannel {
   private sock?: net.Socket;
   private lineWaiters: Array<{ match: (l: string) => boolean; resolve: (l: string) => void }> = [];
   private sawReady = false;
+  /** berth-guestd's protocol version ("ready 2"/"pong 2"); 1 for older guests, which send no number. */
+  version = 0;
   private portsHandler?: (text: string) => void;
 
   constructor(private readonly path: string) {}
 
   private onLine(line: string): void {
-    if (line === 'ready' || line === 'pong') this.sawReady = true;
+    const hello = /^(ready|pong)(?: (\d+))?$/.exec(line);
+    if (hello) {
+      this.sawReady = true;
+      this.version = Number(hello[2] ?? 1);
+    }
     if (line === 'ports' || line.startsWith('ports ')) this.portsHandler?.(line.slice(6));
     this.lineWaiters = this.lineWaiters.filter((w) => {
       if (!w.match(line)) return true;
@@ -84,7 +90,7 @@ export class GuestChannel {
         });
       }
       this.send('ping');
-      await this.waitLine((l) => l === 'ready' || l === 'pong', 1000);
+      await this.waitLine((l) => /^(ready|pong)\b/.test(l), 1000);
     }
   }
 

@@ -158,7 +158,7 @@ blacklist ccp
 /**
  * The guest end of the virtio-serial channel, in Perl (perl-base is part of every Debian system; no extra
  * packages). One process owns the port because a virtio-serial port opens only once.
- *   guest → host: "ready" once dockerd is up (readiness is pushed, not polled); "pong";
+ *   guest → host: "ready 2" once dockerd is up (readiness is pushed, not polled); "pong 2" (2: the protocol);
  *                 "ports <proto>:<port>:<any|lo> ..." whenever the set of listening sockets changes (polled
  *                 from /proc every 200 ms) or the host asks; "ok <cmd>" / "err <cmd> <detail>".
  *                 "binfmt <arch> ..." (the qemu-user interpreters registered), when asked.
@@ -173,6 +173,8 @@ use warnings;
 use IO::Select;
 
 $SIG{PIPE} = 'IGNORE';
+# Protocol version, sent with "ready" and "pong" (version 1, the shell script before it, sent neither).
+my $PROTOCOL = 2;
 my $PORT = '/dev/virtio-ports/io.berth.events';
 exit 0 unless -e $PORT;
 open(my $ch, '+<', $PORT) or die "berth-guestd: $PORT: $!\n";
@@ -223,13 +225,15 @@ sub listeners {
 # A change on the host side of a 9p share makes no inotify event in the guest. For each changed path the host
 # sends, re-set the mode the path already has: an attribute event for watchers in the guest and in containers,
 # with contents and mtime untouched. A path that is gone wakes its nearest existing parent.
+# Never above the share's root: a read-only share (chmod fails) gets no event rather than a touch outside it.
 sub touch_path {
   my ($p) = @_;
+  my ($root) = sort { length($b) <=> length($a) } grep { $p eq $_ || index($p, "$_/") == 0 } shares();
+  return unless defined $root;
   for (1 .. 64) {
     my @st = lstat $p;
     return if @st && !-l _ && chmod($st[2] & 07777, $p);
-    return if $p eq '/' || $p !~ s{/[^/]*$}{};
-    $p = '/' if $p eq '';
+    return if $p eq $root || $p !~ s{/[^/]*$}{};
   }
 }
 
@@ -277,6 +281,22 @@ sub users_of {
   return join(', ', sort keys %who);
 }
 
+# Processes in other mount namespaces (containers) that still have a share mounted (a bind mount): the
+# share's unmount here succeeds, but QEMU would still refuse to save the VM.
+sub namespace_users {
+  my (%ns, %who);
+  for my $pid (grep { /^\d+$/ } do { opendir(my $p, '/proc') or return ''; readdir $p }) {
+    my $n = readlink("/proc/$pid/ns/mnt") or next;
+    next if $ns{$n}++;
+    open(my $mi, '<', "/proc/$pid/mountinfo") or next;
+    next unless grep { / - 9p berth\d+ / } <$mi>;
+    open(my $c, '<', "/proc/$pid/comm") or next;
+    chomp(my $name = <$c> // '?');
+    $who{"$name ($pid)"} = 1;
+  }
+  return join(', ', sort keys %who);
+}
+
 sub unmount_shares {
   for my $d (reverse shares()) {
     if (system('umount', $d) != 0) {
@@ -284,6 +304,8 @@ sub unmount_shares {
       return "busy $d" . ($who ne '' ? " used by $who" : '');
     }
   }
+  my $held = namespace_users();
+  return "still mounted in a container (a bind mount) of $held" if $held ne '';
   return undef;
 }
 
@@ -291,7 +313,7 @@ sub handle {
   my ($line) = @_;
   my ($cmd, $arg) = split / /, $line, 2;
   return unless defined $cmd;
-  if ($cmd eq 'ping') { say_host('pong'); }
+  if ($cmd eq 'ping') { say_host("pong $PROTOCOL"); }
   elsif ($cmd eq 'time') {
     say_host(system('date', '-u', '-s', "\@$arg") == 0 ? 'ok time' : 'err time');
   }
@@ -331,7 +353,7 @@ sub binfmt {
   return join ' ', sort map { substr($_, 5) } grep { /^qemu-/ } readdir $d;
 }
 
-say_host('ready');
+say_host("ready $PROTOCOL");
 
 my ($buf, $last, $next_scan, $eof) = ('', '', 0, 0);
 while (1) {

@@ -23,6 +23,8 @@ export interface AgentStatus {
   startedAt: string;
   readyAt?: string;
   error?: string;
+  /** ms since the agent started, on the same clock as events' `t`: events with a larger t came after this status. */
+  uptimeMs?: number;
 }
 
 /** Parses a stream of JSON lines into objects, keeping partial lines between chunks. */

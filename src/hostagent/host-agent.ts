@@ -117,6 +117,7 @@ export class HostAgent {
       startedAt: this.startedAt.toISOString(),
       readyAt: this.readyAt?.toISOString(),
       error: this.error,
+      uptimeMs: Date.now() - this.t0,
     };
   }
 
@@ -231,10 +232,12 @@ export class HostAgent {
     // over the guest channel, while SSH connects. Shared folders were unmounted for the suspend.
     const clockFix = resumed ? Promise.all([this.syncGuestClock(), this.remountShares()]) : Promise.resolve();
     await this.startPortForwarding(cfg, spec);
-    if (!resumed && !reattach) {
-      this.progress('guest', 'waiting for the guest to boot and the engine to start');
-      await this.channel.waitReady(BOOT_TIMEOUT_MS, () => this.stopping);
-      lap('guest');
+    if (!resumed && !reattach) this.progress('guest', 'waiting for the guest to boot and the engine to start');
+    // A running guest answers at once; it also says which channel protocol it speaks (older images: 1).
+    await this.channel.waitReady(BOOT_TIMEOUT_MS, () => this.stopping);
+    if (!resumed && !reattach) lap('guest');
+    if (this.channel.version < 2) {
+      this.notice(`this instance's guest image predates port forwarding and shared folders; to get them, recreate it: berth delete ${this.name} && berth start ${this.name}`);
     }
     this.forwarder = new EngineSocketForwarder(instanceFile(this.name, 'dockerSock'), this.log);
     await this.connectSession(spec);
@@ -356,6 +359,8 @@ export class HostAgent {
 
   private async remountShares(): Promise<void> {
     if (this.shares.length === 0) return;
+    await this.channel!.waitReady(30000, () => this.stopping); // learns the guest's protocol version
+    if (this.channel!.version < 2) return;
     const problem = await this.channel!.mountShares();
     if (problem) this.notice(`shared folders could not be mounted again: ${problem}`);
     else void this.shareEvents?.pinAll().catch((err) => this.log.warn({ err }, 'pinning shared directories failed'));
@@ -374,9 +379,13 @@ export class HostAgent {
   /** Which platforms the engine can run: native, plus every qemu-user interpreter registered in the guest. */
   private async recordPlatforms(cfg: InstanceConfig): Promise<void> {
     const native = DOCKER_PLATFORM[cfg.arch];
-    // Asked over the guest channel: an SSH exec here would sit on the cold-start path.
-    const arches = await this.channel!.binfmt();
-    if (!arches) this.log.warn('the guest did not list its binfmt interpreters');
+    // Asked over the guest channel: an SSH exec here would sit on the cold-start path (older guests: SSH).
+    let arches = this.channel!.version >= 2 ? await this.channel!.binfmt() : undefined;
+    if (!arches) {
+      const r = await this.session!.exec('ls /proc/sys/fs/binfmt_misc', 10000).catch(() => undefined);
+      arches = r?.stdout.split(/\s+/).filter((f) => f.startsWith('qemu-')).map((f) => f.slice(5));
+      if (!arches) this.log.warn('could not list the binfmt interpreters');
+    }
     const foreign = (arches ?? []).map((a) => DOCKER_PLATFORM[a as BinfmtArch]).filter((p): p is string => Boolean(p));
     this.runtime = { ...this.runtime!, platforms: [native, ...foreign.sort()] };
     await writeRuntime(this.name, this.runtime);
@@ -403,11 +412,12 @@ export class HostAgent {
     if (this.stopping || this.phase !== 'ready' || !this.spec || !this.session) {
       throw new BerthError('CONFLICT', `instance "${this.name}" is ${this.phase}, not running`);
     }
-    if (this.shares.length > 0) {
-      // QEMU cannot save a VM while a 9p folder is mounted in it.
+    if (this.shares.length > 0 && this.channel!.version >= 2) {
+      // QEMU cannot save a VM while a 9p folder is mounted in it (older guest images mount none).
       this.progress('suspend', 'unmounting shared folders');
       const problem = await this.channel!.unmountShares();
       if (problem) {
+        void this.shareEvents?.pinAll().catch((err) => this.log.warn({ err }, 'pinning shared directories failed'));
         throw new BerthError('CONFLICT', `cannot suspend "${this.name}": a shared folder is in use in the guest (${problem})`, {
           hint: 'stop what uses it (containers that bind-mount it, shells or programs started with "berth ssh"), or use "berth stop"',
         });

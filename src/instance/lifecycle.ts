@@ -239,7 +239,7 @@ export async function suspendInstance(name: string, onEvent: (e: AgentEvent) => 
     throw new BerthError('CONFLICT', `instance "${name}" is not running`, { hint: 'only a running instance can be suspended' });
   }
   // The event stream replays the agent's history first: only events from now on count.
-  const since = Date.now() - Date.parse(st.startedAt) - 1000;
+  const since = st.uptimeMs ?? Date.now() - Date.parse(st.startedAt);
   const done = followEvents(agentSock, (e) => e.t >= since && onEvent(e), (e) => e.t >= since && (e.type === 'stopped' || e.type === 'suspend-failed'));
   await agentSuspend(agentSock);
   const last = await done;

@@ -13,11 +13,11 @@ export interface SavedStateMeta {
   savedAt: string;
 }
 
-/** What must be identical for a saved state to be resumable: the VM's hardware and its disk's base. */
+/** What must be identical for a saved state to be resumable: the VM's hardware (shared folders are devices too) and its disk's base. */
 export function stateFingerprint(cfg: InstanceConfig, imageId: string, qemuVersion: string): string {
   return createHash('sha256')
     .update(
-      JSON.stringify({ arch: cfg.arch, cpus: cfg.cpus, memory: cfg.memory, disk: cfg.disk, accel: cfg.accel, binfmt: cfg.binfmt, imageId, qemuVersion }),
+      JSON.stringify({ arch: cfg.arch, cpus: cfg.cpus, memory: cfg.memory, disk: cfg.disk, accel: cfg.accel, binfmt: cfg.binfmt, mounts: cfg.mounts, imageId, qemuVersion }),
     )
     .digest('hex')
     .slice(0, 16);

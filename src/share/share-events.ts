@@ -130,11 +130,16 @@ export class ShareEventRelay {
   private relay(share: Share, events: Event[]): void {
     const out = new Set<string>();
     for (const e of events) {
-      if (out.size >= MAX_PER_BATCH) break;
       let hostPath = e.path;
       if (e.type === 'delete') {
         this.sentMtime.delete(hostPath);
-        if (this.pinned.delete(hostPath)) this.guest.unpin([this.guestPath(share, hostPath)]);
+        // The guest unpins the folder and everything under it: forget the same here.
+        let unpin = false;
+        for (const p of this.pinned) {
+          if (isUnder(p, hostPath)) unpin = this.pinned.delete(p) || unpin;
+        }
+        if (unpin) this.guest.unpin([this.guestPath(share, hostPath)]);
+        if (out.size >= MAX_PER_BATCH) continue;
         // The guest wakes the parent; remember its mtime so the echo of that is dropped.
         hostPath = path.dirname(hostPath);
         if (!isUnder(hostPath, share.hostPath)) continue;
@@ -146,6 +151,7 @@ export class ShareEventRelay {
       if (e.type === 'create' && !this.pinned.has(hostPath) && !path.relative(share.hostPath, hostPath).split(path.sep).some(skipPin)) {
         void this.pinIfDir(share, hostPath);
       }
+      if (out.size >= MAX_PER_BATCH) continue;
       const m = this.mtimeOf(hostPath);
       if (m === undefined) continue;
       if (this.sentMtime.get(hostPath) === m) continue; // our own touch coming back, or a mode change only

@@ -88,6 +88,12 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
     const r = await asUser(['docker', 'run', '--rm', 'bb:user', 'id', '-u']);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(String(r.stdout).trim()).toBe('0');
+    // The home is shared: a file a root container writes there belongs to the host user, not to root.
+    const w = await asUser(['docker', 'run', '--rm', '-v', `${userHome}:/h`, 'bb:user', 'sh', '-c', 'echo hi > /h/from-container.txt']);
+    expect(w.exitCode, String(w.stderr)).toBe(0);
+    const made = fs.statSync(path.join(userHome, 'from-container.txt'));
+    expect(made.uid).toBe(Number((await execa('id', ['-u', USER])).stdout.trim()));
+    fs.rmSync(path.join(userHome, 'from-container.txt'));
     const viaHost = await asUser(['docker', 'version', '--format', '{{.Server.Os}}'], { DOCKER_HOST: `unix://${sock}` });
     expect(String(viaHost.stdout).trim()).toBe('linux');
     const st = await asUser([process.execPath, bin, 'stop', 'user1']);

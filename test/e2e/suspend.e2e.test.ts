@@ -4,7 +4,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, busyboxContext, docker, makeEnv, noStackTrace, type Env } from './helpers.js';
+import { berth, busyboxContext, docker, httpGet, makeEnv, noStackTrace, waitFor, type Env } from './helpers.js';
 
 // Warm start: berth suspend saves the VM's state; berth start resumes it with containers still running.
 const NAME = 'sus';
@@ -35,6 +35,9 @@ describe('suspend and resume', () => {
 
   it('a counting container keeps running and counting across suspend/resume; the guest clock is corrected', async () => {
     counterId = (await docker(e, ['run', '-d', 'bb:sus', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i; sleep 1; done'])).stdout.trim();
+    const web = await docker(e, ['run', '-d', '-p', '18090:80', 'bb:sus', 'sh', '-c', 'echo served > /index.html && httpd -f -p 80 -h /']);
+    expect(web.code, web.stderr).toBe(0);
+    expect(await waitFor(() => httpGet(18090, '/index.html'), 10000, 'the published port')).toBe('served\n');
     await new Promise((r) => setTimeout(r, 4000));
     const before = await lastCount();
     expect(before).toBeGreaterThan(0);
@@ -61,6 +64,9 @@ describe('suspend and resume', () => {
     await new Promise((r) => setTimeout(r, 2500));
     expect(await lastCount()).toBeGreaterThan(after);
 
+    // Forwards come back with the resumed VM (a new QEMU process: the guest reports its listeners again).
+    expect(await waitFor(() => httpGet(18090, '/index.html'), 5000, 'the published port after resume')).toBe('served\n');
+
     const guest = Number((await berth(e, ['ssh', NAME, '--', 'date', '+%s'])).stdout.trim());
     expect(Math.abs(guest - Date.now() / 1000)).toBeLessThan(2);
     expect((await status()).savedState).toBeUndefined(); // consumed: never resumed twice
@@ -82,6 +88,16 @@ describe('suspend and resume', () => {
     const dir = await fsp.mkdtemp(path.join(os.homedir(), '.berth-e2e-share-'));
     try {
       await fsp.writeFile(path.join(dir, 'seen.txt'), 'shared home\n');
+      // A container bind-mounting a shared folder keeps the share mounted in its own mount namespace.
+      const ctr = await docker(e, ['run', '-d', '--name', 'binder', '-v', `${dir}:/x`, 'bb:sus', 'sleep', '300']);
+      expect(ctr.code, ctr.stderr).toBe(0);
+      const b = await berth(e, ['suspend', NAME]);
+      expect(b.code).not.toBe(0);
+      expect(b.stderr).toMatch(/a shared folder is in use in the guest \(still mounted in a container \(a bind mount\) of sleep \(\d+\)\)/);
+      expect((await status()).status).toBe('Running');
+      expect((await docker(e, ['exec', 'binder', 'cat', '/x/seen.txt'])).stdout).toBe('shared home');
+      expect((await docker(e, ['rm', '-f', 'binder'])).code).toBe(0);
+
       const hold = await berth(e, ['ssh', NAME, '--', 'sh', '-c', `cd '${dir}' && (setsid sleep 300 >/dev/null 2>&1 </dev/null &)`]);
       expect(hold.code, hold.stderr).toBe(0);
       const s = await berth(e, ['suspend', NAME]);
@@ -98,6 +114,7 @@ describe('suspend and resume', () => {
       expect((await berth(e, ['ssh', NAME, '--', 'cat', path.join(dir, 'seen.txt')])).stdout).toBe('shared home');
     } finally {
       await berth(e, ['ssh', NAME, '--', 'pkill', '-x', 'sleep']);
+      await docker(e, ['rm', '-f', 'binder']);
       await fsp.rm(dir, { recursive: true, force: true });
     }
   });

@@ -101,17 +101,22 @@ export class QemuDriver implements Driver {
     const q = await QmpClient.connect(vm.qmpSocket, 5000);
     try {
       await q.execute('stop');
-      // QEMU 7.2 throttles migration to 32 MiB/s by default: lift it, the target is a local file.
-      await q.execute('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 ** 3 });
-      await q.execute('migrate', { uri: `exec:cat > ${shellQuote(file)}` });
-      for (;;) {
-        const st = await q.execute<{ status: string; 'error-desc'?: string }>('query-migrate');
-        if (st.status === 'completed') break;
-        if (st.status === 'failed' || st.status === 'cancelled') {
-          await q.execute('cont').catch(() => undefined); // leave the VM running as it was
-          throw new BerthError('VM_FAILED', `saving the VM state failed: ${st['error-desc'] ?? st.status}`);
+      try {
+        // QEMU 7.2 throttles migration to 32 MiB/s by default: lift it, the target is a local file.
+        await q.execute('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 ** 3 });
+        await q.execute('migrate', { uri: `exec:cat > ${shellQuote(file)}` });
+        for (;;) {
+          const st = await q.execute<{ status: string; 'error-desc'?: string }>('query-migrate');
+          if (st.status === 'completed') break;
+          if (st.status === 'failed' || st.status === 'cancelled') {
+            throw new BerthError('VM_FAILED', `saving the VM state failed: ${st['error-desc'] ?? st.status}`);
+          }
+          await systemClock.sleep(50);
         }
-        await systemClock.sleep(50);
+      } catch (err) {
+        // Whatever went wrong (QEMU refusing to migrate included), the VM runs on as it was.
+        await q.execute('cont').catch(() => undefined);
+        throw err instanceof BerthError ? err : new BerthError('VM_FAILED', `saving the VM state failed: ${(err as Error).message}`);
       }
     } finally {
       q.close();

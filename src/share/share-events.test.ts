@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ShareEventRelay, type GuestFileEvents } from './share-events.js';
+
+class FakeGuest implements GuestFileEvents {
+  touched: string[] = [];
+  pinned: string[] = [];
+  unpinned: string[] = [];
+  touch(p: string[]) {
+    this.touched.push(...p);
+  }
+  pin(p: string[]) {
+    this.pinned.push(...p);
+  }
+  unpin(p: string[]) {
+    this.unpinned.push(...p);
+  }
+}
+
+const until = async (cond: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+let relay: ShareEventRelay | undefined;
+afterEach(async () => {
+  await relay?.stop();
+});
+
+describe('ShareEventRelay (real file watcher on a temp dir)', () => {
+  it('pins directories except hidden ones and node_modules, and maps host paths to guest paths', async () => {
+    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    for (const d of ['a/b', '.git/objects', 'node_modules/x', 'c']) await fsp.mkdir(path.join(host, d), { recursive: true });
+    const g = new FakeGuest();
+    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap' }], g, pino({ level: 'silent' }), () => undefined);
+    await relay.start();
+    await until(() => g.pinned.length >= 4);
+    expect(g.pinned.sort()).toEqual(['/g', '/g/a', '/g/a/b', '/g/c']);
+
+    await fsp.writeFile(path.join(host, 'a', 'b', 'f.txt'), 'x');
+    await until(() => g.touched.includes('/g/a/b/f.txt'));
+    await fsp.mkdir(path.join(host, 'new', 'deep'), { recursive: true });
+    await until(() => g.pinned.includes('/g/new/deep'));
+    await fsp.rm(path.join(host, 'c'), { recursive: true });
+    await until(() => g.unpinned.includes('/g/c') && g.touched.includes('/g'));
+    // Changes in hidden folders are not relayed (nothing in the guest could see them).
+    g.touched = [];
+    await fsp.writeFile(path.join(host, '.git', 'objects', 'o'), 'x');
+    await fsp.writeFile(path.join(host, 'a', 'marker'), 'x');
+    await until(() => g.touched.includes('/g/a/marker'));
+    expect(g.touched.some((p) => p.includes('.git'))).toBe(false);
+  });
+
+  it('drops the echo of its own touch (a mode change with the same mtime) and folds a burst into its folder', async () => {
+    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    const g = new FakeGuest();
+    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap' }], g, pino({ level: 'silent' }), () => undefined);
+    await relay.start();
+    const f = path.join(host, 'f.txt');
+    await fsp.writeFile(f, 'x');
+    await until(() => g.touched.includes('/g/f.txt'));
+    const n = g.touched.length;
+    fs.chmodSync(f, fs.statSync(f).mode & 0o777); // what the guest's touch does on the host
+    await fsp.writeFile(path.join(host, 'other'), 'y');
+    await until(() => g.touched.includes('/g/other'));
+    expect(g.touched.slice(n)).toEqual(['/g/other']);
+
+    await fsp.mkdir(path.join(host, 'burst'));
+    await until(() => g.pinned.includes('/g/burst'));
+    g.touched = [];
+    await Promise.all(Array.from({ length: 40 }, (_, i) => fsp.writeFile(path.join(host, 'burst', `f${i}`), 'z')));
+    await until(() => g.touched.includes('/g/burst'));
+    expect(g.touched.filter((p) => p.startsWith('/g/burst/')).length).toBeLessThan(40);
+  });
+});
