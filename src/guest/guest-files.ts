@@ -281,15 +281,18 @@ sub users_of {
   return join(', ', sort keys %who);
 }
 
-# Processes in other mount namespaces (containers) that still have a share mounted (a bind mount): the
-# share's unmount here succeeds, but QEMU would still refuse to save the VM.
+# Processes in other mount namespaces (containers) holding a share through a private bind mount: an unmount
+# here would not reach it, QEMU would still refuse to save the VM, and the share could not be mounted here
+# again while it lasts. (Mounts that are slaves of ours, as in systemd services' namespaces, follow our
+# unmount: "master:" among their optional fields.)
 sub namespace_users {
   my (%ns, %who);
+  $ns{readlink('/proc/self/ns/mnt') // ''} = 1;
   for my $pid (grep { /^\d+$/ } do { opendir(my $p, '/proc') or return ''; readdir $p }) {
     my $n = readlink("/proc/$pid/ns/mnt") or next;
     next if $ns{$n}++;
     open(my $mi, '<', "/proc/$pid/mountinfo") or next;
-    next unless grep { / - 9p berth\d+ / } <$mi>;
+    next unless grep { my ($l, $r) = split / - /, $_, 2; defined $r && $r =~ /^9p berth\d+ / && $l !~ / master:\d+/ } <$mi>;
     open(my $c, '<', "/proc/$pid/comm") or next;
     chomp(my $name = <$c> // '?');
     $who{"$name ($pid)"} = 1;
@@ -298,14 +301,14 @@ sub namespace_users {
 }
 
 sub unmount_shares {
+  my $held = namespace_users();
+  return "still mounted in a container (a bind mount) of $held" if $held ne '';
   for my $d (reverse shares()) {
     if (system('umount', $d) != 0) {
       my $who = users_of($d);
       return "busy $d" . ($who ne '' ? " used by $who" : '');
     }
   }
-  my $held = namespace_users();
-  return "still mounted in a container (a bind mount) of $held" if $held ne '';
   return undef;
 }
 
