@@ -21,6 +21,18 @@ export interface GuestFileEvents {
   unpin(guestDirs: string[]): void;
 }
 
+/** A burst in one folder (an unpacked archive, a build) wakes the folder once instead of every file. */
+export function foldBursts(guestPaths: string[]): string[] {
+  const perDir = new Map<string, string[]>();
+  for (const p of guestPaths) perDir.set(path.posix.dirname(p), [...(perDir.get(path.posix.dirname(p)) ?? []), p]);
+  const out = new Set<string>();
+  for (const [dir, paths] of perDir) {
+    if (paths.length > BURST) out.add(dir);
+    else for (const p of paths) out.add(p);
+  }
+  return [...out];
+}
+
 /** Directories not held open in the guest: hidden ones (caches, .git) and node_modules. */
 export function skipPin(name: string): boolean {
   return name.startsWith('.') || name === 'node_modules';
@@ -159,17 +171,10 @@ export class ShareEventRelay {
       out.add(this.guestPath(share, hostPath));
     }
     if (this.sentMtime.size > MAX_REMEMBERED) this.sentMtime.clear();
-    // A burst in one folder (an unpacked archive, a build): wake the folder once instead of every file.
-    const perDir = new Map<string, string[]>();
-    for (const p of out) perDir.set(path.posix.dirname(p), [...(perDir.get(path.posix.dirname(p)) ?? []), p]);
-    for (const [dir, paths] of perDir) {
-      if (paths.length <= BURST) continue;
-      for (const p of paths) out.delete(p);
-      out.add(dir);
-    }
-    if (out.size > 0) {
-      this.log.debug({ paths: [...out].slice(0, 20), count: out.size }, "file events relayed to the guest");
-      this.guest.touch([...out]);
+    const paths = foldBursts([...out]);
+    if (paths.length > 0) {
+      this.log.debug({ paths: paths.slice(0, 20), count: paths.length }, 'file events relayed to the guest');
+      this.guest.touch(paths);
     }
   }
 
