@@ -231,20 +231,25 @@ export class HostAgent {
     // After a resume the guest's clock stood still while it was suspended: set it from the host's at once,
     // over the guest channel, while SSH connects. Shared folders were unmounted for the suspend.
     const clockFix = resumed ? Promise.all([this.syncGuestClock(), this.remountShares()]) : Promise.resolve();
-    await this.startPortForwarding(cfg, spec);
-    if (!resumed && !reattach) this.progress('guest', 'waiting for the guest to boot and the engine to start');
-    // A running guest answers at once; it also says which channel protocol it speaks (older images: 1).
-    await this.channel.waitReady(BOOT_TIMEOUT_MS, () => this.stopping);
-    if (!resumed && !reattach) lap('guest');
-    if (this.channel.version < 2) {
-      this.notice(`this instance's guest image predates port forwarding and shared folders; to get them, recreate it: berth delete ${this.name} && berth start ${this.name}`);
+    const portsReady = this.startPortForwarding(cfg, spec);
+    // The guest says it is ready, and which channel protocol it speaks (older images: 1). A resumed or
+    // running guest answers at once: SSH connects meanwhile instead of after it (the warm-start path).
+    const hello = this.channel.waitReady(BOOT_TIMEOUT_MS, () => this.stopping).then(() => {
+      if (this.channel!.version < 2) {
+        this.notice(`this instance's guest image predates port forwarding and shared folders; to get them, recreate it: berth delete ${this.name} && berth start ${this.name}`);
+      }
+    });
+    if (!resumed && !reattach) {
+      this.progress('guest', 'waiting for the guest to boot and the engine to start');
+      await hello;
+      lap('guest');
     }
     this.forwarder = new EngineSocketForwarder(instanceFile(this.name, 'dockerSock'), this.log);
     await this.connectSession(spec);
     lap('ssh');
     await this.forwarder.listen();
     this.progress('engine', 'waiting for Docker Engine to answer through the host socket');
-    await Promise.all([this.waitEngine(), clockFix]);
+    await Promise.all([this.waitEngine(), clockFix, hello, portsReady]);
     lap('engine');
     // A resumed or re-attached guest keeps the interpreters it had: no need to ask it again on the warm path.
     const known = (resumed || reattach) && existing?.platforms;
