@@ -239,6 +239,8 @@ export class HostAgent {
         this.notice(`this instance's guest image predates port forwarding and shared folders; to get them, recreate it: berth delete ${this.name} && berth start ${this.name}`);
       }
     });
+    // Awaited below, after SSH: mark them handled now so an early failure is not an unhandled rejection.
+    for (const p of [clockFix, hello, portsReady]) p.catch(() => undefined);
     if (!resumed && !reattach) {
       this.progress('guest', 'waiting for the guest to boot and the engine to start');
       await hello;
