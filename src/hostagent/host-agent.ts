@@ -370,7 +370,7 @@ export class HostAgent {
     if (this.channel!.version < 2) return;
     const problem = await this.channel!.mountShares();
     if (problem) this.notice(`shared folders could not be mounted again: ${problem}`);
-    else void this.shareEvents?.pinAll().catch((err) => this.log.warn({ err }, 'pinning shared directories failed'));
+    else this.shareEvents?.repin();
   }
 
   private async syncGuestClock(): Promise<void> {
@@ -424,7 +424,7 @@ export class HostAgent {
       this.progress('suspend', 'unmounting shared folders');
       const problem = await this.channel!.unmountShares();
       if (problem) {
-        void this.shareEvents?.pinAll().catch((err) => this.log.warn({ err }, 'pinning shared directories failed'));
+        this.shareEvents?.repin();
         throw new BerthError('CONFLICT', `cannot suspend "${this.name}": a shared folder is in use in the guest (${problem})`, {
           hint: 'stop what uses it (containers that bind-mount it, shells or programs started with "berth ssh"), or use "berth stop"',
         });

@@ -76,6 +76,11 @@ export class ShareEventRelay {
     for (const share of this.shares) await this.pinTree(share, share.hostPath);
   }
 
+  /** pinAll in the background (after a (re)mount in the guest); a failure is logged, never thrown. */
+  repin(): void {
+    void this.pinAll().catch((err) => this.log.warn({ err }, 'pinning shared directories failed'));
+  }
+
   private async pinTree(share: Share, root: string): Promise<void> {
     const queue = [root];
     const batch: string[] = [];
@@ -107,7 +112,7 @@ export class ShareEventRelay {
 
   async start(): Promise<string[]> {
     const problems: string[] = [];
-    void this.pinAll().catch((err) => this.log.warn({ err }, 'pinning shared directories failed'));
+    this.repin();
     for (const share of this.shares) {
       const ignore = this.ignore.filter((i) => isUnder(i, share.hostPath) && i !== share.hostPath);
       try {
