@@ -10,6 +10,7 @@ declare -A NEED=(
   [qemu-img]=qemu-utils
   [mmdebstrap]=mmdebstrap
   [mkfs.ext4]=e2fsprogs
+  [xz]=xz-utils
   [busybox]=busybox-static
   [script]=bsdutils
   [docker]=docker.io

@@ -7,6 +7,35 @@ export function escapePath(p: string): string {
   return p.replace(/[%\r\n]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
 }
 
+/** " kernel=1.30 initrd=2.05" → { kernel: 1300, initrd: 2050 } (ms). */
+export function parseBootMarks(text: string): Record<string, number> {
+  return Object.fromEntries([...text.matchAll(/(\w+)=([\d.]+)/g)].map((m) => [m[1]!, Math.round(Number(m[2]) * 1000)]));
+}
+
+/**
+ * The guest's boot, phase by phase, from its milestones (see bootMarks): how long the kernel took until it ran
+ * the initrd, the initrd until the root was mounted, berth-init's start, the services until dockerd started,
+ * and dockerd until it answered. Phases whose milestones are missing are left out.
+ */
+export function guestBootPhases(marks: Record<string, number>): Array<[string, number]> {
+  const order: Array<[string, string]> = [
+    ['kernel', 'kernel'],
+    ['initrd', 'initrd'],
+    ['init', 'init'],
+    ['services', 'dockerd'],
+    ['dockerd', 'engine'],
+  ];
+  const phases: Array<[string, number]> = [];
+  let prev = 0;
+  for (const [phase, mark] of order) {
+    const at = marks[mark];
+    if (at === undefined) continue;
+    phases.push([phase, at - prev]);
+    prev = at;
+  }
+  return phases;
+}
+
 /**
  * Host end of the virtio-serial channel (QEMU exposes it as a unix socket server); the protocol is described
  * at berth-guestd (guest-files.ts). Readiness, the clock after a resume, the guest's listening ports, file
@@ -22,11 +51,18 @@ export class GuestChannel {
 
   constructor(private readonly path: string) {}
 
+  /**
+   * From "ready": when the boot's milestones happened in the guest, in ms since its kernel started, plus when
+   * the guest saw the engine answer ("engine"), e.g. { kernel: 1300, initrd: 2050, init: 2900, dockerd: 3710, engine: 12750 }.
+   */
+  bootMarks: Record<string, number> = {};
+
   private onLine(line: string): void {
-    const hello = /^(ready|pong)(?: (\d+))?$/.exec(line);
+    const hello = /^(ready|pong)(?: (\d+))?((?: \w+=[\d.]+)*)$/.exec(line);
     if (hello) {
       this.sawReady = true;
       this.version = Number(hello[2] ?? 1);
+      if (hello[1] === 'ready' && hello[3]) this.bootMarks = parseBootMarks(hello[3]);
     }
     if (line === 'ports' || line.startsWith('ports ')) this.portsHandler?.(line.slice(6));
     this.lineWaiters = this.lineWaiters.filter((w) => {

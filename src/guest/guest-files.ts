@@ -6,139 +6,347 @@
 /** fw_cfg entries (host → guest at boot, no disk needed); read by berth-init from sysfs. */
 export const FW_CFG_PREFIX = 'opt/berth';
 
-export const BERTH_INIT = `#!/bin/sh
-# berth-init: per-instance setup at every boot, from QEMU fw_cfg entries (see FW_CFG_PREFIX).
-# Only sshd waits for it; the engine starts in parallel.
-set -u
-modprobe qemu_fw_cfg 2>/dev/null || true
-FW=/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_PREFIX}
-# The driver fills sysfs after modprobe returns (and a concurrent modprobe returns at once): wait for it.
-i=0; while [ ! -d "$FW" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-get() { [ -r "$FW/$1/raw" ] && cat "$FW/$1/raw"; }
+/**
+ * PID 1 of the guest (/sbin/init). Under emulation systemd, udev and journald cost about 7 s between the kernel
+ * handing over and dockerd starting; this starts the engine's parts directly, in parallel.
+ */
+export const BERTH_INIT = String.raw`#!/usr/bin/perl
+# berth-init: PID 1 of the berth guest. Starts only what the engine needs, in parallel, and keeps the
+# services running: no systemd, no udev (the kernel's devtmpfs has the device nodes), no journal.
+# Boot steps run once; services are restarted when they exit. Each names the steps it waits for.
+# Shutdown: SIGUSR2 (berth-guestd sends it on the ACPI power button) powers off, SIGTERM/SIGINT reboot.
+# Timings: /run/berth/boot ("<uptime> <name> start|done|exit <status>"), read by "berth start -v" and bench/.
+use strict;
+use warnings;
+BEGIN { require '/usr/local/lib/berth/sys.pl'; }
+sub WNOHANG () { 1 }
+sub min { my $m = shift; for (@_) { $m = $_ if $_ < $m; } return $m; }
 
-h=$(hostname)
-printf '127.0.0.1 localhost\\n127.0.1.1 %s\\n10.0.2.2 host.berth.internal host.docker.internal\\n' "$h" > /etc/hosts
-echo "$h" > /etc/hostname
-# Outside /root: the user's home may be shared over the guest's /root.
-if k=$(get authorized_keys); then
-  printf '%s\\n' "$k" > /etc/ssh/berth_authorized_keys; chmod 0600 /etc/ssh/berth_authorized_keys
-fi
-if get ssh_host_ed25519_key > /etc/ssh/ssh_host_ed25519_key.new; then
-  chmod 0600 /etc/ssh/ssh_host_ed25519_key.new
-  mv /etc/ssh/ssh_host_ed25519_key.new /etc/ssh/ssh_host_ed25519_key
-  get ssh_host_ed25519_key.pub > /etc/ssh/ssh_host_ed25519_key.pub || ssh-keygen -y -f /etc/ssh/ssh_host_ed25519_key > /etc/ssh/ssh_host_ed25519_key.pub
-fi
-# The instance disk may be larger than the image's filesystem: grow it online, in the background.
-(resize2fs /dev/vda >/dev/null 2>&1 &)
-exit 0
-`;
+$ENV{PATH} = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+umask 022;
+chdir '/';
 
-export const BERTH_INIT_UNIT = `[Unit]
-Description=berth per-instance setup (fw_cfg)
-DefaultDependencies=no
-After=local-fs.target systemd-modules-load.service
-Before=ssh.service
+sub mnt {
+  my ($type, $dir, $flags, $data) = @_;
+  return if -e '/proc/self/mounts' && mounted($dir);
+  mkdir $dir;
+  mount_fs($type, $type, $dir, $flags, $data);
+}
+mnt('proc', '/proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, '');
+mnt('sysfs', '/sys', MS_NOSUID | MS_NODEV | MS_NOEXEC, '');
+mnt('devtmpfs', '/dev', MS_NOSUID, 'mode=755');
+mnt('devpts', '/dev/pts', MS_NOSUID | MS_NOEXEC, 'gid=5,mode=620,ptmxmode=000');
+mnt('tmpfs', '/dev/shm', MS_NOSUID | MS_NODEV, 'mode=1777');
+mnt('mqueue', '/dev/mqueue', MS_NOSUID | MS_NODEV | MS_NOEXEC, '');
+mnt('tmpfs', '/run', MS_NOSUID | MS_NODEV, 'mode=755,size=20%');
+mnt('tmpfs', '/run/lock', MS_NOSUID | MS_NODEV | MS_NOEXEC, 'size=5m');
+mnt('cgroup2', '/sys/fs/cgroup', MS_NOSUID | MS_NODEV | MS_NOEXEC, 'nsdelegate');
+# Shared propagation, as under systemd: mounts made later (a share after a resume) reach containers using rshared.
+mount_fs(undef, undef, '/', MS_REC | MS_SHARED, undef) or system('mount', '--make-rshared', '/');
+symlink("/proc/self/fd$_->[1]", "/dev/$_->[0]") for (['fd', ''], ['stdin', '/0'], ['stdout', '/1'], ['stderr', '/2']);
+mkdir $_, 0755 for '/run/berth', '/run/sshd', '/var/log/berth';
+chmod 01777, '/tmp';
 
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/berth-init
-RemainAfterExit=yes
+my $console;
+open($console, '>>', '/dev/console') or undef $console;
+sub note { syswrite($console, "berth-init: $_[0]\n") if $console; }
+my $boot;
+open($boot, '>>', '/run/berth/boot') or undef $boot;
+sub record { syswrite($boot, ($_[1] // uptime()) . " $_[0]\n") if $boot; }
+# The kernel's and the initrd's hand-overs, from the kernel log (timestamps in microseconds).
+if (sysopen(my $kmsg, '/dev/kmsg', 2048)) { # O_NONBLOCK: stop at the end of the log
+  while (sysread($kmsg, my $rec, 8192)) {
+    my ($us, $msg) = $rec =~ /^\d+,\d+,(\d+),[^;]*;(.*)/ or next;
+    record('kernel done', sprintf('%.2f', $us / 1e6)) if $msg =~ /^Run \/init as init process/;
+    record('initrd done', sprintf('%.2f', $us / 1e6)) if $msg =~ /^berth initrd: root mounted/;
+  }
+}
+record('init start');
 
-[Install]
-WantedBy=multi-user.target
+my ($hostname) = (slurp('/proc/cmdline') // '') =~ /\b(?:berth|systemd)\.hostname=(\S+)/;
+spew('/proc/sys/kernel/hostname', $hostname) if defined $hostname;
+# What systemd's defaults set, plus room for the file watchers of dev servers in containers.
+my %sysctl = (
+  'fs/protected_hardlinks' => 1, 'fs/protected_symlinks' => 1, 'fs/protected_regular' => 1, 'fs/protected_fifos' => 1,
+  'kernel/pid_max' => 4194304, 'net/ipv4/ping_group_range' => "0 2147483647",
+  'fs/inotify/max_user_watches' => 524288, 'fs/inotify/max_user_instances' => 8192,
+);
+spew("/proc/sys/$_", "$sysctl{$_}\n") for keys %sysctl;
+# cgroup v2 without systemd: hand every controller to the children (dockerd uses the cgroupfs driver).
+if (my $c = slurp('/sys/fs/cgroup/cgroup.controllers')) { spew('/sys/fs/cgroup/cgroup.subtree_control', join(' ', map { "+$_" } split ' ', $c)); }
+
+# Drivers for the VM's devices (udev's coldplug, in one modprobe) and the modules the steps below need.
+sub aliases { return map { my $a = slurp($_); defined $a ? split(' ', $a) : () } glob('/sys/bus/{pci,virtio,acpi,platform}/devices/*/modalias'); }
+# The shared folders (and so dockerd) wait only for the first line; the rest loads meanwhile.
+my @FIRST = qw(qemu_fw_cfg 9pnet_virtio 9p);
+my @EARLY = qw(virtio_console evdev button binfmt_misc);
+my @ENGINE = qw(overlay bridge br_netfilter veth nf_tables nft_compat nft_chain_nat nf_nat nf_conntrack
+  nf_conntrack_netlink xt_MASQUERADE xt_addrtype xt_conntrack ip_tables xfrm_user);
+my $NET = "link set lo up\nlink set eth0 up\naddr add 10.0.2.15/24 dev eth0\nroute add default via 10.0.2.2\n";
+spew('/run/berth/net', $NET);
+sub limited { my ($nofile, $oom, @cmd) = @_; return ('/bin/sh', '-c', "ulimit -n $nofile; echo $oom > /proc/self/oom_score_adj; exec \"\$@\"", 'sh', @cmd); }
+
+my @units = (
+  { name => 'fw', once => 1, cmd => ['modprobe', '-qa', @FIRST] },
+  { name => 'modules', once => 1, cmd => ['modprobe', '-qab', @EARLY, aliases()] },
+  { name => 'engine-modules', once => 1, cmd => ['modprobe', '-qa', @ENGINE] },
+  { name => 'net', once => 1, cmd => ['ip', '-batch', '/run/berth/net'] },
+  { name => 'host', once => 1, after => ['fw'], cmd => ['/usr/local/sbin/berth-setup', 'host'] },
+  # In-process (no exec, no interpreter start-up): dockerd waits for it.
+  { name => 'mount', once => 1, after => ['fw'], code => \&mount_shares },
+  { name => 'binfmt', once => 1, after => ['modules'], cmd => ['/usr/local/sbin/berth-setup', 'binfmt'] },
+  { name => 'containerd', cmd => [limited(1048576, -999, 'containerd')] },
+  # Shared folders first: containers restarted by the engine may bind-mount them.
+  { name => 'dockerd', after => ['mount'], cmd => [limited(1048576, -500, 'dockerd', '--containerd=/run/containerd/containerd.sock')] },
+  { name => 'sshd', after => ['host'], cmd => ['/usr/sbin/sshd', '-D', '-e'] },
+  # The guest's resolver: host.berth.internal (and Docker Desktop's host.docker.internal) is the host (QEMU's
+  # user network maps 10.0.2.2 to the host's loopback); every other name goes to QEMU's DNS proxy, which asks
+  # the host's current resolver, so a host DNS change (VPN, new network) reaches the guest without a restart.
+  # It listens on the guest's own address: containers get it in their resolv.conf (Docker drops loopback ones).
+  { name => 'dnsmasq', after => ['net'], cmd => ['dnsmasq', '--keep-in-foreground', '--no-resolv', '--no-hosts', '--no-poll',
+      '--server=10.0.2.3', '--listen-address=10.0.2.15', '--bind-interfaces', '--cache-size=1000', '--user=dnsmasq',
+      '--group=nogroup', '--pid-file=', '--address=/host.berth.internal/10.0.2.2', '--address=/host.docker.internal/10.0.2.2'] },
+  { name => 'guestd', after => ['modules'], cmd => [limited(65536, 0, '/usr/local/sbin/berth-guestd')] },
+);
+my %unit = map { ($_->{name} => $_) } @units;
+my %by_pid;
+
+sub spawn {
+  my ($u) = @_;
+  if ($u->{code}) {
+    $u->{started} = uptime();
+    record("$u->{name} start");
+    my $ok = $u->{code}->();
+    $u->{done} = 1;
+    record("$u->{name} done " . ($ok ? 0 : 1));
+    return;
+  }
+  my $pid = fork();
+  if (!defined $pid) { $u->{due} = uptime() + 1; return; }
+  if ($pid == 0) {
+    setpgrp(0, 0);
+    open(STDIN, '<', '/dev/null');
+    open(STDERR, '>>', "/var/log/berth/$u->{name}.log") or open(STDERR, '>', '/dev/null');
+    open(STDOUT, '>&', \*STDERR);
+    exec { $u->{cmd}[0] } @{$u->{cmd}} or exit 127;
+  }
+  $u->{pid} = $pid;
+  $u->{started} = uptime();
+  $by_pid{$pid} = $u;
+  record("$u->{name} start");
+}
+
+my $stopping;
+sub reap {
+  while ((my $pid = waitpid(-1, WNOHANG)) > 0) {
+    my $u = delete $by_pid{$pid} or next; # an orphan handed to PID 1
+    my $st = $?;
+    delete $u->{pid};
+    if ($u->{once}) {
+      $u->{done} = 1;
+      record("$u->{name} done $st");
+      note("$u->{name} failed (status $st), see /var/log/berth/$u->{name}.log") if $st != 0;
+    } elsif (!$stopping) {
+      record("$u->{name} exit $st");
+      # Restart at once, unless it keeps dying young: then back off up to 5 s.
+      my $now = uptime();
+      $u->{backoff} = $now - $u->{started} < 5 ? min(($u->{backoff} // 0.05) * 2, 5) : 0.1;
+      $u->{due} = $now + $u->{backoff};
+      note("$u->{name} exited (status $st), restarting in $u->{backoff} s");
+    }
+  }
+}
+
+sub start_ready {
+  for my $u (@units) {
+    next if $u->{pid} || ($u->{once} && $u->{started});
+    next if defined $u->{due} && $u->{due} > uptime();
+    next if grep { !$unit{$_}{done} } @{$u->{after} // []};
+    spawn($u);
+  }
+}
+
+# Signals only write to a pipe; the loop below does the work (no work inside a handler).
+pipe(my $sig_r, my $sig_w) or die "berth-init: pipe: $!\n";
+my $want;
+$SIG{CHLD} = sub { syswrite($sig_w, 'c'); };
+$SIG{USR2} = sub { $want = 'poweroff'; syswrite($sig_w, 's'); };
+$SIG{$_} = sub { $want = 'reboot'; syswrite($sig_w, 's'); } for qw(TERM INT);
+
+sub wait_gone {
+  my ($secs, @pids) = @_;
+  my $until = uptime() + $secs;
+  while (uptime() < $until) {
+    reap();
+    return 1 unless grep { kill 0, $_ } @pids;
+    nap(0.05);
+  }
+  return 0;
+}
+
+sub shutdown_all {
+  my ($how) = @_;
+  $stopping = 1;
+  note("stopping the engine ($how)");
+  # The engine first (it stops its containers, within their stop timeouts), then containerd, then the rest.
+  for my $step ([60, 'dockerd'], [5, 'containerd'], [5, map { $_->{name} } @units]) {
+    my ($secs, @names) = @$step;
+    my @pids = grep { defined } map { $unit{$_}{pid} } @names;
+    next unless @pids;
+    kill 'TERM', @pids;
+    wait_gone($secs, @pids);
+  }
+  kill 'TERM', -1;
+  wait_gone(2, -1);
+  kill 'KILL', -1;
+  reap();
+  system('umount', '-a', '-t', '9p');
+  system('sync');
+  system('mount', '-o', 'remount,ro', '/');
+  spew('/proc/sysrq-trigger', $how eq 'poweroff' ? 'o' : 'b');
+  nap(60) while 1;
+}
+
+while (1) {
+  reap();
+  shutdown_all($want) if $want;
+  start_ready();
+  my @due = grep { defined } map { $_->{pid} ? undef : $_->{due} } @units;
+  my $timeout = @due ? min(@due) - uptime() : undef;
+  $timeout = 0 if defined $timeout && $timeout < 0;
+  my $rin = '';
+  vec($rin, fileno($sig_r), 1) = 1;
+  sysread($sig_r, my $junk, 4096) if select(my $rout = $rin, undef, undef, $timeout) > 0;
+}
 `;
 
 /**
- * Registers the qemu-user interpreters the host asked for (fw_cfg "binfmt": space-separated qemu arch names)
- * with flag F, so they work inside containers too. Debian's binfmt.d files are kept out of systemd-binfmt's
- * way so that nothing else registers them.
+ * Helpers shared by berth-init and berth-setup, loaded with require (no Exporter). Only Perl's builtins: under
+ * emulation every module costs (POSIX, List::Util, File::Path, Time::HiRes: 100–200 ms each to load).
  */
-export const BERTH_BINFMT = `#!/bin/sh
-set -u
-modprobe qemu_fw_cfg 2>/dev/null || true
-modprobe binfmt_misc 2>/dev/null || true
-M=/proc/sys/fs/binfmt_misc
-mountpoint -q $M || mount -t binfmt_misc binfmt_misc $M
-FW=/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_PREFIX}
-i=0; while [ ! -d "$FW" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-L=$FW/binfmt/raw
-if [ -r $L ]; then list=$(cat $L); else list="aarch64 arm riscv64 ppc64le s390x"; fi
-for a in $list; do
-  f=/usr/lib/berth/binfmt/qemu-$a.conf
-  [ -f "$f" ] && [ ! -e "$M/qemu-$a" ] && cat "$f" > $M/register
-done
-exit 0
-`;
+export const BERTH_PERL_LIB = String.raw`# berth's Perl helpers (/usr/local/lib/berth/sys.pl).
+use strict;
+use warnings;
 
-export const BERTH_BINFMT_UNIT = `[Unit]
-Description=berth foreign-arch interpreters (binfmt_misc + qemu-user-static)
-DefaultDependencies=no
-After=local-fs.target proc-sys-fs-binfmt_misc.mount systemd-modules-load.service
+sub MS_RDONLY () { 1 }
+sub MS_NOSUID () { 2 }
+sub MS_NODEV () { 4 }
+sub MS_NOEXEC () { 8 }
+sub MS_REC () { 16384 }
+sub MS_SHARED () { 1 << 20 }
 
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/berth-binfmt
-RemainAfterExit=yes
+sub slurp { my ($p) = @_; open(my $f, '<', $p) or return undef; local $/; my $s = <$f>; close $f; return $s; }
+sub spew { my ($p, $s) = @_; open(my $f, '>', $p) or return 0; print $f $s; return close $f; }
+sub uptime { return (split ' ', slurp('/proc/uptime') // '0')[0]; }
+sub nap { select(undef, undef, undef, $_[0]); }
+sub mkdirs { my $p = ''; for (grep { length } split m{/}, $_[0]) { $p .= "/$_"; mkdir $p; } return -d $_[0]; }
 
-[Install]
-WantedBy=multi-user.target
-`;
+sub mounted {
+  my ($dir) = @_;
+  my $m = slurp('/proc/self/mounts') // return 0;
+  (my $esc = $dir) =~ s/([ \t\n\\])/sprintf('\\%03o', ord $1)/ge;
+  return $m =~ m{^\S+ \Q$esc\E }m;
+}
 
-/** Static network for QEMU's user-mode network, up before network.target (no DHCP, no networkd). */
-export const BERTH_NET_UNIT = `[Unit]
-Description=berth static network (QEMU user network)
-DefaultDependencies=no
-After=local-fs.target
-Before=network.target network-pre.target
-Wants=network.target
+# mount(2) directly: an exec of mount(8) costs tens of milliseconds under emulation. Falls back to mount(8)
+# on an architecture whose syscall number is not listed. True on success.
+my %SYS_MOUNT = (x86_64 => 165, aarch64 => 40);
+my $SYS = $SYS_MOUNT{(slurp('/proc/sys/kernel/arch') // '') =~ s/\s+$//r};
+sub mount_fs {
+  my ($type, $src, $dir, $flags, $data) = @_;
+  my @w = ($src // 0, $dir, $type // 0, $data // 0); # syscall() needs writable strings
+  return 1 if defined $SYS && syscall($SYS, @w[0 .. 2], $flags, $w[3]) == 0;
+  return 0 unless defined $type;
+  my @o = (($flags & MS_RDONLY) ? 'ro' : (), defined $data && $data ne '' ? $data : ());
+  return system('mount', '-t', $type, (@o ? ('-o', join(',', @o)) : ()), $src, $dir) == 0;
+}
 
-[Service]
-Type=oneshot
-# virtio_net is in the initrd, so eth0 normally exists already: no waiting on udev.
-ExecStart=/bin/sh -c 'modprobe virtio_net 2>/dev/null; i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done'
-ExecStart=/sbin/ip link set lo up
-ExecStart=/sbin/ip link set eth0 up
-ExecStart=/sbin/ip addr add 10.0.2.15/24 dev eth0
-ExecStart=/sbin/ip route add default via 10.0.2.2
-RemainAfterExit=yes
+# An fw_cfg entry from the host (see FW_CFG_PREFIX); undef if absent. The qemu_fw_cfg driver fills sysfs
+# after modprobe returns: wait for it, once.
+my $FW = '/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_PREFIX}';
+my $fw_waited;
+sub fw_cfg {
+  if (!$fw_waited++) { for (1 .. 100) { last if -d $FW; nap(0.02); } }
+  return slurp("$FW/$_[0]/raw");
+}
 
-[Install]
-WantedBy=multi-user.target
+# The host folders shared over virtio-9p, from fw_cfg "mounts": "<tag> TAB <guest path> TAB <rw|ro>,<options>"
+# lines. At boot (berth-init, before the engine: containers that bind-mount a shared folder find it) and after
+# a resume (berth-setup mount). False if one failed (each failure is reported on stderr).
+sub mount_shares {
+  my $ok = 1;
+  for (split /\n/, fw_cfg('mounts') // '') {
+    my ($tag, $dir, $opts) = split /\t/;
+    next unless defined $opts && $tag ne '' && !mounted($dir);
+    mkdirs($dir);
+    my ($mode, @rest) = split /,/, $opts;
+    my $data = join(',', 'trans=virtio', 'version=9p2000.L', @rest);
+    next if mount_fs('9p', $tag, $dir, $mode eq 'ro' ? MS_RDONLY : 0, $data);
+    print STDERR "berth: cannot mount the shared folder $tag on $dir: $!\n";
+    $ok = 0;
+  }
+  return $ok;
+}
+1;
 `;
 
 /**
- * Modules the engine needs, loaded in one go early in boot instead of one modprobe at a time from inside
- * dockerd's network setup (each costs ~0.1 s under emulation).
+ * Per-instance setup from QEMU's fw_cfg entries (see FW_CFG_PREFIX), one step per run so that berth-init runs
+ * them in parallel; berth-guestd runs "mount" again after a resume.
  */
-export const MODULES_LOAD = `qemu_fw_cfg
-overlay
-bridge
-br_netfilter
-veth
-nf_tables
-nft_compat
-nft_chain_nat
-nf_nat
-nf_conntrack
-nf_conntrack_netlink
-xt_MASQUERADE
-xt_addrtype
-xt_conntrack
-ip_tables
-xfrm_user
-9pnet_virtio
-9p
+export const BERTH_SETUP = String.raw`#!/usr/bin/perl
+# berth-setup host|mount|binfmt
+#   host:   /etc/hosts, SSH keys (sshd waits for it); grows the root filesystem in the background.
+#   mount:  the shared folders again, after a resume (see mount_shares in sys.pl).
+#   binfmt: registers the qemu-user interpreters the host asked for ("binfmt": qemu arch names) with flag F,
+#           so they work inside containers too. Debian's binfmt.d files are kept elsewhere, unregistered.
+use strict;
+use warnings;
+BEGIN { require '/usr/local/lib/berth/sys.pl'; }
+
+sub get { return fw_cfg($_[0]); }
+
+my $step = shift // '';
+if ($step eq 'host') {
+  chomp(my $h = slurp('/proc/sys/kernel/hostname') // 'berth');
+  spew('/etc/hosts', "127.0.0.1 localhost\n127.0.1.1 $h\n10.0.2.2 host.berth.internal host.docker.internal\n");
+  spew('/etc/hostname', "$h\n");
+  umask 077;
+  # Outside /root: the user's home may be shared over the guest's /root.
+  if (defined(my $k = get('authorized_keys'))) { chomp $k; spew('/etc/ssh/berth_authorized_keys', "$k\n"); }
+  if (defined(my $k = get('ssh_host_ed25519_key'))) {
+    my $f = '/etc/ssh/ssh_host_ed25519_key';
+    spew("$f.new", $k) && rename("$f.new", $f);
+    my $pub = get('ssh_host_ed25519_key.pub');
+    umask 022;
+    if (defined $pub) { spew("$f.pub", $pub); } else { system("ssh-keygen -y -f $f > $f.pub"); }
+  }
+  # The instance disk may be larger than the image's filesystem: grow it online, in the background.
+  my $pid = fork();
+  if (defined $pid && $pid == 0) {
+    open(STDOUT, '>', '/dev/null');
+    open(STDERR, '>&', \*STDOUT);
+    exec('resize2fs', '/dev/vda') or exit 127;
+  }
+} elsif ($step eq 'mount') {
+  exit(mount_shares() ? 0 : 1);
+} elsif ($step eq 'binfmt') {
+  my $M = '/proc/sys/fs/binfmt_misc';
+  mounted($M) || mount_fs('binfmt_misc', 'binfmt_misc', $M, 0, '') or die "berth-setup: cannot mount $M\n";
+  my $list = get('binfmt') // 'aarch64 arm riscv64 ppc64le s390x';
+  for my $a (split ' ', $list) {
+    my $conf = slurp("/usr/lib/berth/binfmt/qemu-$a.conf");
+    spew("$M/register", $conf) if defined $conf && !-e "$M/qemu-$a";
+  }
+} else {
+  die "usage: berth-setup host|mount|binfmt\n";
+}
+exit 0;
 `;
 
 /** containerd for Docker only: no Kubernetes CRI plugin (it costs a second of startup under emulation). */
 export const CONTAINERD_CONFIG = `version = 2
 disabled_plugins = ["io.containerd.grpc.v1.cri"]
-`;
-
-/** The journal lives in memory (RAM-sized cap): no flush to disk on the boot's critical path. */
-export const JOURNALD_CONF = `[Journal]
-Storage=volatile
-RuntimeMaxUse=32M
 `;
 
 /** Drivers udev would load for emulated hardware nothing here uses. */
@@ -158,7 +366,9 @@ blacklist ccp
 /**
  * The guest end of the virtio-serial channel, in Perl (perl-base is part of every Debian system; no extra
  * packages). One process owns the port because a virtio-serial port opens only once.
- *   guest → host: "ready 2" once dockerd is up (readiness is pushed, not polled); "pong 2" (2: the protocol);
+ *   guest → host: "ready 3 kernel=<s> initrd=<s> init=<s> dockerd=<s>" once dockerd answers on its socket
+ *                 (readiness is pushed to the host, not polled from it; the boot's milestones, in seconds since
+ *                 the kernel started, come with it); "pong 3" (3: the protocol; not before ready);
  *                 "ports <proto>:<port>:<any|lo> ..." whenever the set of listening sockets changes (polled
  *                 from /proc every 200 ms) or the host asks; "ok <cmd>" / "err <cmd> <detail>".
  *                 "binfmt <arch> ..." (the qemu-user interpreters registered), when asked.
@@ -166,20 +376,67 @@ blacklist ccp
  *                 "touch <path>" (wake inotify watchers of a shared folder after a host-side change);
  *                 "pin <dir>" / "unpin <dir>" (hold shared directories open, see pin());
  *                 "unmount" / "mount" (shared folders around a suspend: QEMU cannot save a VM with 9p mounted).
+ * It also turns the ACPI power button (QEMU's system_powerdown) into a clean shutdown: SIGUSR2 to berth-init.
  */
 export const BERTH_GUESTD = String.raw`#!/usr/bin/perl
 use strict;
 use warnings;
+no warnings 'portable'; # 64-bit hex words of the input capabilities
 use IO::Select;
+use IO::Socket::UNIX;
 
 $SIG{PIPE} = 'IGNORE';
 # Protocol version, sent with "ready" and "pong" (version 1, the shell script before it, sent neither).
-my $PROTOCOL = 2;
-my $PORT = '/dev/virtio-ports/io.berth.events';
-exit 0 unless -e $PORT;
+my $PROTOCOL = 3;
+# The port by its name (no udev here to make /dev/virtio-ports/ links).
+sub first_line { my ($p) = @_; open(my $f, '<', $p) or return ''; return scalar(<$f>) // ''; }
+my ($PORT) = map { m{/(vport[^/]+)/name$} ? "/dev/$1" : () }
+  grep { first_line($_) eq "io.berth.events\n" } glob('/sys/class/virtio-ports/*/name');
+exit 0 unless defined $PORT;
 open(my $ch, '+<', $PORT) or die "berth-guestd: $PORT: $!\n";
 binmode $ch;
 my $sel = IO::Select->new($ch);
+
+# Input devices that have a power button (the ACPI one on x86_64, gpio-keys on arm64): 24-byte events.
+my %power;
+for my $ev (glob('/dev/input/event*')) {
+  my ($n) = $ev =~ /(event\d+)$/;
+  my @words = reverse split ' ', first_line("/sys/class/input/$n/device/capabilities/key");
+  next unless @words > 1 && hex($words[1]) & (1 << (116 - 64)); # KEY_POWER = 116
+  open(my $fh, '<', $ev) or next;
+  $power{fileno $fh} = $fh;
+  $sel->add($fh);
+}
+sub power_event {
+  my ($fh) = @_;
+  my $n = sysread($fh, my $buf, 24 * 16) or do { $sel->remove($fh); delete $power{fileno $fh}; return; };
+  for (my $o = 0; $o + 24 <= $n; $o += 24) {
+    my ($type, $code, $value) = unpack('x16 S S l', substr($buf, $o, 24));
+    kill 'USR2', 1 if $type == 1 && $code == 116 && $value == 1;
+  }
+}
+
+# When the boot's milestones happened (seconds since the kernel started; berth-init's record of them).
+sub boot_marks {
+  my ($ready) = @_;
+  my %at;
+  if (open(my $b, '<', '/run/berth/boot')) {
+    while (<$b>) { my ($t, $what) = /^(\S+) (kernel done|initrd done|init start|dockerd start)$/ or next; $at{$what} //= $t; }
+  }
+  my %key = ('kernel done' => 'kernel', 'initrd done' => 'initrd', 'init start' => 'init', 'dockerd start' => 'dockerd');
+  return join ' ', (map { "$key{$_}=$at{$_}" } grep { defined $at{$_} } sort { $at{$a} <=> $at{$b} } keys %at), "engine=$ready";
+}
+
+# Ready when dockerd answers GET /_ping on its socket.
+my $ready = 0;
+sub engine_up {
+  my $s = IO::Socket::UNIX->new(Peer => '/run/docker.sock') or return 0;
+  syswrite($s, "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n");
+  my $r = '';
+  my $rs = IO::Select->new($s);
+  while ($rs->can_read(2)) { sysread($s, my $d, 512) or last; $r .= $d; }
+  return $r =~ m{^HTTP/1\.[01] 200 };
+}
 
 sub say_host { syswrite($ch, "$_[0]\n"); }
 
@@ -316,7 +573,7 @@ sub handle {
   my ($line) = @_;
   my ($cmd, $arg) = split / /, $line, 2;
   return unless defined $cmd;
-  if ($cmd eq 'ping') { say_host("pong $PROTOCOL"); }
+  if ($cmd eq 'ping') { say_host("pong $PROTOCOL") if $ready; }
   elsif ($cmd eq 'time') {
     say_host(system('date', '-u', '-s', "\@$arg") == 0 ? 'ok time' : 'err time');
   }
@@ -332,11 +589,11 @@ sub handle {
     closedir($_) for values %pins;
     %pins = ();
     my $err = unmount_shares();
-    if (defined $err) { system('/usr/local/sbin/berth-mount'); say_host("err unmount $err"); }
+    if (defined $err) { system('/usr/local/sbin/berth-setup', 'mount'); say_host("err unmount $err"); }
     else { say_host('ok unmount'); }
   }
   elsif ($cmd eq 'mount') {
-    say_host(system('/usr/local/sbin/berth-mount') == 0 ? 'ok mount' : 'err mount');
+    say_host(system('/usr/local/sbin/berth-setup', 'mount') == 0 ? 'ok mount' : 'err mount');
   }
 }
 
@@ -350,26 +607,34 @@ sub loopback_forwarding {
     . '|| iptables -t nat -A PREROUTING -d 10.0.2.16/32 -p $p -j DNAT --to-destination 127.0.0.1; done');
 }
 
-# The foreign architectures registered with binfmt_misc (berth-binfmt ran before the engine).
+# The foreign architectures registered with binfmt_misc (by berth-setup binfmt, at boot).
 sub binfmt {
   opendir(my $d, '/proc/sys/fs/binfmt_misc') or return '';
   return join ' ', sort map { substr($_, 5) } grep { /^qemu-/ } readdir $d;
 }
 
-say_host("ready $PROTOCOL");
-
 my ($buf, $last, $next_scan, $eof) = ('', '', 0, 0);
 while (1) {
+  if (!$ready && engine_up()) {
+    $ready = 1;
+    my $now = uptime();
+    if (open(my $b, '>>', '/run/berth/boot')) { print $b "$now engine ready\n"; }
+    say_host("ready $PROTOCOL " . boot_marks($now));
+  }
+  my $wait = $ready ? 0.2 : 0.05;
   if ($eof) {
     # EOF: no host agent on the other end (restarting, or the VM was just resumed). Poll gently.
-    select(undef, undef, undef, 0.2);
+    select(undef, undef, undef, $wait);
     $eof = 0;
-  } elsif ($sel->can_read(0.2)) {
-    my $n = sysread($ch, my $data, 65536);
-    if (!$n) { $eof = 1; }
-    else {
-      $buf .= $data;
-      while ($buf =~ s/^([^\n]*)\n//) { handle($1); }
+  } else {
+    for my $fh ($sel->can_read($wait)) {
+      if ($power{fileno $fh}) { power_event($fh); next; }
+      my $n = sysread($ch, my $data, 65536);
+      if (!$n) { $eof = 1; }
+      else {
+        $buf .= $data;
+        while ($buf =~ s/^([^\n]*)\n//) { handle($1); }
+      }
     }
   }
   my $now = uptime();
@@ -385,89 +650,8 @@ while (1) {
 }
 `;
 
-/**
- * Mounts the host folders shared over virtio-9p, from fw_cfg "mounts": one per line,
- * "<tag> TAB <guest path> TAB <mount options>". Runs before the engine, so containers that bind-mount a
- * shared folder find it; berth-guestd runs it again after a resume.
- */
-export const BERTH_MOUNT = `#!/bin/sh
-set -u
-modprobe qemu_fw_cfg 2>/dev/null || true
-FW=/sys/firmware/qemu_fw_cfg/by_name/${FW_CFG_PREFIX}
-i=0; while [ ! -d "$FW" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-L=$FW/mounts/raw
-[ -r "$L" ] || exit 0
-T=$(printf '\\t')
-rc=0
-while IFS="$T" read -r tag dir opts || [ -n "\${tag:-}" ]; do
-  [ -n "$tag" ] || continue
-  mountpoint -q "$dir" && continue
-  mkdir -p "$dir"
-  if ! mount -t 9p -o "trans=virtio,version=9p2000.L,$opts" "$tag" "$dir"; then
-    echo "berth-mount: cannot mount the shared folder $tag on $dir" >&2; rc=1
-  fi
-  tag=
-done < "$L"
-exit $rc
-`;
-
-export const BERTH_MOUNT_UNIT = `[Unit]
-Description=berth shared folders (virtio-9p)
-DefaultDependencies=no
-After=local-fs.target systemd-modules-load.service
-Before=docker.service containerd.service
-
-[Service]
-Type=oneshot
-ExecStart=/usr/local/sbin/berth-mount
-RemainAfterExit=yes
-
-[Install]
-WantedBy=multi-user.target
-`;
-
-/**
- * The guest's resolver: host.berth.internal (and Docker Desktop's host.docker.internal) is the host (QEMU's
- * user network maps 10.0.2.2 to the host's loopback); every other name goes to QEMU's DNS proxy, which asks
- * the host's current resolver, so a host DNS change (VPN, new network) reaches the guest without a restart.
- * It listens on the guest's own address: containers get it in their resolv.conf (Docker drops loopback ones).
- */
-export const BERTH_DNS_UNIT = `[Unit]
-Description=berth DNS (host.berth.internal; everything else through the host's resolver)
-After=berth-net.service
-Wants=berth-net.service
-
-[Service]
-ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --no-resolv --no-hosts --no-poll --server=10.0.2.3 \\
-  --listen-address=10.0.2.15 --bind-interfaces --cache-size=1000 --user=dnsmasq --group=nogroup \\
-  --address=/host.berth.internal/10.0.2.2 --address=/host.docker.internal/10.0.2.2
-Restart=always
-RestartSec=200ms
-
-[Install]
-WantedBy=multi-user.target
-`;
-
 export const RESOLV_CONF = `nameserver 10.0.2.15
 nameserver 10.0.2.3
-`;
-
-export const BERTH_GUESTD_UNIT = `[Unit]
-Description=berth guest channel (readiness, clock, ports, file events)
-After=docker.service
-Wants=docker.service
-StartLimitIntervalSec=0
-
-[Service]
-# docker.service is Type=notify: ordering after it means dockerd said it is ready.
-ExecStart=/usr/local/sbin/berth-guestd
-# One open directory per shared directory (see pin() in berth-guestd).
-LimitNOFILE=65536
-Restart=always
-RestartSec=100ms
-
-[Install]
-WantedBy=multi-user.target
 `;
 
 /** Lean initrd: only what mounting the root disk needs (virtio + ext4), not every storage driver. */
@@ -481,6 +665,39 @@ case "$1" in prereqs) prereqs; exit 0 ;; esac
 . /usr/share/initramfs-tools/hook-functions
 for m in virtio_pci virtio_blk virtio_net ext4; do force_load "$m"; done
 `;
+
+/**
+ * /init of berth's own initrd: loads the drivers the root disk needs, mounts it and hands over to /sbin/init.
+ * (initramfs-tools' initrd runs udev for the same job: about 2 s under emulation.) Busybox is the only binary.
+ */
+export const INITRD_INIT = `#!/bin/busybox sh
+B=/bin/busybox
+$B mount -t devtmpfs -o mode=0755,nosuid devtmpfs /dev
+$B mount -t proc -o nosuid,nodev,noexec proc /proc
+for m in $($B cat /modules); do $B insmod "/lib/modules/$m" || echo "berth initrd: cannot load $m"; done
+root=/dev/vda; fstype=ext4; opts=rw
+for a in $($B cat /proc/cmdline); do
+  case "$a" in
+    root=*) root=\${a#root=} ;;
+    rootfstype=*) fstype=\${a#rootfstype=} ;;
+    rootflags=*) opts="rw,\${a#rootflags=}" ;;
+  esac
+done
+i=0
+while [ ! -b "$root" ] && [ $i -lt 1000 ]; do $B usleep 10000; i=$((i + 1)); done
+if ! $B mount -t "$fstype" -o "$opts" "$root" /root; then
+  echo "berth initrd: cannot mount the root filesystem $root ($fstype, $opts)"
+  $B sleep 5
+  exit 1
+fi
+echo "berth initrd: root mounted" > /dev/kmsg
+$B mount --move /dev /root/dev
+$B umount /proc
+exec $B switch_root /root /sbin/init
+`;
+
+/** The modules berth's initrd loads (with their dependencies): the root disk, its filesystem, the network. */
+export const INITRD_MODULES = 'crc32c_generic virtio_pci virtio_blk virtio_net ext4';
 
 /**
  * Run by mmdebstrap after the essential packages and before the rest: the initramfs settings must be in
@@ -517,7 +734,7 @@ export const DOCKER_DAEMON_JSON = `{
 }
 `;
 
-/** The kernel mounts the root (rw, see the command line); nothing for systemd to wait on or re-mount. */
+/** The kernel mounts the root (rw, see the command line); nothing to wait on or re-mount. */
 export const FSTAB = `# root: mounted by the kernel (root=/dev/vda rw)
 `;
 
@@ -526,64 +743,50 @@ export const CUSTOMIZE_SCRIPT = `#!/bin/sh
 set -eu
 R="$1"
 F="$2"
-install -m 0755 "$F/berth-init" "$R/usr/local/sbin/berth-init"
-install -m 0644 "$F/berth-init.service" "$R/etc/systemd/system/berth-init.service"
-install -m 0644 "$F/berth-net.service" "$R/etc/systemd/system/berth-net.service"
-install -m 0755 "$F/berth-binfmt" "$R/usr/local/sbin/berth-binfmt"
-install -m 0644 "$F/berth-binfmt.service" "$R/etc/systemd/system/berth-binfmt.service"
-install -d "$R/usr/lib/berth/binfmt"
+for f in berth-init berth-setup berth-guestd; do install -m 0755 "$F/$f" "$R/usr/local/sbin/$f"; done
+install -d "$R/usr/local/lib/berth"
+install -m 0644 "$F/sys.pl" "$R/usr/local/lib/berth/sys.pl"
+# berth-init is the init: no systemd (see BERTH_INIT).
+ln -sf /usr/local/sbin/berth-init "$R/sbin/init"
+install -d "$R/usr/lib/berth/binfmt" "$R/var/log/berth"
 mv "$R"/usr/lib/binfmt.d/qemu-*.conf "$R/usr/lib/berth/binfmt/" 2>/dev/null || true
-install -m 0755 "$F/berth-guestd" "$R/usr/local/sbin/berth-guestd"
-install -m 0644 "$F/berth-guestd.service" "$R/etc/systemd/system/berth-guestd.service"
-install -m 0755 "$F/berth-mount" "$R/usr/local/sbin/berth-mount"
-install -m 0644 "$F/berth-mount.service" "$R/etc/systemd/system/berth-mount.service"
-install -m 0644 "$F/berth-dns.service" "$R/etc/systemd/system/berth-dns.service"
 install -d "$R/etc/ssh/sshd_config.d" "$R/etc/docker"
-install -m 0644 "$F/modules-load.conf" "$R/etc/modules-load.d/berth.conf"
 install -m 0644 "$F/modprobe-blacklist.conf" "$R/etc/modprobe.d/berth-blacklist.conf"
 install -m 0644 "$F/containerd.toml" "$R/etc/containerd/config.toml"
-install -d "$R/etc/systemd/journald.conf.d"
-install -m 0644 "$F/journald.conf" "$R/etc/systemd/journald.conf.d/berth.conf"
 install -m 0644 "$F/sshd-berth.conf" "$R/etc/ssh/sshd_config.d/berth.conf"
 install -m 0644 "$F/daemon.json" "$R/etc/docker/daemon.json"
 install -m 0644 "$F/fstab" "$R/etc/fstab"
 rm -f "$R"/etc/ssh/ssh_host_*
 echo berth > "$R/etc/hostname"
 rm -f "$R/etc/resolv.conf"; install -m 0644 "$F/resolv.conf" "$R/etc/resolv.conf"
-# Units: what the engine needs, nothing else.
-chroot "$R" systemctl enable berth-init.service berth-net.service berth-binfmt.service berth-mount.service berth-dns.service berth-guestd.service docker.service ssh.service >/dev/null
-# Masked: what a headless engine VM never needs, each of which costs a second or more under emulation.
-for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \\
-         getty@tty1.service serial-getty@ttyS0.service serial-getty@ttyAMA0.service systemd-networkd.service systemd-networkd.socket \\
-         systemd-networkd-wait-online.service modprobe@drm.service modprobe@loop.service modprobe@dm_mod.service \\
-         modprobe@fuse.service modprobe@efi_pstore.service systemd-pstore.service systemd-remount-fs.service \\
-         systemd-fsck-root.service sys-kernel-debug.mount sys-kernel-tracing.mount dev-hugepages.mount \\
-         systemd-update-utmp.service systemd-update-utmp-runlevel.service; do
-  chroot "$R" systemctl mask "$u" >/dev/null 2>&1 || true
-done
 echo 'root:*' | chroot "$R" chpasswd -e
+# berth's initrd (see INITRD_INIT): busybox, /init, and the modules in dependency order, uncompressed.
+K=$(ls "$R/lib/modules" | head -n 1)
+I="$R/tmp/berth-initrd"
+rm -rf "$I"; mkdir -p "$I/bin" "$I/dev" "$I/proc" "$I/root" "$I/lib/modules"
+mknod -m 0600 "$I/dev/console" c 5 1
+cp "$R/bin/busybox" "$I/bin/busybox"
+install -m 0755 "$F/initrd-init" "$I/init"
+for m in ${INITRD_MODULES}; do chroot "$R" modprobe -S "$K" --show-depends "$m"; done |
+  awk '$1 == "insmod" && !seen[$2]++ { print $2 }' |
+  while read -r p; do cp "$R$p" "$I/lib/modules/"; basename "$p"; done > "$I/modules"
+chroot "$R" sh -c 'cd /tmp/berth-initrd && find . | cpio -o -H newc -R 0:0 --quiet' > "$R/boot/berth-initrd.img"
+rm -rf "$I"
 rm -rf "$R/var/cache/apt/archives/"*.deb "$R/var/lib/apt/lists/"*
 `;
 
 export const GUEST_FILES: Record<string, string> = {
   'berth-init': BERTH_INIT,
-  'berth-init.service': BERTH_INIT_UNIT,
-  'berth-net.service': BERTH_NET_UNIT,
-  'berth-binfmt': BERTH_BINFMT,
-  'berth-binfmt.service': BERTH_BINFMT_UNIT,
+  'berth-setup': BERTH_SETUP,
+  'sys.pl': BERTH_PERL_LIB,
   'berth-guestd': BERTH_GUESTD,
-  'berth-guestd.service': BERTH_GUESTD_UNIT,
-  'berth-mount': BERTH_MOUNT,
-  'berth-mount.service': BERTH_MOUNT_UNIT,
-  'berth-dns.service': BERTH_DNS_UNIT,
   'resolv.conf': RESOLV_CONF,
+  'initrd-init': INITRD_INIT,
   'initramfs.conf': INITRAMFS_CONF,
   'initramfs-hook': INITRAMFS_HOOK,
   'essential.sh': ESSENTIAL_HOOK,
-  'modules-load.conf': MODULES_LOAD,
   'modprobe-blacklist.conf': MODPROBE_BLACKLIST,
   'containerd.toml': CONTAINERD_CONFIG,
-  'journald.conf': JOURNALD_CONF,
   'sshd-berth.conf': SSHD_CONFIG,
   'daemon.json': DOCKER_DAEMON_JSON,
   fstab: FSTAB,

@@ -4,7 +4,15 @@ import { lineSplitter } from '../util/lines.js';
 export type AgentEvent =
   | { type: 'progress'; t: number; step: string; message: string }
   | { type: 'notice'; t: number; message: string }
-  | { type: 'ready'; t: number; socket: string; elapsedMs: number; breakdown: Record<string, number> }
+  | {
+      type: 'ready';
+      t: number;
+      socket: string;
+      elapsedMs: number;
+      breakdown: Record<string, number>;
+      /** Cold boots: the guest's own milestones, ms since its kernel started (see GuestChannel.bootMarks). */
+      guestBoot?: Record<string, number>;
+    }
   | { type: 'failed'; t: number; code: string; message: string; hint?: string; details?: string }
   | { type: 'stopped'; t: number; reason: string }
   /** A suspend that did not happen: the instance keeps running. */

@@ -6,6 +6,7 @@ import { requireTool, run } from '../util/exec.js';
 import { lineSplitter } from '../util/lines.js';
 import { debianArch, type ImageRecipe } from './recipe.js';
 import { ensureHostBinfmt } from './host-binfmt.js';
+import { extractPvhKernel } from './kernel.js';
 import { IMAGE_FILES, type ImageManifest, type ProgressFn } from './image.js';
 
 /**
@@ -22,6 +23,7 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
   const mmdebstrap = await requireTool('mmdebstrap');
   await requireTool('mkfs.ext4');
   await requireTool('qemu-img');
+  if (recipe.pvhKernel) await requireTool('xz');
 
   await ensureHostBinfmt(recipe.arch, progress);
   await fsp.mkdir(path.dirname(outDir), { recursive: true, mode: 0o700 });
@@ -80,9 +82,13 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     await fsp.mkdir(staging);
     const boot = await fsp.readdir(path.join(root, 'boot'));
     const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
-    const initrd = boot.find((f) => f.startsWith('initrd.img-'));
+    // berth's own initrd (customize.sh) when the recipe makes one, else the kernel package's.
+    const initrd = boot.find((f) => f === 'berth-initrd.img') ?? boot.find((f) => f.startsWith('initrd.img-'));
     if (!vmlinuz || !initrd) throw new BerthError('IMAGE', `no kernel/initrd in the built root's /boot (found: ${boot.join(', ')})`);
-    await fsp.copyFile(path.join(root, 'boot', vmlinuz), path.join(staging, IMAGE_FILES.kernel));
+    const kernel = path.join(staging, IMAGE_FILES.kernel);
+    if (!recipe.pvhKernel || !(await extractPvhKernel(path.join(root, 'boot', vmlinuz), kernel))) {
+      await fsp.copyFile(path.join(root, 'boot', vmlinuz), kernel);
+    }
     await fsp.copyFile(path.join(root, 'boot', initrd), path.join(staging, IMAGE_FILES.initrd));
 
     progress('creating the root filesystem (ext4 → qcow2)');

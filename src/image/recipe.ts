@@ -11,6 +11,8 @@ export interface ImageRecipe {
   packages: string[];
   dpkgExcludes: string[];
   files: Record<string, string>;
+  /** x86_64: boot the kernel's uncompressed ELF through its PVH entry (see kernel.ts) instead of the bzImage. */
+  pvhKernel?: boolean;
 }
 
 const DEBIAN_ARCH: Record<Arch, string> = { x86_64: 'amd64', aarch64: 'arm64' };
@@ -26,8 +28,6 @@ export function defaultRecipe(arch: Arch): ImageRecipe {
     mirror: process.env.BERTH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian',
     arch,
     packages: [
-      'systemd-sysv',
-      'dbus',
       arch === 'x86_64' ? 'linux-image-amd64' : 'linux-image-arm64',
       'docker.io',
       'openssh-server',
@@ -38,6 +38,7 @@ export function defaultRecipe(arch: Arch): ImageRecipe {
       'e2fsprogs',
       'qemu-user-static',
       'dnsmasq-base',
+      'busybox-static', // berth's initrd
     ],
     // Files nobody reads in a headless engine VM: docs, man pages, translations, and kernel
     // drivers for hardware a VM never has. Keeps the image small and the build fast.
@@ -73,6 +74,7 @@ export function defaultRecipe(arch: Arch): ImageRecipe {
       '/usr/lib/modules/*/kernel/net/bluetooth/*',
     ],
     files: GUEST_FILES,
+    pvhKernel: arch === 'x86_64',
   };
 }
 

@@ -8,6 +8,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   'qemu-img': 'qemu-utils',
   mmdebstrap: 'mmdebstrap',
   'mkfs.ext4': 'e2fsprogs',
+  xz: 'xz-utils',
   docker: 'docker-ce-cli or docker.io',
 };
 

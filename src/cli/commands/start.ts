@@ -5,6 +5,7 @@ import { instanceFile } from '../../store/paths.js';
 import { currentContext, dockerCliAvailable, ensureContext, contextName } from '../../docker/docker-context.js';
 import { prepareInstance, startInstance } from '../../instance/lifecycle.js';
 import { QEMU_BINARY } from '../../driver/qemu/args.js';
+import { guestBootPhases } from '../../guest/guest-channel.js';
 import { BerthError } from '../../util/errors.js';
 import { requireTool } from '../../util/exec.js';
 import { info, result, step } from '../output.js';
@@ -73,6 +74,11 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
   if (o.verbose) {
     info('boot breakdown:');
     for (const [k, v] of Object.entries(ev.breakdown)) info(`  ${k.padEnd(8)} ${(v / 1000).toFixed(1)} s`);
+    const phases = guestBootPhases(ev.guestBoot ?? {});
+    if (phases.length) {
+      info('inside the guest (from its kernel start):');
+      for (const [k, v] of phases) info(`  ${k.padEnd(8)} ${(v / 1000).toFixed(1)} s`);
+    }
   }
   let ctxLine = `  DOCKER_HOST=unix://${ev.socket} docker ps`;
   if (await dockerCliAvailable()) {
