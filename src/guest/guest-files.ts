@@ -88,7 +88,8 @@ sub limited { my ($nofile, $oom, @cmd) = @_; return ('/bin/sh', '-c', "ulimit -n
 
 my @units = (
   { name => 'fw', once => 1, cmd => ['modprobe', '-qa', @FIRST] },
-  { name => 'modules', once => 1, cmd => ['modprobe', '-qab', @EARLY, aliases()] },
+  # Some aliases have no module (built into the kernel, or blacklisted): modprobe's status says nothing then.
+  { name => 'modules', once => 1, optional => 1, cmd => ['modprobe', '-qab', @EARLY, aliases()] },
   { name => 'engine-modules', once => 1, cmd => ['modprobe', '-qa', @ENGINE] },
   { name => 'net', once => 1, cmd => ['ip', '-batch', '/run/berth/net'] },
   { name => 'host', once => 1, after => ['fw'], cmd => ['/usr/local/sbin/berth-setup', 'host'] },
@@ -145,7 +146,7 @@ sub reap {
     if ($u->{once}) {
       $u->{done} = 1;
       record("$u->{name} done $st");
-      note("$u->{name} failed (status $st), see /var/log/berth/$u->{name}.log") if $st != 0;
+      note("$u->{name} failed (status $st), see /var/log/berth/$u->{name}.log") if $st != 0 && !$u->{optional};
     } elsif (!$stopping) {
       record("$u->{name} exit $st");
       # Restart at once, unless it keeps dying young: then back off up to 5 s.
