@@ -96,6 +96,8 @@ my @units = (
   # In-process (no exec, no interpreter start-up): dockerd waits for it.
   { name => 'mount', once => 1, after => ['fw'], code => \&mount_shares },
   { name => 'binfmt', once => 1, after => ['modules'], cmd => ['/usr/local/sbin/berth-setup', 'binfmt'] },
+  # The instance disk may be larger than the image's filesystem: grow it online.
+  { name => 'resize', once => 1, cmd => ['resize2fs', '/dev/vda'] },
   { name => 'containerd', cmd => [limited(1048576, -999, 'containerd')] },
   # Shared folders first: containers restarted by the engine may bind-mount them.
   { name => 'dockerd', after => ['mount'], cmd => [limited(1048576, -500, 'dockerd', '--containerd=/run/containerd/containerd.sock')] },
@@ -158,7 +160,11 @@ sub reap {
   }
 }
 
+# "boot done" once every step has finished: berth-guestd says ready only after it (and after dockerd answers),
+# so the first containers never meet the boot's own work (module loads, growing the disk) half-way.
+my $boot_done;
 sub start_ready {
+  if (!$boot_done && !grep { $_->{once} && !$_->{done} } @units) { $boot_done = 1; record('boot done'); }
   for my $u (@units) {
     next if $u->{pid} || ($u->{once} && $u->{started});
     next if defined $u->{due} && $u->{due} > uptime();
@@ -297,7 +303,7 @@ sub mount_shares {
  */
 export const BERTH_SETUP = String.raw`#!/usr/bin/perl
 # berth-setup host|mount|binfmt
-#   host:   /etc/hosts, SSH keys (sshd waits for it); grows the root filesystem in the background.
+#   host:   /etc/hosts, SSH keys (sshd waits for it).
 #   mount:  the shared folders again, after a resume (see mount_shares in sys.pl).
 #   binfmt: registers the qemu-user interpreters the host asked for ("binfmt": qemu arch names) with flag F,
 #           so they work inside containers too. Debian's binfmt.d files are kept elsewhere, unregistered.
@@ -321,13 +327,6 @@ if ($step eq 'host') {
     my $pub = get('ssh_host_ed25519_key.pub');
     umask 022;
     if (defined $pub) { spew("$f.pub", $pub); } else { system("ssh-keygen -y -f $f > $f.pub"); }
-  }
-  # The instance disk may be larger than the image's filesystem: grow it online, in the background.
-  my $pid = fork();
-  if (defined $pid && $pid == 0) {
-    open(STDOUT, '>', '/dev/null');
-    open(STDERR, '>&', \*STDOUT);
-    exec('resize2fs', '/dev/vda') or exit 127;
   }
 } elsif ($step eq 'mount') {
   exit(mount_shares() ? 0 : 1);
@@ -428,8 +427,9 @@ sub boot_marks {
   return join ' ', (map { "$key{$_}=$at{$_}" } grep { defined $at{$_} } sort { $at{$a} <=> $at{$b} } keys %at), "engine=$ready";
 }
 
-# Ready when dockerd answers GET /_ping on its socket.
+# Ready when berth-init's steps are all done and dockerd answers GET /_ping on its socket.
 my $ready = 0;
+sub boot_done { open(my $b, '<', '/run/berth/boot') or return 1; return scalar grep { / boot done$/ } <$b>; }
 sub engine_up {
   my $s = IO::Socket::UNIX->new(Peer => '/run/docker.sock') or return 0;
   syswrite($s, "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n");
@@ -614,9 +614,11 @@ sub binfmt {
   return join ' ', sort map { substr($_, 5) } grep { /^qemu-/ } readdir $d;
 }
 
-my ($buf, $last, $next_scan, $eof) = ('', '', 0, 0);
+my ($buf, $last, $next_scan, $eof, $engine_since) = ('', '', 0, 0, undef);
 while (1) {
-  if (!$ready && engine_up()) {
+  # A step that hangs must not hold the engine back for long: 30 s after dockerd answers, ready anyway.
+  $engine_since = uptime() if !$ready && !defined $engine_since && engine_up();
+  if (!$ready && defined $engine_since && (boot_done() || uptime() - $engine_since > 30)) {
     $ready = 1;
     my $now = uptime();
     if (open(my $b, '>>', '/run/berth/boot')) { print $b "$now engine ready\n"; }
