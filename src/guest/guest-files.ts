@@ -49,7 +49,7 @@ chmod 01777, '/tmp';
 
 my $console;
 open($console, '>>', '/dev/console') or undef $console;
-sub note { syswrite($console, "berth-init: $_[0]\n") if $console; }
+sub note { syswrite($console, sprintf("berth-init: [%.2f] %s\n", uptime(), $_[0])) if $console; }
 my $boot;
 open($boot, '>>', '/run/berth/boot') or undef $boot;
 sub record { syswrite($boot, ($_[1] // uptime()) . " $_[0]\n") if $boot; }
@@ -185,11 +185,14 @@ sub wait_gone {
   my $until = uptime() + $secs;
   while (uptime() < $until) {
     reap();
-    return 1 unless grep { kill 0, $_ } @pids;
+    return 1 unless grep { kill 0, $_ } (@pids ? @pids : user_pids());
     nap(0.05);
   }
   return 0;
 }
+
+# Every process but this one and the kernel's threads (which have no command line; kill(-1, 0) counts them).
+sub user_pids { return grep { $_ != 1 && (slurp("/proc/$_/cmdline") // '') ne '' } map { m{^/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*'); }
 
 sub shutdown_all {
   my ($how) = @_;
@@ -202,11 +205,13 @@ sub shutdown_all {
     next unless @pids;
     kill 'TERM', @pids;
     wait_gone($secs, @pids);
+    note("stopped @names") if @names < 3;
   }
   kill 'TERM', -1;
-  wait_gone(2, -1);
+  wait_gone(2) or note('killing what is left');
   kill 'KILL', -1;
   reap();
+  note('unmounting');
   system('umount', '-a', '-t', '9p');
   system('sync');
   system('mount', '-o', 'remount,ro', '/');
