@@ -203,16 +203,23 @@ async function main(): Promise<void> {
     const vm = await bootBaseline(img, path.join(work, 'baseline'), CPUS, MEM_MIB, [
       [fwd.sink, GUEST_PORTS.sink], [fwd.source, GUEST_PORTS.source], [fwd.echo, GUEST_PORTS.echo],
     ]);
-    await waitBaselineDocker(vm, 300000);
-    base.cold.push(performance.now() - t);
-    if (i === RUNS - 1) {
-      await execa('docker', ['-H', `unix://${vm.socket}`, 'build', '-q', '-t', 'bb:bench', bbDir], { env, extendEnv: false });
-      await new Promise((r) => setTimeout(r, 5000)); // let the guest settle before idle/latency figures
-      base.rss = rssKiB(vm.qemu.pid);
-      base.ping = await pingLatencies(vm.socket, PINGS);
-      base.run = await dockerRunLatencies(vm.socket);
-      log('baseline port forwarding: QEMU hostfwd and ssh -L');
-      base.io = await baselineIo(vm, fwd);
+    try {
+      await waitBaselineDocker(vm, 300000);
+      base.cold.push(performance.now() - t);
+      if (i === RUNS - 1) {
+        await execa('docker', ['-H', `unix://${vm.socket}`, 'build', '-q', '-t', 'bb:bench', bbDir], { env, extendEnv: false });
+        await new Promise((r) => setTimeout(r, 5000)); // let the guest settle before idle/latency figures
+        base.rss = rssKiB(vm.qemu.pid);
+        base.ping = await pingLatencies(vm.socket, PINGS);
+        base.run = await dockerRunLatencies(vm.socket);
+        log('baseline port forwarding: QEMU hostfwd and ssh -L');
+        base.io = await baselineIo(vm, fwd);
+      }
+    } catch (err) {
+      // A failed run must not leave the baseline VM running (it would skew every later run on this machine).
+      vm.forward?.kill();
+      vm.qemu.kill('SIGKILL');
+      throw err;
     }
     base.stop.push(await stopBaseline(vm));
   }
