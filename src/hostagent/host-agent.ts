@@ -239,15 +239,18 @@ export class HostAgent {
         this.notice(`this instance's guest image predates port forwarding and shared folders; to get them, recreate it: berth delete ${this.name} && berth start ${this.name}`);
       }
     });
-    // Awaited below, after SSH: mark them handled now so an early failure is not an unhandled rejection.
-    for (const p of [clockFix, hello, portsReady]) p.catch(() => undefined);
+    // SSH connects while the guest boots (sshd is up seconds before the engine), so the session is ready
+    // when the engine is; on a cold boot it keeps trying for as long as the boot may take.
+    this.forwarder = new EngineSocketForwarder(instanceFile(this.name, 'dockerSock'), this.log);
+    const session = this.connectSession(spec, resumed || reattach ? 120000 : BOOT_TIMEOUT_MS + 120000);
+    // Awaited below: mark them handled now so an early failure is not an unhandled rejection.
+    for (const p of [clockFix, hello, portsReady, session]) p.catch(() => undefined);
     if (!resumed && !reattach) {
       this.progress('guest', 'waiting for the guest to boot and the engine to start');
       await hello;
       lap('guest');
     }
-    this.forwarder = new EngineSocketForwarder(instanceFile(this.name, 'dockerSock'), this.log);
-    await this.connectSession(spec);
+    await session;
     lap('ssh');
     await this.forwarder.listen();
     this.progress('engine', 'waiting for Docker Engine to answer through the host socket');
@@ -463,11 +466,11 @@ export class HostAgent {
     await this.finish('suspended');
   }
 
-  private async connectSession(spec: VmSpec): Promise<void> {
+  private async connectSession(spec: VmSpec, timeoutMs = 120000): Promise<void> {
     const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
     const hostKeyPub = await fsp.readFile(instanceFile(this.name, 'hostKeyPub'), 'utf8');
     const target = { host: '127.0.0.1', port: spec.sshPort, user: 'root', privateKey: user.privateKey, hostKey: publicKeyBlob(hostKeyPub) };
-    const deadline = Date.now() + 120000;
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
         const s = await SshSession.connect(target, 15000);
