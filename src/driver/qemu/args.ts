@@ -37,7 +37,10 @@ export function kernelCmdline(spec: Pick<VmSpec, 'arch' | 'accel' | 'hostname'>)
     ...KERNEL_CMDLINE,
     `systemd.hostname=${spec.hostname}`,
     // Under TCG the CPU is emulated: speculative-execution mitigations only cost time there.
-    ...(spec.accel === 'tcg' ? ['mitigations=off'] : []),
+    // ASLR off under TCG: QEMU 7.2 keys translated code by virtual address, so a library mapped at a new
+    // address in every process is translated again for every exec (3 MB of host code per /bin/true, and
+    // fork+exec at 25 ms instead of 10). See docs/architecture.md.
+    ...(spec.accel === 'tcg' ? ['mitigations=off', 'norandmaps'] : []),
   ].join(' ');
 }
 
