@@ -50,7 +50,7 @@ describe('buildQemuArgs', () => {
     expect(valueAfter(a, '-m')).toEqual(['3072M']);
     expect(valueAfter(a, '-accel')[0]).toMatch(/^tcg,thread=multi/);
     expect(valueAfter(a, '-cpu')).toEqual(['max']);
-    expect(valueAfter(a, '-append')[0]).toMatch(/ mitigations=off norandmaps$/);
+    expect(valueAfter(a, '-append')[0]).toMatch(/ mitigations=off norandmaps init_on_alloc=0$/);
   });
 
   it('sets the hostname on the kernel command line', () => {
@@ -61,7 +61,7 @@ describe('buildQemuArgs', () => {
     const a = buildQemuArgs(spec({ accel: 'kvm' }));
     expect(valueAfter(a, '-accel')).toEqual(['kvm']);
     expect(valueAfter(a, '-cpu')).toEqual(['host']);
-    expect(valueAfter(a, '-append')[0]).not.toMatch(/mitigations=off|norandmaps/);
+    expect(valueAfter(a, '-append')[0]).not.toMatch(/mitigations=off|norandmaps|init_on_alloc/);
   });
 
   it('forwards SSH only on loopback', () => {
