@@ -87,20 +87,23 @@ spew('/run/berth/net', $NET);
 sub limited { my ($nofile, $oom, @cmd) = @_; return ('/bin/sh', '-c', "ulimit -n $nofile; echo $oom > /proc/self/oom_score_adj; exec \"\$@\"", 'sh', @cmd); }
 
 my @units = (
-  { name => 'fw', once => 1, cmd => ['modprobe', '-qa', @FIRST] },
-  # Some aliases have no module (built into the kernel, or blacklisted): modprobe's status says nothing then.
-  { name => 'modules', once => 1, optional => 1, cmd => ['modprobe', '-qab', @EARLY, aliases()] },
-  { name => 'engine-modules', once => 1, cmd => ['modprobe', '-qa', @ENGINE] },
-  { name => 'net', once => 1, cmd => ['ip', '-batch', '/run/berth/net'] },
-  { name => 'host', once => 1, after => ['fw'], cmd => ['/usr/local/sbin/berth-setup', 'host'] },
+  # In the order of the first pass: the engine's path first.
+  { name => 'containerd', cmd => [limited(1048576, -999, 'containerd')] },
+  # berth's initrd loads them (see INITRD_MODULES): the exec of modprobe only when one is missing.
+  { name => 'fw', once => 1, (grep { !-d "/sys/module/$_" } @FIRST) ? (cmd => ['modprobe', '-qa', @FIRST]) : (code => sub { 1 }) },
   # In-process (no exec, no interpreter start-up): dockerd waits for it.
   { name => 'mount', once => 1, after => ['fw'], code => \&mount_shares },
-  { name => 'binfmt', once => 1, after => ['modules'], cmd => ['/usr/local/sbin/berth-setup', 'binfmt'] },
-  # The instance disk may be larger than the image's filesystem: grow it online.
-  { name => 'resize', once => 1, cmd => ['resize2fs', '/dev/vda'] },
-  { name => 'containerd', cmd => [limited(1048576, -999, 'containerd')] },
   # Shared folders first: containers restarted by the engine may bind-mount them.
   { name => 'dockerd', after => ['mount'], cmd => [limited(1048576, -500, 'dockerd', '--containerd=/run/containerd/containerd.sock')] },
+  # Some aliases have no module (built into the kernel, or blacklisted): modprobe's status says nothing then.
+  # Steps off the engine's path run at nice 10 (services at 0: what they start inherits it).
+  { name => 'modules', once => 1, optional => 1, nice => 10, cmd => ['modprobe', '-qab', @EARLY, aliases()] },
+  { name => 'engine-modules', once => 1, cmd => ['modprobe', '-qa', @ENGINE] },
+  { name => 'net', once => 1, cmd => ['ip', '-batch', '/run/berth/net'] },
+  { name => 'host', once => 1, nice => 10, after => ['fw'], cmd => ['/usr/local/sbin/berth-setup', 'host'] },
+  { name => 'binfmt', once => 1, nice => 10, after => ['modules'], cmd => ['/usr/local/sbin/berth-setup', 'binfmt'] },
+  # The instance disk may be larger than the image's filesystem: grow it online.
+  { name => 'resize', once => 1, nice => 10, cmd => ['resize2fs', '/dev/vda'] },
   { name => 'sshd', after => ['host'], cmd => ['/usr/sbin/sshd', '-D', '-e'] },
   # The guest's resolver: host.berth.internal (and Docker Desktop's host.docker.internal) is the host (QEMU's
   # user network maps 10.0.2.2 to the host's loopback); every other name goes to QEMU's DNS proxy, which asks
@@ -131,6 +134,7 @@ sub spawn {
     open(STDIN, '<', '/dev/null');
     open(STDERR, '>>', "/var/log/berth/$u->{name}.log") or open(STDERR, '>', '/dev/null');
     open(STDOUT, '>&', \*STDERR);
+    setpriority(0, 0, $u->{nice}) if $u->{nice};
     exec { $u->{cmd}[0] } @{$u->{cmd}} or exit 127;
   }
   $u->{pid} = $pid;
@@ -387,71 +391,75 @@ export const BERTH_GUESTD = String.raw`#!/usr/bin/perl
 use strict;
 use warnings;
 no warnings 'portable'; # 64-bit hex words of the input capabilities
-use IO::Select;
-use IO::Socket::UNIX;
+# Builtins only (IO::Select and IO::Socket::UNIX cost half a second to load under emulation, at boot).
+BEGIN { require '/usr/local/lib/berth/sys.pl'; }
 
 $SIG{PIPE} = 'IGNORE';
 # Protocol version, sent with "ready" and "pong" (version 1, the shell script before it, sent neither).
 my $PROTOCOL = 3;
 # The port by its name (no udev here to make /dev/virtio-ports/ links).
-sub first_line { my ($p) = @_; open(my $f, '<', $p) or return ''; return scalar(<$f>) // ''; }
 my ($PORT) = map { m{/(vport[^/]+)/name$} ? "/dev/$1" : () }
-  grep { first_line($_) eq "io.berth.events\n" } glob('/sys/class/virtio-ports/*/name');
+  grep { (slurp($_) // '') eq "io.berth.events\n" } glob('/sys/class/virtio-ports/*/name');
 exit 0 unless defined $PORT;
 open(my $ch, '+<', $PORT) or die "berth-guestd: $PORT: $!\n";
 binmode $ch;
-my $sel = IO::Select->new($ch);
+
+# The handles the main loop waits on: the channel and the power buttons.
+my %watched = (fileno($ch) => $ch);
+# Handles of %watched readable within $timeout seconds.
+sub readable {
+  my ($timeout, @fhs) = @_;
+  my $rin = '';
+  vec($rin, fileno $_, 1) = 1 for @fhs;
+  return () if select(my $rout = $rin, undef, undef, $timeout) <= 0;
+  return grep { vec($rout, fileno $_, 1) } @fhs;
+}
 
 # Input devices that have a power button (the ACPI one on x86_64, gpio-keys on arm64): 24-byte events.
 my %power;
 for my $ev (glob('/dev/input/event*')) {
   my ($n) = $ev =~ /(event\d+)$/;
-  my @words = reverse split ' ', first_line("/sys/class/input/$n/device/capabilities/key");
+  my @words = reverse split ' ', slurp("/sys/class/input/$n/device/capabilities/key") // '';
   next unless @words > 1 && hex($words[1]) & (1 << (116 - 64)); # KEY_POWER = 116
   open(my $fh, '<', $ev) or next;
-  $power{fileno $fh} = $fh;
-  $sel->add($fh);
+  $power{fileno $fh} = $watched{fileno $fh} = $fh;
 }
 sub power_event {
   my ($fh) = @_;
-  my $n = sysread($fh, my $buf, 24 * 16) or do { $sel->remove($fh); delete $power{fileno $fh}; return; };
+  my $n = sysread($fh, my $buf, 24 * 16) or do { delete $power{fileno $fh}; delete $watched{fileno $fh}; return; };
   for (my $o = 0; $o + 24 <= $n; $o += 24) {
     my ($type, $code, $value) = unpack('x16 S S l', substr($buf, $o, 24));
     kill 'USR2', 1 if $type == 1 && $code == 116 && $value == 1;
   }
 }
 
-# When the boot's milestones happened (seconds since the kernel started; berth-init's record of them).
-sub boot_marks {
-  my ($ready) = @_;
-  my %at;
-  if (open(my $b, '<', '/run/berth/boot')) {
-    while (<$b>) { my ($t, $what) = /^(\S+) (kernel done|initrd done|init start|dockerd start)$/ or next; $at{$what} //= $t; }
-  }
-  my %key = ('kernel done' => 'kernel', 'initrd done' => 'initrd', 'init start' => 'init', 'dockerd start' => 'dockerd');
-  return join ' ', (map { "$key{$_}=$at{$_}" } grep { defined $at{$_} } sort { $at{$a} <=> $at{$b} } keys %at), "engine=$ready";
-}
-
-# Ready when berth-init's steps are all done and dockerd answers GET /_ping on its socket.
+# Ready when berth-init's steps are all done ("boot done" in its record) and dockerd answers GET /_ping. The
+# ready line carries the boot's milestones: seconds since the kernel started, from the same record.
 my $ready = 0;
-sub boot_done { open(my $b, '<', '/run/berth/boot') or return 1; return scalar grep { / boot done$/ } <$b>; }
+my %MARK = ('kernel done' => 'kernel', 'initrd done' => 'initrd', 'init start' => 'init', 'dockerd start' => 'dockerd');
+sub boot_record {
+  my (%at, $done);
+  for (split /\n/, slurp('/run/berth/boot') // return (1, {})) {
+    my ($t, $what) = /^(\S+) (.*)$/ or next;
+    $done = 1 if $what eq 'boot done';
+    $at{$MARK{$what}} //= $t if $MARK{$what};
+  }
+  return ($done, \%at);
+}
+sub boot_marks {
+  my ($at, $ready_at) = @_;
+  return join ' ', (map { "$_=$at->{$_}" } sort { $at->{$a} <=> $at->{$b} } keys %$at), "engine=$ready_at";
+}
 sub engine_up {
-  my $s = IO::Socket::UNIX->new(Peer => '/run/docker.sock') or return 0;
+  socket(my $s, 1, 1, 0) or return 0; # AF_UNIX, SOCK_STREAM
+  connect($s, pack('S Z*', 1, '/run/docker.sock')) or return 0;
   syswrite($s, "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n");
   my $r = '';
-  my $rs = IO::Select->new($s);
-  while ($rs->can_read(2)) { sysread($s, my $d, 512) or last; $r .= $d; }
+  while (readable(2, $s)) { sysread($s, my $d, 512) or last; $r .= $d; }
   return $r =~ m{^HTTP/1\.[01] 200 };
 }
 
 sub say_host { syswrite($ch, "$_[0]\n"); }
-
-sub uptime {
-  open(my $f, '<', '/proc/uptime') or return 0;
-  my $u = <$f>;
-  close $f;
-  return (split ' ', $u)[0];
-}
 
 # Listening sockets the host should forward: bound to a wildcard or a loopback address. Port 22 (sshd) is
 # berth's own; sockets bound to the guest's own address (the DNS server) are internal.
@@ -579,18 +587,17 @@ sub handle {
   my ($line) = @_;
   my ($cmd, $arg) = split / /, $line, 2;
   return unless defined $cmd;
+  # Paths come %XX-escaped (spaces, newlines).
+  $arg =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ge if defined $arg && $cmd =~ /^(?:touch|pin|unpin)$/;
   if ($cmd eq 'ping') { say_host("pong $PROTOCOL") if $ready; }
   elsif ($cmd eq 'time') {
     say_host(system('date', '-u', '-s', "\@$arg") == 0 ? 'ok time' : 'err time');
   }
   elsif ($cmd eq 'ports') { my $cur = listeners(); loopback_forwarding() if $cur =~ /:lo\b/; say_host("ports $cur"); }
   elsif ($cmd eq 'binfmt') { say_host('binfmt ' . binfmt()); }
-  elsif ($cmd eq 'touch' && defined $arg) {
-    $arg =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ge;
-    touch_path($arg);
-  }
-  elsif ($cmd eq 'pin' && defined $arg) { $arg =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ge; pin($arg); }
-  elsif ($cmd eq 'unpin' && defined $arg) { $arg =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ge; unpin($arg); }
+  elsif ($cmd eq 'touch' && defined $arg) { touch_path($arg); }
+  elsif ($cmd eq 'pin' && defined $arg) { pin($arg); }
+  elsif ($cmd eq 'unpin' && defined $arg) { unpin($arg); }
   elsif ($cmd eq 'unmount') {
     closedir($_) for values %pins;
     %pins = ();
@@ -623,11 +630,14 @@ my ($buf, $last, $next_scan, $eof, $engine_since) = ('', '', 0, 0, undef);
 while (1) {
   # A step that hangs must not hold the engine back for long: 30 s after dockerd answers, ready anyway.
   $engine_since = uptime() if !$ready && !defined $engine_since && engine_up();
-  if (!$ready && defined $engine_since && (boot_done() || uptime() - $engine_since > 30)) {
-    $ready = 1;
-    my $now = uptime();
-    if (open(my $b, '>>', '/run/berth/boot')) { print $b "$now engine ready\n"; }
-    say_host("ready $PROTOCOL " . boot_marks($now));
+  if (!$ready && defined $engine_since) {
+    my ($done, $at) = boot_record();
+    if ($done || uptime() - $engine_since > 30) {
+      $ready = 1;
+      my $now = uptime();
+      if (open(my $b, '>>', '/run/berth/boot')) { print $b "$now engine ready\n"; }
+      say_host("ready $PROTOCOL " . boot_marks($at, $now));
+    }
   }
   my $wait = $ready ? 0.2 : 0.05;
   if ($eof) {
@@ -635,7 +645,7 @@ while (1) {
     select(undef, undef, undef, $wait);
     $eof = 0;
   } else {
-    for my $fh ($sel->can_read($wait)) {
+    for my $fh (readable($wait, values %watched)) {
       if ($power{fileno $fh}) { power_event($fh); next; }
       my $n = sysread($ch, my $data, 65536);
       if (!$n) { $eof = 1; }
@@ -704,8 +714,11 @@ $B umount /proc
 exec $B switch_root /root /sbin/init
 `;
 
-/** The modules berth's initrd loads (with their dependencies): the root disk, its filesystem, the network. */
-export const INITRD_MODULES = 'crc32c_generic virtio_pci virtio_blk virtio_net ext4';
+/**
+ * The modules berth's initrd loads (with their dependencies): the root disk, its filesystem, the network, and
+ * fw_cfg + 9p, which the shared folders (and so dockerd) wait for in berth-init.
+ */
+export const INITRD_MODULES = 'crc32c_generic virtio_pci virtio_blk virtio_net ext4 qemu_fw_cfg 9pnet_virtio 9p';
 
 /**
  * Run by mmdebstrap after the essential packages and before the rest: the initramfs settings must be in
