@@ -74,6 +74,11 @@ my %sysctl = (
 spew("/proc/sys/$_", "$sysctl{$_}\n") for keys %sysctl;
 # cgroup v2 without systemd: hand every controller to the children (dockerd uses the cgroupfs driver).
 if (my $c = slurp('/sys/fs/cgroup/cgroup.controllers')) { spew('/sys/fs/cgroup/cgroup.subtree_control', join(' ', map { "+$_" } split ' ', $c)); }
+# QEMU 7.2's TCG can leave a vCPU looping for ever on a stale int3 when the kernel patches a hot static branch
+# while another vCPU runs through it: seen as both vCPUs stuck in kmem_cache_alloc (soft lockups in runc)
+# when the first container made the first memory cgroup, which switches memcg's static keys on. Make that
+# first memory cgroup now, while nothing else runs, and keep it (empty), so no container start patches them.
+mkdir '/sys/fs/cgroup/berth';
 
 # Drivers for the VM's devices (udev's coldplug, in one modprobe) and the modules the steps below need.
 sub aliases { return map { my $a = slurp($_); defined $a ? split(' ', $a) : () } glob('/sys/bus/{pci,virtio,acpi,platform}/devices/*/modalias'); }
