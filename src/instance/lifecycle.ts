@@ -227,7 +227,26 @@ export async function deleteInstance(name: string, force: boolean): Promise<void
     }
     await stopInstance(name, true);
   }
+  await killLeftoverVm(name);
   await fsp.rm(instanceDir(name), { recursive: true, force: true });
+}
+
+/**
+ * Never a VM left running on a disk that is about to be deleted: once, in an e2e run, `delete --force` left
+ * the instance's QEMU running after its agent reported it stopped (cause not found). Kills any process
+ * named in the pid file or the runtime state that is still this instance's QEMU (checked on its command
+ * line, so a recycled pid is left alone).
+ */
+async function killLeftoverVm(name: string): Promise<void> {
+  const pids = new Set([await readPid(instanceFile(name, 'qemuPid')), (await readRuntime(name))?.qemuPid]);
+  for (const pid of pids) {
+    if (!pid || !pidAlive(pid)) continue;
+    const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmdline.split('\0').includes(`berth-${name}`)) continue;
+    process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 5000;
+    while (pidAlive(pid) && Date.now() < deadline) await systemClock.sleep(100);
+  }
 }
 
 /** Saves the running VM's state to a file and stops it; the next start resumes from it. */
