@@ -109,7 +109,9 @@ my @units = (
   { name => 'binfmt', once => 1, nice => 10, after => ['modules'], cmd => ['/usr/local/sbin/berth-setup', 'binfmt'] },
   # The instance disk may be larger than the image's filesystem: grow it online.
   { name => 'resize', once => 1, nice => 10, cmd => ['resize2fs', '/dev/vda'] },
-  { name => 'sshd', after => ['host'], cmd => ['/usr/sbin/sshd', '-D', '-e'] },
+  # -r: no re-exec of sshd for each connection (an exec and its start-up under emulation: the agent's SSH
+  # handshake 228 -> 182 ms, and its first one after a resume runs on a cold translation cache).
+  { name => 'sshd', after => ['host'], cmd => ['/usr/sbin/sshd', '-D', '-e', '-r'] },
   # The guest's resolver: host.berth.internal (and Docker Desktop's host.docker.internal) is the host (QEMU's
   # user network maps 10.0.2.2 to the host's loopback); every other name goes to QEMU's DNS proxy, which asks
   # the host's current resolver, so a host DNS change (VPN, new network) reaches the guest without a restart.
