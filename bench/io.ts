@@ -13,10 +13,14 @@ export const GUEST_PORTS = { sink: 7001, source: 7002, echo: 7003 } as const;
 export function guestServersScript(bytes: number): string {
   const server = (port: number, body: string) =>
     `setsid perl -MIO::Socket::INET -e '$SIG{PIPE} = "IGNORE"; my $s = IO::Socket::INET->new(LocalAddr => "0.0.0.0", LocalPort => ${port}, Listen => 128, ReuseAddr => 1) or die; while (my $c = $s->accept) { ${body} close $c }' >/dev/null 2>&1 </dev/null &`;
+  // Returns once all three listen: they start in parallel, and a port the guest does not listen on yet is
+  // reset by QEMU's user network after it accepted on the host side (a CI run failed on that once).
+  const ports = Object.values(GUEST_PORTS).join(' ');
   return [
     server(GUEST_PORTS.sink, 'my ($n, $b) = (0); while (my $r = sysread($c, $b, 1 << 20)) { $n += $r } syswrite($c, "$n\\n");'),
     server(GUEST_PORTS.source, `my $k = "x" x (1 << 20); my $left = ${bytes}; while ($left > 0) { my $w = syswrite($c, $k, $left < 1048576 ? $left : 1048576); last unless $w; $left -= $w }`),
     server(GUEST_PORTS.echo, 'my $l = <$c>; syswrite($c, "ok\\n");'),
+    `for p in ${ports}; do i=0; until ss -Hltn "sport = :$p" | grep -q .; do i=$((i + 1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done; done`,
   ].join('\n');
 }
 

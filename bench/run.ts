@@ -120,7 +120,8 @@ async function retried<T>(what: string, f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (err) {
-    log(`${what} failed (${(err as Error).message}); trying once more`);
+    log(`${what} failed (${(err as Error).message}); trying once more in 2 s`);
+    await new Promise((r) => setTimeout(r, 2000));
     return f();
   }
 }
