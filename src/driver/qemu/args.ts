@@ -36,8 +36,8 @@ export function kernelCmdline(spec: Pick<VmSpec, 'arch' | 'accel' | 'hostname'>)
     consoleFor(spec.arch),
     ...KERNEL_CMDLINE,
     `systemd.hostname=${spec.hostname}`,
-    // Under TCG the CPU is emulated: speculative-execution mitigations only cost time there.
-    // Under TCG only (see docs/architecture.md, "Cold start"):
+    // Under TCG only (see docs/architecture.md, "Boot trimming"):
+    // - mitigations=off: the CPU is emulated; speculative-execution mitigations only cost time there.
     // - ASLR off: QEMU 7.2 keys translated code by virtual address, so a library mapped at a new address in
     //   every process is translated again for every exec (3 MB of host code per /bin/true; fork+exec 25 ms
     //   with ASLR, 10 ms without).
