@@ -411,9 +411,7 @@ exit 0 unless defined $PORT;
 open(my $ch, '+<', $PORT) or die "berth-guestd: $PORT: $!\n";
 binmode $ch;
 
-# The handles the main loop waits on: the channel and the power buttons.
-my %watched = (fileno($ch) => $ch);
-# Handles of %watched readable within $timeout seconds.
+# The handles among @fhs that are readable within $timeout seconds.
 sub readable {
   my ($timeout, @fhs) = @_;
   my $rin = '';
@@ -429,11 +427,11 @@ for my $ev (glob('/dev/input/event*')) {
   my @words = reverse split ' ', slurp("/sys/class/input/$n/device/capabilities/key") // '';
   next unless @words > 1 && hex($words[1]) & (1 << (116 - 64)); # KEY_POWER = 116
   open(my $fh, '<', $ev) or next;
-  $power{fileno $fh} = $watched{fileno $fh} = $fh;
+  $power{fileno $fh} = $fh;
 }
 sub power_event {
   my ($fh) = @_;
-  my $n = sysread($fh, my $buf, 24 * 16) or do { delete $power{fileno $fh}; delete $watched{fileno $fh}; return; };
+  my $n = sysread($fh, my $buf, 24 * 16) or do { delete $power{fileno $fh}; return; };
   for (my $o = 0; $o + 24 <= $n; $o += 24) {
     my ($type, $code, $value) = unpack('x16 S S l', substr($buf, $o, 24));
     kill 'USR2', 1 if $type == 1 && $code == 116 && $value == 1;
@@ -652,7 +650,7 @@ while (1) {
     select(undef, undef, undef, $wait);
     $eof = 0;
   } else {
-    for my $fh (readable($wait, values %watched)) {
+    for my $fh (readable($wait, $ch, values %power)) {
       if ($power{fileno $fh}) { power_event($fh); next; }
       my $n = sysread($ch, my $data, 65536);
       if (!$n) { $eof = 1; }
