@@ -130,6 +130,11 @@ const mountSchema = z
     writable: z.boolean().default(true),
     /** 9p cache mode (see NINEP_CACHE). */
     cache: z.enum(NINEP_CACHE).default('mmap'),
+    /**
+     * Synchronised: the guest keeps its own copy of the folder on its disk (guest-speed small-file work, native
+     * inotify) and berth copies changes both ways in the background; see docs/architecture.md.
+     */
+    sync: z.boolean().default(false),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -163,7 +168,7 @@ export const instanceConfigSchema = z
     /** How host folders are shared into the guest (virtio-9p is built into QEMU). */
     mountType: z.enum(MOUNT_TYPES).default('9p'),
     /** Host folders shared into the guest; default: the home directory, writable, at the same path. */
-    mounts: z.array(mountSchema).default([{ location: '~', writable: true, cache: 'mmap' }]),
+    mounts: z.array(mountSchema).default([{ location: '~', writable: true, cache: 'mmap', sync: false }]),
   })
   .strict();
 

@@ -155,6 +155,12 @@ export class GuestChannel {
     for (const p of guestPaths) this.send(`touch ${escapePath(p)}`);
   }
 
+  /** Host-side changes in synchronised folders, with the host's state of each path (see berth-syncd). */
+  sync(changes: { guestPath: string; state: string }[]): void {
+    const word = (s: string) => escapePath(s).replace(/ /g, '%20');
+    for (const c of changes) this.send(`sync ${word(c.guestPath)} ${word(c.state)}`);
+  }
+
   /** Holds these shared directories open in the guest, so that watchers and touches share their inodes. */
   pin(guestDirs: string[]): void {
     for (const p of guestDirs) this.send(`pin ${escapePath(p)}`);

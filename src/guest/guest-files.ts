@@ -1,3 +1,5 @@
+import { BERTH_SYNCD } from './berth-syncd.js';
+
 /**
  * Files berth puts into the guest image, and the script that wires them up.
  * Their text is part of the image recipe hash: editing anything here builds a new image.
@@ -98,8 +100,10 @@ my @units = (
   { name => 'fw', once => 1, (grep { !-d "/sys/module/$_" } @FIRST) ? (cmd => ['modprobe', '-qa', @FIRST]) : (code => sub { 1 }) },
   # In-process (no exec, no interpreter start-up): dockerd waits for it.
   { name => 'mount', once => 1, after => ['fw'], code => \&mount_shares },
+  # The guest's copies of synchronised shared folders (see berth-syncd): ready once they match the host's.
+  { name => 'syncd', after => ['mount'], ready => '/run/berth/sync.ready', cmd => ['/usr/local/sbin/berth-syncd'] },
   # Shared folders first: containers restarted by the engine may bind-mount them.
-  { name => 'dockerd', after => ['mount'], cmd => [limited(1048576, -500, 'dockerd', '--containerd=/run/containerd/containerd.sock')] },
+  { name => 'dockerd', after => ['mount', 'syncd'], cmd => [limited(1048576, -500, 'dockerd', '--containerd=/run/containerd/containerd.sock')] },
   # Some aliases have no module (built into the kernel, or blacklisted): modprobe's status says nothing then.
   # Steps off the engine's path run at nice 10 (services at 0: what they start inherits it).
   { name => 'modules', once => 1, optional => 1, nice => 10, cmd => ['modprobe', '-qab', @EARLY, aliases()] },
@@ -175,6 +179,11 @@ sub reap {
 # so the first containers never meet the boot's own work (module loads, growing the disk) half-way.
 my $boot_done;
 sub start_ready {
+  for my $u (grep { $_->{ready} && $_->{started} && !$_->{done} } @units) {
+    next unless -e $u->{ready};
+    $u->{done} = 1;
+    record("$u->{name} ready");
+  }
   if (!$boot_done && !grep { $_->{once} && !$_->{done} } @units) { $boot_done = 1; record('boot done'); }
   for my $u (@units) {
     next if $u->{pid} || ($u->{once} && $u->{started});
@@ -210,7 +219,8 @@ sub shutdown_all {
   $stopping = 1;
   note("stopping the engine ($how)");
   # The engine first (it stops its containers, within their stop timeouts), then containerd, then the rest.
-  for my $step ([60, 'dockerd'], [5, 'containerd'], [5, map { $_->{name} } @units]) {
+  # berth-syncd after them: it copies the guest's last changes of synchronised folders to the host.
+  for my $step ([60, 'dockerd'], [5, 'containerd'], [30, 'syncd'], [5, map { $_->{name} } @units]) {
     my ($secs, @names) = @$step;
     my @pids = grep { defined } map { $unit{$_}{pid} } @names;
     next unless @pids;
@@ -235,6 +245,8 @@ while (1) {
   shutdown_all($want) if $want;
   start_ready();
   my @due = grep { defined } map { $_->{pid} ? undef : $_->{due} } @units;
+  # A service that says it is ready with a file: look for it often.
+  push @due, uptime() + 0.02 if grep { $_->{ready} && $_->{started} && !$_->{done} } @units;
   my $timeout = @due ? min(@due) - uptime() : undef;
   $timeout = 0 if defined $timeout && $timeout < 0;
   my $rin = '';
@@ -255,6 +267,8 @@ sub MS_RDONLY () { 1 }
 sub MS_NOSUID () { 2 }
 sub MS_NODEV () { 4 }
 sub MS_NOEXEC () { 8 }
+sub MS_REMOUNT () { 32 }
+sub MS_BIND () { 4096 }
 sub MS_REC () { 16384 }
 sub MS_SHARED () { 1 << 20 }
 
@@ -296,18 +310,27 @@ sub fw_cfg {
 # The host folders shared over virtio-9p, from fw_cfg "mounts": "<tag> TAB <guest path> TAB <rw|ro>,<options>"
 # lines. At boot (berth-init, before the engine: containers that bind-mount a shared folder find it) and after
 # a resume (berth-setup mount). False if one failed (each failure is reported on stderr).
+# A synchronised folder (option berth.sync=<id>) is mounted at /run/berth/sync/<tag> instead: berth-syncd
+# keeps a copy of it on the guest's disk, at the guest path. With none, berth-syncd has nothing to wait for.
 sub mount_shares {
-  my $ok = 1;
+  my ($ok, $sync) = (1, 0);
   for (split /\n/, fw_cfg('mounts') // '') {
     my ($tag, $dir, $opts) = split /\t/;
-    next unless defined $opts && $tag ne '' && !mounted($dir);
-    mkdirs($dir);
+    next unless defined $opts && $tag ne '';
     my ($mode, @rest) = split /,/, $opts;
+    if (grep { /^berth\.sync=/ } @rest) {
+      @rest = grep { !/^berth\.sync=/ } @rest;
+      $dir = "/run/berth/sync/$tag";
+      $sync++;
+    }
+    next if mounted($dir);
+    mkdirs($dir);
     my $data = join(',', 'trans=virtio', 'version=9p2000.L', @rest);
     next if mount_fs('9p', $tag, $dir, $mode eq 'ro' ? MS_RDONLY : 0, $data);
     print STDERR "berth: cannot mount the shared folder $tag on $dir: $!\n";
     $ok = 0;
   }
+  spew('/run/berth/sync.ready', '') unless $sync;
   return $ok;
 }
 1;
@@ -390,6 +413,7 @@ blacklist ccp
  *                 "binfmt <arch> ..." (the qemu-user interpreters registered), when asked.
  *   host → guest: "ping"; "time <epoch>" (set the clock after a resume); "ports" (send the list now); "binfmt";
  *                 "touch <path>" (wake inotify watchers of a shared folder after a host-side change);
+ *                 "sync <path> <state>" (a host-side change in a synchronised folder: for berth-syncd);
  *                 "pin <dir>" / "unpin <dir>" (hold shared directories open, see pin());
  *                 "unmount" / "mount" (shared folders around a suspend: QEMU cannot save a VM with 9p mounted).
  * It also turns the ACPI power button (QEMU's system_powerdown) into a clean shutdown: SIGUSR2 to berth-init.
@@ -588,6 +612,25 @@ sub unmount_shares {
   return undef;
 }
 
+# berth-syncd's requests pipe (see berth-syncd). Lines that do not fit now are dropped, and it is asked to
+# compare everything ("rescan") as soon as there is room.
+my ($sync_fh, $sync_lost) = (undef, 0);
+sub to_syncd {
+  my ($line) = @_;
+  sysopen($sync_fh, '/run/berth/sync.fifo', 1 | 04000) or return 0 if !$sync_fh; # O_WRONLY O_NONBLOCK: no reader, no wait
+  if ($sync_lost) { syswrite($sync_fh, "rescan\n") or return 0; $sync_lost = 0; }
+  return 1 if syswrite($sync_fh, "$line\n");
+  $sync_lost = 1 if $!{EAGAIN};
+  $sync_fh = undef unless $sync_lost;
+  return 0;
+}
+# Before a suspend: berth-syncd stops using 9p (it answers with a file).
+sub pause_syncd {
+  unlink '/run/berth/sync.paused';
+  to_syncd('pause') or return;
+  for (1 .. 200) { return if -e '/run/berth/sync.paused'; nap(0.05); }
+}
+
 sub handle {
   my ($line) = @_;
   my ($cmd, $arg) = split / /, $line, 2;
@@ -601,17 +644,21 @@ sub handle {
   elsif ($cmd eq 'ports') { my $cur = listeners(); loopback_forwarding() if $cur =~ /:lo\b/; say_host("ports $cur"); }
   elsif ($cmd eq 'binfmt') { say_host('binfmt ' . binfmt()); }
   elsif ($cmd eq 'touch' && defined $arg) { touch_path($arg); }
+  elsif ($cmd eq 'sync' && defined $arg) { to_syncd($line); }
   elsif ($cmd eq 'pin' && defined $arg) { pin($arg); }
   elsif ($cmd eq 'unpin' && defined $arg) { unpin($arg); }
   elsif ($cmd eq 'unmount') {
     closedir($_) for values %pins;
     %pins = ();
+    pause_syncd();
     my $err = unmount_shares();
-    if (defined $err) { system('/usr/local/sbin/berth-setup', 'mount'); say_host("err unmount $err"); }
+    if (defined $err) { system('/usr/local/sbin/berth-setup', 'mount'); to_syncd('resume'); say_host("err unmount $err"); }
     else { say_host('ok unmount'); }
   }
   elsif ($cmd eq 'mount') {
-    say_host(system('/usr/local/sbin/berth-setup', 'mount') == 0 ? 'ok mount' : 'err mount');
+    my $ok = system('/usr/local/sbin/berth-setup', 'mount') == 0;
+    to_syncd('resume');
+    say_host($ok ? 'ok mount' : 'err mount');
   }
 }
 
@@ -769,7 +816,7 @@ export const CUSTOMIZE_SCRIPT = `#!/bin/sh
 set -eu
 R="$1"
 F="$2"
-for f in berth-init berth-setup berth-guestd; do install -m 0755 "$F/$f" "$R/usr/local/sbin/$f"; done
+for f in berth-init berth-setup berth-guestd berth-syncd; do install -m 0755 "$F/$f" "$R/usr/local/sbin/$f"; done
 install -d "$R/usr/local/lib/berth"
 install -m 0644 "$F/sys.pl" "$R/usr/local/lib/berth/sys.pl"
 # berth-init is the init: no systemd (see BERTH_INIT).
@@ -806,6 +853,7 @@ export const GUEST_FILES: Record<string, string> = {
   'berth-setup': BERTH_SETUP,
   'sys.pl': BERTH_PERL_LIB,
   'berth-guestd': BERTH_GUESTD,
+  'berth-syncd': BERTH_SYNCD,
   'resolv.conf': RESOLV_CONF,
   'initrd-init': INITRD_INIT,
   'initramfs.conf': INITRAMFS_CONF,

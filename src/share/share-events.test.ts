@@ -4,12 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { foldBursts, ShareEventRelay, type GuestFileEvents } from './share-events.js';
+import { foldBursts, ShareEventRelay, syncState, type GuestFileEvents } from './share-events.js';
 
 class FakeGuest implements GuestFileEvents {
   touched: string[] = [];
   pinned: string[] = [];
   unpinned: string[] = [];
+  synced: { guestPath: string; state: string }[] = [];
+  sync(c: { guestPath: string; state: string }[]) {
+    this.synced.push(...c);
+  }
   touch(p: string[]) {
     this.touched.push(...p);
   }
@@ -39,7 +43,7 @@ describe('ShareEventRelay (real file watcher on a temp dir)', () => {
     const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
     for (const d of ['a/b', '.git/objects', 'node_modules/x', 'c']) await fsp.mkdir(path.join(host, d), { recursive: true });
     const g = new FakeGuest();
-    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap' }], g, pino({ level: 'silent' }), () => undefined);
+    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: false }], g, pino({ level: 'silent' }), () => undefined);
     await relay.start();
     await until(() => g.pinned.length >= 4);
     expect(g.pinned.sort()).toEqual(['/g', '/g/a', '/g/a/b', '/g/c']);
@@ -61,7 +65,7 @@ describe('ShareEventRelay (real file watcher on a temp dir)', () => {
   it('drops the echo of its own touch (a mode change with the same mtime)', async () => {
     const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
     const g = new FakeGuest();
-    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap' }], g, pino({ level: 'silent' }), () => undefined);
+    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: false }], g, pino({ level: 'silent' }), () => undefined);
     await relay.start();
     const f = path.join(host, 'f.txt');
     await fsp.writeFile(f, 'x');
@@ -77,6 +81,41 @@ describe('ShareEventRelay (real file watcher on a temp dir)', () => {
     await until(() => g.touched.includes('/g/other'));
     expect(g.touched.slice(n)).toEqual(['/g/other']);
 
+  });
+});
+
+describe('synchronised folders', () => {
+  it('sends every change, hidden folders too, with the state berth-syncd compares; never pins', async () => {
+    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    await fsp.mkdir(path.join(host, '.git'));
+    const g = new FakeGuest();
+    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: true }], g, pino({ level: 'silent' }), () => undefined);
+    await relay.start();
+    await fsp.writeFile(path.join(host, '.git', 'HEAD'), 'ref\n');
+    await fsp.writeFile(path.join(host, '.berth-sync.1.1'), 'a copy on its way');
+    // The state is read when the event arrives (a create may come before the write): the final one arrives too.
+    const final = () => syncState(path.join(host, '.git', 'HEAD'));
+    await until(() => g.synced.some((c) => c.guestPath === '/g/.git/HEAD' && c.state === final()));
+    expect(final()).toMatch(/^f:4:\d+\.\d{9}:[0-7]+$/);
+    await fsp.rm(path.join(host, '.git', 'HEAD'));
+    await until(() => g.synced.some((c) => c.guestPath === '/g/.git/HEAD' && c.state === 'none'));
+    expect(g.synced.some((c) => c.guestPath.includes('.berth-sync.'))).toBe(false);
+    expect(g.pinned).toEqual([]);
+  });
+
+  it('states: exact size, mtime to the nanosecond and mode; folders, links, absent paths', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-state-'));
+    const f = path.join(dir, 'f');
+    await fsp.writeFile(f, 'hello');
+    await fsp.chmod(f, 0o640);
+    // A whole second (utimes takes seconds): the nanoseconds are written out, nine digits.
+    fs.utimesSync(f, 1795564800, 1795564800);
+    expect(syncState(f)).toBe('f:5:1795564800.000000000:640');
+    await fsp.chmod(dir, 0o750);
+    expect(syncState(dir)).toBe('d:750');
+    await fsp.symlink('../x y', path.join(dir, 'l'));
+    expect(syncState(path.join(dir, 'l'))).toBe('l:../x y');
+    expect(syncState(path.join(dir, 'missing'))).toBe('none');
   });
 });
 

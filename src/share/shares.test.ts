@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseInstanceConfig } from '../config/load.js';
-import { guestMountTable, resolveShares } from './shares.js';
+import { guestMountTable, resolveShares, syncId } from './shares.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-shares-'));
 fs.mkdirSync(path.join(tmp, 'a,b'));
@@ -13,7 +13,7 @@ const cfg = (yaml: string) => parseInstanceConfig(yaml, 'f.yaml');
 describe('resolveShares', () => {
   it('defaults to the home directory, writable, at the same path, cache=mmap', () => {
     const s = resolveShares(cfg(''), 'f.yaml', tmp);
-    expect(s).toEqual([{ tag: 'berth0', hostPath: tmp, guestPath: tmp, writable: true, cache: 'mmap' }]);
+    expect(s).toEqual([{ tag: 'berth0', hostPath: tmp, guestPath: tmp, writable: true, cache: 'mmap', sync: false }]);
   });
 
   it('expands ~, keeps a mountPoint, numbers the tags', () => {
@@ -23,6 +23,15 @@ describe('resolveShares', () => {
       ['berth1', path.join(tmp, 'a,b'), '/data', false],
     ]);
     expect(guestMountTable(s)).toBe(`berth0\t${tmp}\trw,msize=512000,cache=mmap\nberth1\t/data\tro,msize=512000,cache=mmap\n`);
+  });
+
+  it('marks a synchronised folder in the guest mount table with an id from its host path', () => {
+    const s = resolveShares(cfg(`mounts:\n  - location: "~/a,b"\n    sync: true\n`), 'f.yaml', tmp);
+    const id = syncId(path.join(tmp, 'a,b'));
+    expect(id).toMatch(/^[0-9a-f]{16}$/);
+    expect(id).not.toBe(syncId(tmp));
+    expect(guestMountTable(s)).toBe(`berth0\t${path.join(tmp, 'a,b')}\trw,msize=512000,cache=mmap,berth.sync=${id}\n`);
+    expect(() => cfg('mounts:\n  - location: /x\n    sync: yes please\n')).toThrow(/mounts\[0\]\.sync/);
   });
 
   it.each([

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,13 @@ export interface Share {
   guestPath: string;
   writable: boolean;
   cache: MountConfig['cache'];
+  /** Synchronised (see berth-syncd): the guest works on its own copy, kept in step with the host folder. */
+  sync: boolean;
+}
+
+/** The name of a synchronised folder's copy in the guest (/var/lib/berth/sync/<id>): from its host path. */
+export function syncId(hostPath: string): string {
+  return crypto.createHash('sha256').update(hostPath).digest('hex').slice(0, 16);
 }
 
 /** 9p message size: the largest the guest kernel's virtio transport takes (125 pages). */
@@ -53,16 +61,20 @@ export function resolveShares(cfg: Pick<InstanceConfig, 'mounts'>, file: string,
       throw new BerthError('BAD_CONFIG', `${field('mountPoint')}: ${guestPath} is already shared by mounts[${dup}]`);
     }
     seen.set(guestPath, i);
-    return { tag: `berth${i}`, hostPath, guestPath, writable: m.writable, cache: m.cache };
+    return { tag: `berth${i}`, hostPath, guestPath, writable: m.writable, cache: m.cache, sync: m.sync };
   });
 }
 
-/** The fw_cfg "mounts" entry berth-mount reads in the guest: tag TAB guest path TAB mount options. */
+/**
+ * The fw_cfg "mounts" entry mount_shares reads in the guest: tag TAB guest path TAB mount options; a
+ * synchronised folder has berth.sync=<id> among them (see berth-syncd).
+ */
 export function guestMountTable(shares: Share[]): string {
   return shares
     .map((s) => {
       if (/[\t\n]/.test(s.guestPath)) throw new BerthError('BAD_CONFIG', `a shared folder path may not contain tabs or newlines: ${JSON.stringify(s.guestPath)}`);
-      return `${s.tag}\t${s.guestPath}\t${s.writable ? 'rw' : 'ro'},msize=${NINEP_MSIZE},cache=${s.cache}\n`;
+      const sync = s.sync ? `,berth.sync=${syncId(s.hostPath)}` : '';
+      return `${s.tag}\t${s.guestPath}\t${s.writable ? 'rw' : 'ro'},msize=${NINEP_MSIZE},cache=${s.cache}${sync}\n`;
     })
     .join('');
 }
