@@ -47,8 +47,10 @@ for (split /\n/, $ENV{BERTH_SYNCD_TABLE} // fw_cfg('mounts') // '') {
 }
 unlink $PAUSED;
 system('mkfifo', '-m', '0600', $FIFO) unless -p $FIFO;
-# Read and write: never EOF, whoever comes and goes on the other end.
+# Read and write: never EOF, whoever comes and goes on the other end. 1 MiB of room (F_SETPIPE_SZ): host events
+# wait there while a long pass runs (when it is full, berth-guestd asks for a rescan instead).
 open(my $fifo, '+<', $FIFO) or die "berth-syncd: $FIFO: $!\n";
+fcntl($fifo, 1031, 1 << 20);
 # None here: only answer a pause (berth-guestd waits for that before a suspend).
 if (!@shares) {
   spew($READY, '');
@@ -85,6 +87,11 @@ sub sig {
   return 'o';
 }
 sub same { my ($a, $b) = @_; return defined $a ? defined $b && $a eq $b : !defined $b; }
+# The same file at start-up, though a side kept only whole seconds of the mtime (as 9p does for a copy's).
+sub same_file {
+  my ($a, $b) = map { defined $_ && /^f:(\d+):(\d+)\.(\d+):(\d+)$/ ? [$1, $2, $3, $4] : undef } @_;
+  return $a && $b && $a->[0] == $b->[0] && $a->[1] == $b->[1] && $a->[3] eq $b->[3] && ($a->[2] == 0 || $b->[2] == 0);
+}
 sub names { opendir(my $d, $_[0]) or return (); return grep { $_ ne '.' && $_ ne '..' } readdir $d; }
 sub parent { my $r = $_[0]; $r =~ s{/[^/]*$}{}; return $r; }
 
@@ -92,14 +99,15 @@ sub parent { my $r = $_[0]; $r =~ s{/[^/]*$}{}; return $r; }
 my $seq = 0;
 sub temp_beside { return parent($_[0]) . '/.berth-sync.' . $$ . '.' . ++$seq; }
 
-# A file, whole, beside its target and renamed over it; mode and mtime as the source's; $own: the source's owner
-# too (into the guest's copy: the owner the host folder shows over 9p).
+# A file, with the mode and mtime of its state $sig, written beside its target and renamed over it (readers
+# never see half a file); $new: straight to the target, which must not exist (over 9p: two round trips
+# fewer). $own: [uid, gid] to give it.
 sub copy_file {
-  my ($src, $dst, $own) = @_;
-  my ($mode, undef, $sec, $ns, $uid, $gid) = stat_of($src) or return 0;
+  my ($src, $dst, $sig, $own, $new) = @_;
+  my ($mode, $sec, $ns) = $sig =~ /^f:\d+:(\d+)\.(\d+):([0-7]+)$/ ? (oct $3, $1, $2) : return 0;
   open(my $in, '<', $src) or return 0;
-  my $tmp = temp_beside($dst);
-  sysopen(my $out, $tmp, 0x1 | 0x40 | 0x80, $mode & 07777) or return 0; # O_WRONLY O_CREAT O_EXCL
+  my $tmp = $new ? $dst : temp_beside($dst);
+  sysopen(my $out, $tmp, 0x1 | 0x40 | 0x80, $mode) or return 0; # O_WRONLY O_CREAT O_EXCL
   my $ok = 1;
   while ($ok) {
     my $n = sysread($in, my $buf, 1 << 20);
@@ -108,10 +116,10 @@ sub copy_file {
     for (my $o = 0; $o < $n;) { my $w = syswrite($out, $buf, $n - $o, $o); if (!$w) { $ok = 0; last; } $o += $w; }
   }
   $ok = close($out) && $ok;
-  chown($uid, $gid, $tmp) if $ok && $own;
-  chmod($mode & 07777, $tmp) if $ok && ($own || $mode & 07022); # chown clears set-id bits
+  chown(@$own, $tmp) if $ok && $own;
+  chmod($mode, $tmp) if $ok && ($own || $mode & 07022); # chown clears set-id bits
   $ok &&= syscall($NR->{utimensat}, -100, $tmp, pack('q q q q', $sec, $ns, $sec, $ns), 0) == 0;
-  return 1 if $ok && rename($tmp, $dst);
+  return 1 if $ok && ($new || rename($tmp, $dst));
   unlink $tmp;
   return 0;
 }
@@ -165,14 +173,23 @@ sub apply {
     mark($s->{i}, $rel, 3);
     return undef;
   }
-  if (!-d ($s->{$to} . parent($rel))) { mark($s->{i}, parent($rel), 3); return undef; }
+  my $res = apply_to($s, $to, $src, $dst, $rel, $fs, $ts, $force);
+  # Its folder is not there yet (its event still to come): the folder first, then this in it.
+  mark($s->{i}, parent($rel), 3) if !defined $res && !-d ($s->{$to} . parent($rel));
+  return $res;
+}
+
+sub apply_to {
+  my ($s, $to, $src, $dst, $rel, $fs, $ts, $force) = @_;
+  # Files and folders made in the guest's copy get the host folder's owner (as 9p shows the host's files).
+  my $own = $to eq 'local' ? $s->{owner} : undef;
   if ($fs =~ /^d:([0-7]+)/) {
     my ($mode, $made) = (oct $1, 0);
     if (!defined $ts || $ts !~ /^d/) {
       return undef if defined $ts && !remove_tree($s, $to, $rel, $force);
       mkdir($dst, $mode) or return undef;
       chmod($mode, $dst) if $mode & 07022;
-      if ($to eq 'local') { my (undef, undef, undef, undef, $uid, $gid) = stat_of($src); chown($uid, $gid, $dst) if defined $gid; }
+      chown(@$own, $dst) if $own;
       $made = 1;
     }
     chmod($mode, $dst) if !$made && $ts ne $fs;
@@ -180,7 +197,7 @@ sub apply {
   }
   if (defined $ts && $ts =~ /^d/) { return undef unless remove_tree($s, $to, $rel, $force); }
   if ($fs =~ /^l:(.*)$/s) { return make_link($1, $dst) ? 0 : undef; }
-  return copy_file($src, $dst, $to eq 'local') ? 0 : undef;
+  return copy_file($src, $dst, $fs, $own, $to eq 'remote' && !defined $ts) ? 0 : undef;
 }
 
 # Brings $rel to the same state on both sides. $how: 1 the path, 2 and its entries, 3 all below it. $ev: the
@@ -193,33 +210,39 @@ sub sync_path {
   # Events on one side only, and that side is as last synchronised: nothing to do.
   return if $how == 1 && $ev && (!$ev->{local} || same($l, $s->{L}{$rel}))
     && (!$ev->{host} || defined $ev->{hint} && $ev->{hint} eq ($s->{H}{$rel} // 'none'));
-  my $r = sig($rp);
+  # The host's side: from its event, or (the guest's event only) as last synchronised, since the host agent
+  # sends every host-side change; a copy that finds it otherwise looks again. Else over 9p.
+  my $known = $how == 1 && $ev && !$mirror;
+  my $r = !$known ? sig($rp) : $ev->{host} ? (defined $ev->{hint} && $ev->{hint} ne 'none' ? $ev->{hint} : undef) : $s->{H}{$rel};
+  # Over a host file: look first (its change may be on its way here), so it is not lost.
+  $r = sig($rp) if $known && !$ev->{host} && defined $r && defined $l && $l =~ /^f/;
   return if defined $l && $l eq 'o' || defined $r && $r eq 'o';
   my $lch = !same($l, $s->{L}{$rel});
   my $rch = !same($r, $s->{H}{$rel});
-  my ($res, $now);
-  if (same($l, $r)) {
+  my $res;
+  # Neither side changed since the last sync (though they differ: 9p keeps whole seconds of a copy's mtime).
+  if (same($l, $r) || !$lch && !$rch || $mirror && same_file($l, $r)) {
     $res = defined $l && $l =~ /^d/ ? 1 : 0;
-    $now = $l;
   } elsif ($mirror || $rch) {
     if ($lch && !$mirror && defined $l && $l =~ /^f/) { # both changed: the host wins, the guest's is kept
       (my $flat = $s->{id} . $rel) =~ s{/}{%}g;
       mkdirs($CONFLICTS);
-      copy_file($lp, "$CONFLICTS/$flat." . time());
+      copy_file($lp, "$CONFLICTS/$flat." . time(), $l);
       logf("conflict on $s->{dir}$rel: the host's version wins, the guest's is in $CONFLICTS");
     }
     $res = apply($s, 'remote', $rel, $r, $l, $mirror);
-    $now = $r;
+    ($l, $r) = (sig($lp), $r) if defined $res;
   } elsif (!$s->{ro}) {
     $res = apply($s, 'local', $rel, $l, $r, 0);
-    $now = $l;
+    if (!defined $res && $known) { return sync_path($s, $rel, 2, undef, 0); } # with the host's real state
+    $r = defined $res ? pushed($s, $rp, $l) : $r;
   } else {
     return; # the guest's copy of a read-only share changed underneath (only root can): left alone
   }
   return unless defined $res;
-  # Both sides now hold the source's state (mode and mtime are copied exactly).
-  if (defined $now) { ($s->{L}{$rel}, $s->{H}{$rel}) = ($now, $now); }
-  else { delete $s->{L}{$rel}; delete $s->{H}{$rel}; }
+  # Each side's state now: what later events are compared with.
+  if (defined $l) { $s->{L}{$rel} = $l; } else { delete $s->{L}{$rel}; }
+  if (defined $r) { $s->{H}{$rel} = $r; } else { delete $s->{H}{$rel}; }
   return unless $res && ($how > 1 || $res == 2);
   my %n = map { ($_ => 1) } names($lp), names($rp);
   for my $n (sort keys %n) {
@@ -228,13 +251,29 @@ sub sync_path {
   }
 }
 
+# The host's state of a copy just written there: the source's, but 9p keeps only whole seconds of an mtime it
+# is given (learnt from the first file copied, by reading it back).
+sub pushed {
+  my ($s, $rp, $l) = @_;
+  return $l unless defined $l && $l =~ /^f:/;
+  if (!defined $s->{whole_seconds}) {
+    my $r = sig($rp);
+    $s->{whole_seconds} = defined $r && $r ne $l ? 1 : 0;
+    return $r;
+  }
+  return $s->{whole_seconds} ? $l =~ s/\.\d{9}:/.000000000:/r : $l;
+}
+
 # ---- inotify on the guest's copies ----
 my $IN_FD = syscall($NR->{init}, 0x800 | 0x80000); # IN_NONBLOCK | IN_CLOEXEC
 die "berth-syncd: inotify_init1: $!\n" if $IN_FD < 0;
 open(my $inotify, '<&=', $IN_FD) or die "berth-syncd: inotify fd: $!\n";
-# MODIFY ATTRIB CLOSE_WRITE MOVED_FROM MOVED_TO CREATE DELETE | ONLYDIR DONT_FOLLOW EXCL_UNLINK
+# MODIFY ATTRIB CLOSE_WRITE MOVED_FROM MOVED_TO CREATE DELETE | ONLYDIR DONT_FOLLOW EXCL_UNLINK. A file being
+# written is copied when it is closed; one written to for WRITING seconds without a close, then too.
 my $MASK = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x01000000 | 0x02000000 | 0x04000000;
 my %watch; # wd => [share, rel of the folder]
+my %writing; # "<share index>\0<rel>" => when the first write without a close was seen
+my $WRITING = 2;
 my $watch_full = 0;
 sub watch_tree {
   my ($s, $rel) = @_;
@@ -271,6 +310,9 @@ sub read_inotify {
         unwatch_tree($s, $rel) if $mask & 0x40;
         if ($mask & (0x100 | 0x80)) { watch_tree($s, $rel); mark($s->{i}, $rel, 3, 'local'); next; }
       }
+      my $k = "$s->{i}\0$rel";
+      if ($mask == 0x2) { $writing{$k} //= uptime(); next; }
+      delete $writing{$k};
       mark($s->{i}, $rel, 1, 'local');
     }
   }
@@ -279,6 +321,9 @@ sub read_inotify {
 # ---- host events and requests, from berth-guestd ----
 my ($paused, $fifo_buf) = (0, '');
 sub read_fifo {
+  my $rin = '';
+  vec($rin, fileno($fifo), 1) = 1;
+  return unless select(my $rout = $rin, undef, undef, 0) > 0;
   sysread($fifo, my $data, 65536) or return;
   $fifo_buf .= $data;
   while ($fifo_buf =~ s/^([^\n]*)\n//) {
@@ -309,11 +354,25 @@ sub flush {
   return if $paused;
   my %d = %dirty;
   %dirty = ();
-  ($first, $last) = ();
+  my $n = 0;
   for my $k (sort keys %d) {
     my ($i, $rel) = split /\0/, $k, 2;
     sync_path($shares[$i], $rel, $d{$k}{how}, $d{$k}, 0);
+    read_fifo() if ++$n % 64 == 0; # keep the host's events flowing (they are handled at the next pass)
   }
+  # What this pass marked again (a folder to make first, something kept) waits for the next.
+  ($first, $last) = %dirty ? (uptime()) x 2 : ();
+}
+
+# Files written to for a while without a close (a log): copied as they are now.
+sub due_writes {
+  my $t = uptime();
+  for my $k (grep { $t - $writing{$_} >= $WRITING } keys %writing) {
+    delete $writing{$k};
+    my ($i, $rel) = split /\0/, $k, 2;
+    mark($i, $rel, 1, 'local');
+  }
+  return %writing ? (sort { $a <=> $b } values %writing)[0] + $WRITING - $t : undef;
 }
 
 # ---- start ----
@@ -321,6 +380,8 @@ mkdirs("$RUN/sync");
 for my $s (@shares) {
   if (!defined $ROOT && !mounted($s->{remote})) { logf("$s->{dir}: the host folder is not mounted at $s->{remote}"); next; }
   mkdirs($s->{local}) or die "berth-syncd: cannot make $s->{local}: $!\n";
+  my (undef, undef, undef, undef, $uid, $gid) = stat_of($s->{remote});
+  $s->{owner} = [$uid // 0, $gid // 0];
   chmod(0700, "$LIB/sync");
   my $t = uptime();
   sync_path($s, '', 3, undef, 1);
@@ -342,16 +403,19 @@ $SIG{TERM} = $SIG{INT} = sub { $stop = 1; syswrite($sig_w, 't'); };
 while (1) {
   if ($stop) {
     # Whatever the guest changed last goes to the host before the shutdown unmounts it.
-    for (1 .. 3) { read_inotify(); last unless %dirty; flush(); }
+    for (1 .. 3) { read_inotify(); mark(split(/\0/, $_, 2), 1, 'local') for keys %writing; %writing = (); last unless %dirty; flush(); }
     exit 0;
   }
-  my $wait;
+  my $wait = due_writes();
   if (%dirty && !$paused) {
+    $first //= uptime();
+    $last //= $first;
     my $due = $last + $QUIET;
     $due = $first + $CAP if $first + $CAP < $due;
-    $wait = $due - uptime();
-    $wait = 0 if $wait < 0;
+    my $d = $due - uptime();
+    $wait = $d if !defined $wait || $d < $wait;
   }
+  $wait = 0 if defined $wait && $wait < 0;
   my $rin = '';
   vec($rin, $_, 1) = 1 for $IN_FD, fileno($fifo), fileno($sig_r);
   if (select(my $rout = $rin, undef, undef, $wait) > 0) {
