@@ -123,6 +123,19 @@ describe('berth-syncd (on the host, plain folders)', { timeout: 20000 }, () => {
     expect(read(path.join(remote, 'd/new.txt'))).toBe('newer');
   });
 
+  it('a scan from the host (after a resume) brings changes that had no events, deletes included', async () => {
+    const { root, remote, copy } = await startSyncd({ 'gone.txt': 'g', 'stays.txt': 's', 'd/x.txt': 'x' });
+    // Changed while no events flowed.
+    await fsp.rm(path.join(remote, 'gone.txt'));
+    await fsp.rm(path.join(remote, 'd'), { recursive: true });
+    await fsp.writeFile(path.join(remote, 'added.txt'), 'a');
+    const fifo = path.join(root, 'run/berth/sync.fifo');
+    const lines = ['sync /g scan-begin', ...['stays.txt', 'added.txt'].map((n) => `sync /g/${n} ${syncState(path.join(remote, n))}`), 'sync /g scan-end'];
+    fs.writeFileSync(fifo, lines.join('\n') + '\n', { flag: 'a' });
+    await until('the scan applied', () => read(path.join(copy, 'added.txt')) === 'a' && !fs.existsSync(path.join(copy, 'gone.txt')) && !fs.existsSync(path.join(copy, 'd')));
+    expect(read(path.join(copy, 'stays.txt'))).toBe('s');
+  });
+
   it('on SIGTERM, copies what is pending before it exits', async () => {
     const { remote, copy } = await startSyncd({});
     await fsp.writeFile(path.join(copy, 'last.txt'), 'written just before the shutdown');

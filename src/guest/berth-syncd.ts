@@ -20,8 +20,10 @@ export const BERTH_SYNCD = String.raw`#!/usr/bin/perl
 # host's version wins and the guest's is kept under /var/lib/berth/sync-conflicts. A copy coming back as an
 # event matches its recorded state: nothing loops. A folder is removed only down to what is unchanged since
 # its last sync; anything newer in it is copied back rather than lost.
-# Other fifo lines: "pause" (stop using 9p; /run/berth/sync.paused says done: a suspend unmounts 9p), "resume",
-# "rescan" (berth-guestd lost events): both compare the whole trees. SIGTERM: copies what is pending, exits.
+# The host agent also sends the state of every path, between "scan-begin" and "scan-end", after a resume or its
+# own restart (no events flowed meanwhile). Other fifo lines: "pause" (stop using 9p; /run/berth/sync.paused
+# says done: a suspend unmounts 9p), "resume", "rescan" (berth-guestd lost events: compare both whole trees,
+# over 9p). SIGTERM: copies what is pending, then exits.
 # Tests run it on the host with plain folders: BERTH_SYNCD_ROOT (a prefix for its own paths; no mounts made)
 # and BERTH_SYNCD_TABLE (the mount table), BERTH_SYS_PL (where sys.pl is).
 use strict;
@@ -336,17 +338,30 @@ sub read_fifo {
         next unless $arg eq $d || index($arg, "$d/") == 0;
         my $rel = substr($arg, length $d);
         next if $rel =~ m{/\.berth-sync\.[^/]*$};
+        if (defined $hint && $hint eq 'scan-begin') { $s->{scan} = {}; next; }
+        if (defined $hint && $hint eq 'scan-end') { scan_end($s); next; }
+        $s->{scan}{$rel} = 1 if $s->{scan};
         mark($s->{i}, $rel, defined $hint ? 1 : 2, 'host', $hint);
       }
     } elsif ($cmd eq 'pause') {
       $paused = 1;
       spew($PAUSED, '');
-    } elsif ($cmd eq 'resume' || $cmd eq 'rescan') {
-      $paused = 0 if $cmd eq 'resume';
-      unlink $PAUSED if $cmd eq 'resume';
+    } elsif ($cmd eq 'resume') {
+      # The host agent sends every path's state next (see scan_end): no comparing over 9p.
+      $paused = 0;
+      unlink $PAUSED;
+    } elsif ($cmd eq 'rescan') {
       mark($_->{i}, '', 3) for @shares;
     }
   }
+}
+
+# The host agent sent the state of every path of the host folder (after a resume, or its own restart): what was
+# synchronised but is not among them is gone on the host.
+sub scan_end {
+  my ($s) = @_;
+  my $seen = delete $s->{scan} or return;
+  for my $rel (keys %{$s->{H}}) { mark($s->{i}, $rel, 1, 'host', 'none') if $rel ne '' && !$seen->{$rel}; }
 }
 
 my ($first, $last);
@@ -357,6 +372,13 @@ sub flush {
   my $n = 0;
   for my $k (sort keys %d) {
     my ($i, $rel) = split /\0/, $k, 2;
+    if ($paused) { # a pause came in the pass: the rest waits for the resume
+      my ($e, $o) = ($dirty{$k} //= { how => 0 }, $d{$k});
+      $e->{how} = $o->{how} if $e->{how} < $o->{how};
+      $e->{local} ||= $o->{local};
+      @$e{qw(host hint)} = (1, $o->{hint}) if $o->{host} && !$e->{host};
+      next;
+    }
     sync_path($shares[$i], $rel, $d{$k}{how}, $d{$k}, 0);
     read_fifo() if ++$n % 64 == 0; # keep the host's events flowing (they are handled at the next pass)
   }

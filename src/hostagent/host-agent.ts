@@ -262,7 +262,8 @@ export class HostAgent {
     else await this.recordPlatforms(cfg);
     this.phase = 'ready';
     this.readyAt = new Date();
-    void this.startShareEvents();
+    // Host-side changes made while the agent was away (suspended, or restarted) had no events.
+    void this.startShareEvents(resumed || reattach);
     this.emit({
       type: 'ready',
       t: Date.now() - this.t0,
@@ -361,11 +362,12 @@ export class HostAgent {
     return this.ports?.list() ?? [];
   }
 
-  private async startShareEvents(): Promise<void> {
+  private async startShareEvents(resync: boolean): Promise<void> {
     if (this.shares.length === 0) return;
     // berth's own busy files (instance disks, images) may live under a share: their writes are not relayed.
     this.shareEvents = new ShareEventRelay(this.shares, this.channel!, this.log, (m) => this.notice(m), [berthHome(), imageCacheDir()]);
     for (const problem of await this.shareEvents.start()) this.notice(problem);
+    if (resync) await this.shareEvents.resync().catch((err) => this.log.warn({ err }, 'sending the synchronised folders\' state failed'));
   }
 
   private async remountShares(): Promise<void> {

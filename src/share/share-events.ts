@@ -219,6 +219,41 @@ export class ShareEventRelay {
     }
   }
 
+  /**
+   * The state of every path of each synchronised folder, between "scan-begin" and "scan-end" markers:
+   * berth-syncd compares them with what it last synchronised (no 9p round trips), and takes paths it knows but
+   * the scan did not list as deleted on the host. For changes made while no events could flow (the VM
+   * suspended, the agent restarting).
+   */
+  async resync(): Promise<void> {
+    for (const share of this.shares.filter((s) => s.sync)) {
+      const ignore = this.ignore.filter((i) => isUnder(i, share.hostPath));
+      this.guest.sync([{ guestPath: share.guestPath, state: 'scan-begin' }]);
+      let sent = 0;
+      const queue = [share.hostPath];
+      while (queue.length > 0) {
+        const dir = queue.shift()!;
+        let entries: fs.Dirent[];
+        try {
+          entries = await fsp.readdir(dir, { withFileTypes: true });
+        } catch {
+          continue; // gone or unreadable: its paths count as gone
+        }
+        const batch: { guestPath: string; state: string }[] = [];
+        for (const e of entries) {
+          const p = path.join(dir, e.name);
+          if (SYNC_TEMP.test(e.name) || ignore.some((i) => isUnder(p, i))) continue;
+          batch.push({ guestPath: this.guestPath(share, p), state: syncState(p) });
+          if (e.isDirectory()) queue.push(p);
+        }
+        this.guest.sync(batch);
+        sent += batch.length;
+      }
+      this.guest.sync([{ guestPath: share.guestPath, state: 'scan-end' }]);
+      this.log.info({ share: share.hostPath, paths: sent }, 'synchronised folder state sent to the guest');
+    }
+  }
+
   /** Every changed path of a synchronised folder, with its state now (berth-syncd drops its own echoes). */
   private relaySync(share: Share, events: Event[]): void {
     const changes = new Map<string, string>();
