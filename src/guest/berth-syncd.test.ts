@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { syncState } from '../share/share-events.js';
+import { syncManifest, syncState } from '../share/share-events.js';
 import { BERTH_SYNCD } from './berth-syncd.js';
 import { BERTH_PERL_LIB } from './guest-files.js';
 
@@ -25,7 +25,7 @@ const until = async (what: string, cond: () => boolean, ms = 10000) => {
 };
 const read = (p: string) => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : undefined);
 
-async function startSyncd(host: Record<string, string>, local: Record<string, string> = {}) {
+async function startSyncd(host: Record<string, string>, local: Record<string, string> = {}, withManifest = false) {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-syncd-'));
   const remote = path.join(root, 'run/berth/sync/berth0');
   const copy = path.join(root, 'var/lib/berth/sync/abc123');
@@ -35,13 +35,15 @@ async function startSyncd(host: Record<string, string>, local: Record<string, st
     for (const [rel, body] of Object.entries(files)) {
       await fsp.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
       await fsp.writeFile(path.join(dir, rel), body);
+      await fsp.utimes(path.join(dir, rel), 1700000000, 1700000000); // equal files are equal on both sides
     }
   }
   await fsp.writeFile(path.join(root, 'sys.pl'), BERTH_PERL_LIB);
+  const manifest = withManifest ? { BERTH_SYNCD_MANIFEST: await syncManifest(remote, []) } : {};
   await fsp.writeFile(path.join(root, 'berth-syncd'), BERTH_SYNCD);
   let log = '';
   child = spawn('perl', [path.join(root, 'berth-syncd')], {
-    env: { ...process.env, BERTH_SYNCD_ROOT: root, BERTH_SYS_PL: path.join(root, 'sys.pl'), BERTH_SYNCD_TABLE: 'berth0\t/g\trw,msize=512000,cache=mmap,berth.sync=abc123\n' },
+    env: { ...process.env, BERTH_SYNCD_ROOT: root, BERTH_SYS_PL: path.join(root, 'sys.pl'), BERTH_SYNCD_TABLE: 'berth0\t/g\trw,msize=512000,cache=mmap,berth.sync=abc123\n', ...manifest },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
@@ -60,6 +62,15 @@ describe('berth-syncd (on the host, plain folders)', { timeout: 20000 }, () => {
     expect(read(path.join(copy, 'd/e/f.txt'))).toBe('F');
     expect(fs.existsSync(path.join(copy, 'stale.txt'))).toBe(false);
     for (const rel of ['a.txt', 'd', 'd/e/f.txt']) expect(syncState(path.join(copy, rel))).toBe(syncState(path.join(remote, rel)));
+  });
+
+  it('at a cold boot, follows the host agent\'s manifest: copies only what differs, removes what it lacks', async () => {
+    const { remote, copy, log } = await startSyncd({ 'same.txt': 's', 'new dir/n.txt': 'n', 'changed.txt': 'host' }, { 'stale/x.txt': 'x', 'changed.txt': 'guest!', 'same.txt': 's' }, true);
+    expect(read(path.join(copy, 'new dir/n.txt'))).toBe('n');
+    expect(read(path.join(copy, 'changed.txt'))).toBe('host');
+    expect(fs.existsSync(path.join(copy, 'stale'))).toBe(false);
+    for (const rel of ['same.txt', 'new dir', 'new dir/n.txt', 'changed.txt']) expect(syncState(path.join(copy, rel))).toBe(syncState(path.join(remote, rel)));
+    expect(log()).toMatch(/from the host's manifest, 3 copied/); // new dir, its n.txt, changed.txt; not same.txt
   });
 
   it('copies guest-side creates, edits, renames and deletes to the host, with the exact mtime and mode', async () => {

@@ -397,6 +397,38 @@ sub due_writes {
   return %writing ? (sort { $a <=> $b } values %writing)[0] + $WRITING - $t : undef;
 }
 
+# Makes the guest's copy equal to the host's manifest ("<path> <state>" lines, see syncManifest in the host
+# agent): over 9p only what differs is read. What the copy has beyond it is removed.
+sub mirror {
+  my ($s, $text) = @_;
+  my %m = ('' => sig($s->{remote}));
+  for (split /\n/, $text) {
+    my ($rel, $st) = map { s/%([0-9A-Fa-f]{2})/chr(hex $1)/ger } split / /, $_, 2;
+    $m{$rel} = $st if defined $st;
+  }
+  my @extra;
+  my @walk = ('');
+  while (defined(my $dir = shift @walk)) {
+    for my $n (names($s->{local} . $dir)) {
+      my $rel = "$dir/$n";
+      if (!exists $m{$rel}) { push @extra, $rel; next; }
+      push @walk, $rel if !-l $s->{local} . $rel && -d _;
+    }
+  }
+  remove_tree($s, 'local', $_, 1) for @extra;
+  $s->{pulled} = 0;
+  for my $rel (sort keys %m) {
+    my ($l, $r) = (sig($s->{local} . $rel), $m{$rel});
+    next if $r eq 'o' || defined $l && $l eq 'o';
+    if (!same($l, $r) && !same_file($l, $r)) {
+      next unless defined apply($s, 'remote', $rel, $r, $l, 1);
+      $s->{pulled}++;
+      $l = sig($s->{local} . $rel);
+    }
+    ($s->{L}{$rel}, $s->{H}{$rel}) = ($l, $r);
+  }
+}
+
 # ---- start ----
 mkdirs("$RUN/sync");
 for my $s (@shares) {
@@ -406,8 +438,10 @@ for my $s (@shares) {
   $s->{owner} = [$uid // 0, $gid // 0];
   chmod(0700, "$LIB/sync");
   my $t = uptime();
-  sync_path($s, '', 3, undef, 1);
-  logf(sprintf('%s: the guest copy matches the host folder (%d paths, %.2f s)', $s->{dir}, scalar keys %{$s->{L}}, uptime() - $t));
+  my $manifest = $ENV{BERTH_SYNCD_MANIFEST} // fw_cfg("sync-$s->{tag}");
+  if (defined $manifest) { mirror($s, $manifest); } else { sync_path($s, '', 3, undef, 1); }
+  logf(sprintf('%s: the guest copy matches the host folder (%d paths, %.2f s, %s)', $s->{dir}, scalar keys %{$s->{L}},
+    uptime() - $t, defined $manifest ? "from the host's manifest, $s->{pulled} copied" : 'compared over 9p'));
   watch_tree($s, '');
   next if defined $ROOT || mounted($s->{dir});
   mkdirs($s->{dir});

@@ -18,7 +18,7 @@ import { QEMU_BINARY } from '../driver/qemu/args.js';
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
 import { EngineSocketForwarder } from '../forward/engine-socket-forwarder.js';
 import { parseListeners, PortForwarder, type PortStatus } from '../forward/port-forwarder.js';
-import { ShareEventRelay } from '../share/share-events.js';
+import { ShareEventRelay, syncManifest } from '../share/share-events.js';
 import { guestMountTable, resolveShares, type Share } from '../share/shares.js';
 import { ensureKeyPair, publicKeyBlob } from '../guest/ssh-keys.js';
 import { GuestChannel } from '../guest/guest-channel.js';
@@ -200,8 +200,10 @@ export class HostAgent {
       await this.writeGuestIdentity();
       await fsp.writeFile(fwCfgFile(this.name, 'binfmt'), binfmtList(cfg.arch, cfg.binfmt).join(' '), { mode: 0o600 });
       await fsp.writeFile(fwCfgFile(this.name, 'mounts'), guestMountTable(this.shares), { mode: 0o600 });
+      await this.writeSyncManifests(false);
       resumed = await this.tryResume(spec);
       if (!resumed) {
+        await this.writeSyncManifests(true);
         await this.driver.prepareDisk(spec, cfg.disk);
         const info = await readInstanceInfo(this.name);
         if (info && info.imageDir !== image.dir) await writeInstanceInfo(this.name, { ...info, imageDir: image.dir });
@@ -262,8 +264,8 @@ export class HostAgent {
     else await this.recordPlatforms(cfg);
     this.phase = 'ready';
     this.readyAt = new Date();
-    // Host-side changes made while the agent was away (suspended, or restarted) had no events.
-    void this.startShareEvents(resumed || reattach);
+    // Host-side changes with no events: while the agent was away (suspended, restarted) or since the manifest.
+    void this.startShareEvents(true);
     this.emit({
       type: 'ready',
       t: Date.now() - this.t0,
@@ -368,6 +370,18 @@ export class HostAgent {
     this.shareEvents = new ShareEventRelay(this.shares, this.channel!, this.log, (m) => this.notice(m), [berthHome(), imageCacheDir()]);
     for (const problem of await this.shareEvents.start()) this.notice(problem);
     if (resync) await this.shareEvents.resync().catch((err) => this.log.warn({ err }, 'sending the synchronised folders\' state failed'));
+  }
+
+  /**
+   * The manifests of the synchronised folders (fw_cfg files QEMU reads at start): their contents for a cold
+   * boot, else just present (a resumed guest does not read them; the scan after ready brings it up to date).
+   */
+  private async writeSyncManifests(full: boolean): Promise<void> {
+    for (const s of this.shares.filter((x) => x.sync)) {
+      const file = fwCfgFile(this.name, `sync-${s.tag}`);
+      const text = full ? await syncManifest(s.hostPath, [berthHome(), imageCacheDir()]) : '';
+      if (full || !fs.existsSync(file)) await fsp.writeFile(file, text, { mode: 0o600 });
+    }
   }
 
   private async remountShares(): Promise<void> {

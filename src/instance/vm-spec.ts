@@ -15,7 +15,7 @@ export function vmSpecFor(
   image: GuestImage,
   accel: VmSpec['accel'],
   sshPort: number,
-  shares: SharedFolder[] = [],
+  shares: (SharedFolder & { sync?: boolean })[] = [],
 ): VmSpec {
   const dir = instanceDir(name);
   return {
@@ -35,6 +35,8 @@ export function vmSpecFor(
       'ssh_host_ed25519_key.pub': path.join(dir, FILES.hostKeyPub),
       binfmt: fwCfgFile(name, 'binfmt'),
       mounts: fwCfgFile(name, 'mounts'),
+      // What a synchronised folder holds at boot (see syncManifest).
+      ...Object.fromEntries(shares.filter((s) => s.sync).map((s) => [`sync-${s.tag}`, fwCfgFile(name, `sync-${s.tag}`)])),
     },
     shares: shares.map(({ tag, hostPath, writable }) => ({ tag, hostPath, writable })),
     serialLog: path.join(dir, FILES.serialLog),

@@ -70,6 +70,42 @@ export function syncState(p: string): string {
   return 'o';
 }
 
+/** Every path under root (not root itself) with its syncState, a folder's entries at a time. */
+export async function walkStates(root: string, ignore: string[], onBatch: (batch: [string, string][]) => void): Promise<void> {
+  const queue = [root];
+  while (queue.length > 0) {
+    const dir = queue.shift()!;
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch {
+      continue; // gone or unreadable: its paths count as gone
+    }
+    const batch: [string, string][] = [];
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      if (SYNC_TEMP.test(e.name) || ignore.some((i) => isUnder(p, i))) continue;
+      batch.push([p, syncState(p)]);
+      if (e.isDirectory()) queue.push(p);
+    }
+    onBatch(batch);
+  }
+}
+
+/**
+ * A synchronised folder's manifest for a cold boot (fw_cfg "sync-<tag>"): "<path> <state>" lines, the path
+ * relative to the folder ("/a/b"), both %XX-escaped. berth-syncd makes its copy equal to it, reading over 9p
+ * only what differs.
+ */
+export async function syncManifest(hostPath: string, ignore: string[]): Promise<string> {
+  const word = (s: string) => s.replace(/[%\r\n ]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
+  const lines: string[] = [];
+  await walkStates(hostPath, ignore, (batch) => {
+    for (const [p, state] of batch) lines.push(`${word('/' + path.relative(hostPath, p).split(path.sep).join('/'))} ${word(state)}\n`);
+  });
+  return lines.join('');
+}
+
 function isUnder(p: string, dir: string): boolean {
   const rel = path.relative(dir, p);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
@@ -227,28 +263,12 @@ export class ShareEventRelay {
    */
   async resync(): Promise<void> {
     for (const share of this.shares.filter((s) => s.sync)) {
-      const ignore = this.ignore.filter((i) => isUnder(i, share.hostPath));
       this.guest.sync([{ guestPath: share.guestPath, state: 'scan-begin' }]);
       let sent = 0;
-      const queue = [share.hostPath];
-      while (queue.length > 0) {
-        const dir = queue.shift()!;
-        let entries: fs.Dirent[];
-        try {
-          entries = await fsp.readdir(dir, { withFileTypes: true });
-        } catch {
-          continue; // gone or unreadable: its paths count as gone
-        }
-        const batch: { guestPath: string; state: string }[] = [];
-        for (const e of entries) {
-          const p = path.join(dir, e.name);
-          if (SYNC_TEMP.test(e.name) || ignore.some((i) => isUnder(p, i))) continue;
-          batch.push({ guestPath: this.guestPath(share, p), state: syncState(p) });
-          if (e.isDirectory()) queue.push(p);
-        }
-        this.guest.sync(batch);
+      await walkStates(share.hostPath, this.ignore, (batch) => {
+        this.guest.sync(batch.map(([p, state]) => ({ guestPath: this.guestPath(share, p), state })));
         sent += batch.length;
-      }
+      });
       this.guest.sync([{ guestPath: share.guestPath, state: 'scan-end' }]);
       this.log.info({ share: share.hostPath, paths: sent }, 'synchronised folder state sent to the guest');
     }
