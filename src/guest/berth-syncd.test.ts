@@ -39,11 +39,12 @@ async function startSyncd(host: Record<string, string>, local: Record<string, st
     }
   }
   await fsp.writeFile(path.join(root, 'sys.pl'), BERTH_PERL_LIB);
+  await fsp.mkdir(path.join(root, 'run/berth/sync/berth1'), { recursive: true }); // a second, empty, read-only one
   const manifest = withManifest ? { BERTH_SYNCD_MANIFEST: await syncManifest(remote, []) } : {};
   await fsp.writeFile(path.join(root, 'berth-syncd'), BERTH_SYNCD);
   let log = '';
   child = spawn('perl', [path.join(root, 'berth-syncd')], {
-    env: { ...process.env, BERTH_SYNCD_ROOT: root, BERTH_SYS_PL: path.join(root, 'sys.pl'), BERTH_SYNCD_TABLE: 'berth0\t/g\trw,msize=512000,cache=mmap,berth.sync=abc123\n', ...manifest },
+    env: { ...process.env, BERTH_SYNCD_ROOT: root, BERTH_SYS_PL: path.join(root, 'sys.pl'), BERTH_SYNCD_TABLE: 'berth0\t/g\trw,msize=512000,cache=mmap,berth.sync=abc123\nberth1\t/other\tro,msize=512000,cache=mmap,berth.sync=def456\n', ...manifest },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));

@@ -43,9 +43,10 @@ my ($QUIET, $CAP) = (0.03, 0.3);
 my @shares;
 for (split /\n/, $ENV{BERTH_SYNCD_TABLE} // fw_cfg('mounts') // '') {
   my ($tag, $dir, $opts) = split /\t/;
-  next unless defined $opts && $opts =~ /(?:^|,)berth\.sync=([0-9a-f]+)(?:,|$)/;
-  push @shares, { i => scalar @shares, tag => $tag, dir => $dir, id => $1, ro => ($opts =~ /^ro\b/ ? 1 : 0),
-    remote => "$RUN/sync/$tag", local => "$LIB/sync/$1", L => {}, H => {} };
+  my ($id) = defined $opts ? $opts =~ /(?:^|,)berth\.sync=([0-9a-f]+)(?:,|$)/ : ();
+  next unless defined $id;
+  push @shares, { i => scalar @shares, tag => $tag, dir => $dir, id => $id, ro => ($opts =~ /^ro\b/ ? 1 : 0),
+    remote => "$RUN/sync/$tag", local => "$LIB/sync/$id", L => {}, H => {} };
 }
 unlink $PAUSED;
 system('mkfifo', '-m', '0600', $FIFO) unless -p $FIFO;

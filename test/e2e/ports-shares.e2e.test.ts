@@ -12,6 +12,8 @@ const NAME = 'ports';
 let e: Env;
 let shared: string;
 let readonly: string;
+let synced: string;
+let syncedRo: string;
 let holder: net.Server;
 const HELD_PORT = 19292;
 
@@ -59,6 +61,12 @@ describe('ports, shared folders and host names', () => {
     const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-share-'));
     shared = path.join(root, 'rw');
     readonly = path.join(root, 'ro');
+    synced = path.join(root, 'sync');
+    syncedRo = path.join(root, 'sync-ro');
+    await fsp.mkdir(path.join(synced, 'src', 'deep'), { recursive: true });
+    await fsp.writeFile(path.join(synced, 'src', 'deep', 'app.js'), 'v1\n');
+    await fsp.mkdir(syncedRo);
+    await fsp.writeFile(path.join(syncedRo, 'keep.txt'), 'read only, synchronised\n');
     await fsp.mkdir(path.join(shared, 'www'), { recursive: true });
     await fsp.mkdir(path.join(shared, 'watch', 'a', 'b'), { recursive: true });
     await fsp.mkdir(readonly);
@@ -78,6 +86,11 @@ describe('ports, shared folders and host names', () => {
         `  - location: ${shared}`,
         `  - location: ${readonly}`,
         '    writable: false',
+        `  - location: ${synced}`,
+        '    sync: true',
+        `  - location: ${syncedRo}`,
+        '    writable: false',
+        '    sync: true',
         'portForwards:',
         '  - guestPort: 19191',
         '    ignore: true',
@@ -207,6 +220,52 @@ describe('ports, shared folders and host names', () => {
     await docker(e, ['rm', '-f', 'watcher']);
   });
 
+  it('a synchronised folder: the guest works on its own disk; changes cross both ways, with owner, mode, mtime, links', async () => {
+    // In the guest, the folder is the guest's own filesystem (ext4), not 9p.
+    const fsType = await berth(e, ['ssh', NAME, '--', 'stat', '-f', '-c', '%T', synced]);
+    expect(fsType.stdout.trim()).toMatch(/^ext2\/ext3$/);
+    // Present at boot, before any event.
+    const w = await docker(e, ['run', '-d', '--name', 'syncwatch', '-v', `${synced}:/w`, 'tools:e2e', 'inotify-watch', '/w']);
+    expect(w.code, w.stderr).toBe(0);
+    const logs = async () => (await docker(e, ['logs', 'syncwatch'])).stdout;
+    await waitFor(async () => (await logs()).includes('watching /w'), 10000, 'the watcher to start');
+    expect((await docker(e, ['exec', 'syncwatch', 'cat', '/w/src/deep/app.js'])).stdout).toBe('v1');
+
+    // Container → host.
+    const r = await docker(e, ['exec', 'syncwatch', 'sh', '-c',
+      'echo from-container > /w/c.txt && chmod 640 /w/c.txt && touch -d "2001-02-03 04:05:06" /w/c.txt && ln -s c.txt /w/link && mkdir -p /w/d/e && echo x > /w/d/e/old && mv /w/d/e/old /w/d/e/new && rm /w/src/deep/app.js']);
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor(async () => fs.existsSync(path.join(synced, 'd', 'e', 'new')) && !fs.existsSync(path.join(synced, 'src', 'deep', 'app.js')) && fs.existsSync(path.join(synced, 'link')) || undefined, 10000, 'the container\'s changes on the host');
+    const st = fs.statSync(path.join(synced, 'c.txt'));
+    expect(fs.readFileSync(path.join(synced, 'c.txt'), 'utf8')).toBe('from-container\n');
+    expect(st.uid).toBe(process.getuid!());
+    expect(st.mode & 0o777).toBe(0o640);
+    expect(st.mtime.getUTCFullYear()).toBe(2001);
+    expect(fs.readlinkSync(path.join(synced, 'link'))).toBe('c.txt');
+    expect(fs.readdirSync(path.join(synced, 'd', 'e'))).toEqual(['new']);
+    expect(fs.readdirSync(synced).filter((n) => n.startsWith('.berth-sync'))).toEqual([]);
+
+    // Host → container: the watcher sees a native event for each; the content is the host's.
+    const before = (await logs()).split('\n').length;
+    await fsp.writeFile(path.join(synced, 'src', 'deep', 'h.txt'), 'from-host\n');
+    await waitFor(async () => (await logs()).split('\n').slice(before - 1).some((l) => l.includes('/w/src/deep/h.txt')), 5000, 'the host create in the container');
+    expect((await docker(e, ['exec', 'syncwatch', 'cat', '/w/src/deep/h.txt'])).stdout).toBe('from-host');
+    await fsp.appendFile(path.join(synced, 'src', 'deep', 'h.txt'), 'more\n');
+    await waitFor(async () => (await docker(e, ['exec', 'syncwatch', 'cat', '/w/src/deep/h.txt'])).stdout === 'from-host\nmore' || undefined, 5000, 'the host edit in the container');
+    await fsp.rm(path.join(synced, 'd'), { recursive: true });
+    await waitFor(async () => (await docker(e, ['exec', 'syncwatch', 'ls', '/w'])).stdout.split('\n').includes('d') ? undefined : true, 5000, 'the host delete in the container');
+    await docker(e, ['rm', '-f', 'syncwatch']);
+  });
+
+  it('a read-only synchronised folder is read-only in the guest and still follows the host', async () => {
+    const r = await docker(e, ['run', '--rm', '-v', `${syncedRo}:/ro`, 'tools:e2e', 'sh', '-c', 'cat /ro/keep.txt; echo no > /ro/new.txt']);
+    expect(r.stdout).toBe('read only, synchronised');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Read-only file system/);
+    await fsp.writeFile(path.join(syncedRo, 'later.txt'), 'from the host\n');
+    await waitFor(async () => (await berth(e, ['ssh', NAME, '--', 'cat', path.join(syncedRo, 'later.txt')])).stdout === 'from the host\n' || undefined, 5000, 'the host file in the guest');
+  });
+
   it('host.berth.internal reaches a server on the host loopback from a container', async () => {
     const server = http.createServer((_req, res) => res.end('hello from the host\n'));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -226,14 +285,22 @@ describe('ports, shared folders and host names', () => {
     await waitFor(() => httpGet(18081, '/index.html'), 10000, 'the published port');
     const pid = Number(await fsp.readFile(path.join(e.home, NAME, 'ha.pid'), 'utf8'));
     process.kill(pid, 'SIGKILL');
+    // A host change in a synchronised folder while no agent relays events: its scan at re-attach brings it.
+    await fsp.writeFile(path.join(synced, 'while-agent-down.txt'), 'no event for this\n');
     expect((await berth(e, ['start', NAME, '--no-activate'])).code).toBe(0);
+    await waitFor(async () => (await berth(e, ['ssh', NAME, '--', 'cat', path.join(synced, 'while-agent-down.txt')])).stdout === 'no event for this\n' || undefined, 10000, 'the change made while the agent was down');
     expect(await httpGet(18081, '/index.html')).toBe('served from a shared folder\n');
     expect((await ports()).find((p) => p.guestPort === 18081)).toMatchObject({ state: 'forwarded' });
 
+    // The guest's last write to a synchronised folder reaches the host before the stop completes.
+    expect((await docker(e, ['run', '--rm', '-v', `${synced}:/s`, 'tools:e2e', 'sh', '-c', 'echo last > /s/last.txt'])).code).toBe(0);
     expect((await berth(e, ['stop', NAME])).code).toBe(0);
+    expect(fs.readFileSync(path.join(synced, 'last.txt'), 'utf8')).toBe('last\n');
     expect(await tcpOpen(18081)).toBe(false);
+    await fsp.writeFile(path.join(synced, 'while-stopped.txt'), 'edited while stopped\n');
     expect((await berth(e, ['start', NAME, '--no-activate'])).code).toBe(0);
     expect(await waitFor(() => httpGet(18081, '/index.html'), 20000, 'the port after a restart')).toBe('served from a shared folder\n');
+    expect((await berth(e, ['ssh', NAME, '--', 'cat', path.join(synced, 'while-stopped.txt'), path.join(synced, 'last.txt')])).stdout).toBe('edited while stopped\nlast\n');
   });
 });
 
