@@ -108,7 +108,7 @@ describe('ports, shared folders and host names', () => {
 
   afterAll(async () => {
     holder?.close();
-    if (e) await berth(e, ['delete', NAME, '--force']);
+    if (e && !process.env.BERTH_E2E_KEEP) await berth(e, ['delete', NAME, '--force']); // kept: to look at a failure
   });
 
   it('a published port serves a shared folder on the host, and closes when the container stops', async () => {
@@ -263,7 +263,7 @@ describe('ports, shared folders and host names', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Read-only file system/);
     await fsp.writeFile(path.join(syncedRo, 'later.txt'), 'from the host\n');
-    await waitFor(async () => (await berth(e, ['ssh', NAME, '--', 'cat', path.join(syncedRo, 'later.txt')])).stdout === 'from the host\n' || undefined, 5000, 'the host file in the guest');
+    await waitFor(async () => (await berth(e, ['ssh', NAME, '--', 'cat', path.join(syncedRo, 'later.txt')])).stdout === 'from the host' || undefined, 5000, 'the host file in the guest');
   });
 
   it('host.berth.internal reaches a server on the host loopback from a container', async () => {
@@ -288,7 +288,7 @@ describe('ports, shared folders and host names', () => {
     // A host change in a synchronised folder while no agent relays events: its scan at re-attach brings it.
     await fsp.writeFile(path.join(synced, 'while-agent-down.txt'), 'no event for this\n');
     expect((await berth(e, ['start', NAME, '--no-activate'])).code).toBe(0);
-    await waitFor(async () => (await berth(e, ['ssh', NAME, '--', 'cat', path.join(synced, 'while-agent-down.txt')])).stdout === 'no event for this\n' || undefined, 10000, 'the change made while the agent was down');
+    await waitFor(async () => (await berth(e, ['ssh', NAME, '--', 'cat', path.join(synced, 'while-agent-down.txt')])).stdout === 'no event for this' || undefined, 10000, 'the change made while the agent was down');
     expect(await httpGet(18081, '/index.html')).toBe('served from a shared folder\n');
     expect((await ports()).find((p) => p.guestPort === 18081)).toMatchObject({ state: 'forwarded' });
 
@@ -300,7 +300,7 @@ describe('ports, shared folders and host names', () => {
     await fsp.writeFile(path.join(synced, 'while-stopped.txt'), 'edited while stopped\n');
     expect((await berth(e, ['start', NAME, '--no-activate'])).code).toBe(0);
     expect(await waitFor(() => httpGet(18081, '/index.html'), 20000, 'the port after a restart')).toBe('served from a shared folder\n');
-    expect((await berth(e, ['ssh', NAME, '--', 'cat', path.join(synced, 'while-stopped.txt'), path.join(synced, 'last.txt')])).stdout).toBe('edited while stopped\nlast\n');
+    expect((await berth(e, ['ssh', NAME, '--', 'cat', path.join(synced, 'while-stopped.txt'), path.join(synced, 'last.txt')])).stdout).toBe('edited while stopped\nlast');
   });
 });
 
