@@ -148,7 +148,29 @@ async function berthSsh(script: string): Promise<string> {
 }
 
 /** berth's path: the guest listeners are forwarded automatically (same ports on the host). */
-async function berthIo(): Promise<{ ports: PortFigures; listen: number[]; files: Record<string, { writeMs: number; readMs: number; smallMs: number }> }> {
+/**
+ * A synchronised folder's copies, timed from the host: N small files made in the guest until all are on the
+ * host, and N made on the host until all are in the guest (from the start of the writes; polled every 50 ms).
+ */
+async function syncFigures(dir: string, n: number): Promise<{ toHostMs: number; toGuestMs: number }> {
+  const toHost = path.join(dir, 'to-host');
+  let t = performance.now();
+  await berthSsh(`mkdir ${toHost} && cd ${toHost} && perl -e 'for (1 .. ${n}) { open(my $f, ">", "f$_") or die; print $f "x" x 100; close $f }'`);
+  for (;;) {
+    const have = await fsp.readdir(toHost).catch(() => []);
+    if (have.length >= n) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const toHostMs = performance.now() - t;
+  const toGuest = path.join(dir, 'to-guest');
+  t = performance.now();
+  await fsp.mkdir(toGuest);
+  for (let i = 1; i <= n; i++) await fsp.writeFile(path.join(toGuest, `f${i}`), 'x'.repeat(100));
+  await berthSsh(`until [ "$(ls ${toGuest} 2>/dev/null | wc -l)" -ge ${n} ]; do sleep 0.05; done`);
+  return { toHostMs, toGuestMs: performance.now() - t };
+}
+
+async function berthIo(): Promise<{ ports: PortFigures; listen: number[]; files: Record<string, { writeMs: number; readMs: number; smallMs: number }>; sync: { toHostMs: number; toGuestMs: number } }> {
   await berthSsh(`cd / && ${guestServersScript(XFER_BYTES)}`);
   for (const p of Object.values(GUEST_PORTS)) await waitPort(p, 30000);
   await waitEcho(GUEST_PORTS.echo, 30000);
@@ -163,8 +185,10 @@ async function berthIo(): Promise<{ ports: PortFigures; listen: number[]; files:
   for (const m of SHARE_MODES) {
     files[m] = parseFileWorkload(await berthSsh(fileWorkloadScript(path.join(work, `share-${m}`), FILE_MIB, SMALL_FILES)));
   }
+  files.sync = parseFileWorkload(await berthSsh(fileWorkloadScript(path.join(work, 'share-sync'), FILE_MIB, SMALL_FILES)));
+  const sync = await syncFigures(path.join(work, 'share-sync'), SMALL_FILES);
   await berthSsh("pkill -f 'IO[:]:Socket' || true"); // they hold the shared home (their cwd): suspend needs it free
-  return { ports, listen, files };
+  return { ports, listen, files, sync };
 }
 
 interface Result {
@@ -186,6 +210,7 @@ interface Result {
     fileMiB: number;
     smallFiles: number;
     files: Record<string, { writeMs: number; readMs: number; smallMs: number }>;
+    sync: { toHostMs: number; toGuestMs: number };
   };
 }
 
@@ -238,6 +263,8 @@ async function main(): Promise<void> {
     await fsp.mkdir(path.join(work, `share-${m}`), { recursive: true });
     yaml.push(`  - location: ${path.join(work, `share-${m}`)}`, `    cache: ${m}`);
   }
+  await fsp.mkdir(path.join(work, 'share-sync'), { recursive: true });
+  yaml.push(`  - location: ${path.join(work, 'share-sync')}`, '    sync: true');
   await fsp.mkdir(path.join(env.BERTH_HOME!, NAME), { recursive: true, mode: 0o700 });
   await fsp.writeFile(path.join(env.BERTH_HOME!, NAME, 'berth.yaml'), yaml.join('\n') + '\n');
   await berth(['start', NAME, '--cpus', String(CPUS), '--memory', `${MEM_MIB}MiB`, '--no-activate']); // creates it (not timed)
@@ -306,6 +333,7 @@ async function main(): Promise<void> {
           fileMiB: FILE_MIB,
           smallFiles: SMALL_FILES,
           files: io.files,
+          sync: io.sync,
         }
       : undefined,
   };
@@ -417,21 +445,30 @@ function ioMarkdown(io: NonNullable<Result['io']>): string[] {
     `Listener in the guest → host port accepts: p50 ${io.listenP50Ms.toFixed(0)} ms, p95 ${io.listenP95Ms.toFixed(0)} ms over ${io.listenSamples} listeners`,
     '(from the listener\'s "listening" line reaching the host over ssh until a connect to the same host port succeeds; polled every 10 ms).',
     '',
-    '## Shared folders (9p)',
+    '## Shared folders',
     '',
     `Measured inside the guest: ${io.fileMiB} MiB sequential write (+ fsync) and read (guest caches dropped first), and`,
-    `create + stat + read + delete of ${io.smallFiles} small files. "guest disk" is the guest's own ext4 disk; the others are`,
-    'host folders shared with berth\'s 9p cache modes (mmap is the default). Ratio = time / guest disk time.',
+    `create + stat + read + delete of ${io.smallFiles} small files. "guest disk" is the guest's own ext4 disk; the 9p rows are`,
+    'host folders shared with berth\'s 9p cache modes (mmap is the default); "synchronised" is a folder with `sync: true`',
+    '(the guest works on its own copy; berth-syncd copies changes across in the background). Ratio = time / guest disk time.',
     '',
     '| | write | read | small files | small files vs guest disk |',
     '|---|---|---|---|---|',
   ];
   const disk = io.files.disk!;
   for (const [k, f] of Object.entries(io.files)) {
-    const name = k === 'disk' ? 'guest disk' : `share, cache=${k}${k === 'mmap' ? ' (default)' : ''}`;
+    const name = k === 'disk' ? 'guest disk' : k === 'sync' ? 'synchronised folder (`sync: true`)' : `9p share, cache=${k}${k === 'mmap' ? ' (default)' : ''}`;
     lines.push(`| ${name} | ${(f.writeMs / 1000).toFixed(2)} s | ${(f.readMs / 1000).toFixed(2)} s | ${(f.smallMs / 1000).toFixed(2)} s | ${(f.smallMs / disk.smallMs).toFixed(2)}× |`);
   }
   lines.push('');
+  if (io.sync) {
+    lines.push(
+      `The synchronised folder's copies, timed from the host: ${io.smallFiles} small files made in the guest are all on the host after`,
+      `${(io.sync.toHostMs / 1000).toFixed(1)} s; ${io.smallFiles} made on the host are all in the guest after ${(io.sync.toGuestMs / 1000).toFixed(1)} s`,
+      `(${(io.sync.toHostMs / io.smallFiles).toFixed(1)} and ${(io.sync.toGuestMs / io.smallFiles).toFixed(1)} ms a file: each costs several 9p round trips, done one at a time).`,
+      '',
+    );
+  }
   return lines;
 }
 
