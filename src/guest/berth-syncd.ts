@@ -346,11 +346,13 @@ sub read_fifo {
       }
     } elsif ($cmd eq 'pause') {
       $paused = 1;
+      unbind_nested();
       spew($PAUSED, '');
     } elsif ($cmd eq 'resume') {
       # The host agent sends every path's state next (see scan_end): no comparing over 9p.
       $paused = 0;
       unlink $PAUSED;
+      bind_copy($_) for @shares;
     } elsif ($cmd eq 'rescan') {
       mark($_->{i}, '', 3) for @shares;
     }
@@ -430,11 +432,34 @@ sub mirror {
   }
 }
 
+# The copy at the guest path (read-only for a read-only share).
+sub bind_copy {
+  my ($s) = @_;
+  return if defined $ROOT || mounted($s->{dir});
+  mkdirs($s->{dir});
+  mount_fs(undef, $s->{local}, $s->{dir}, MS_BIND, undef) || system('mount', '--bind', $s->{local}, $s->{dir}) == 0
+    or logf("cannot bind $s->{local} on $s->{dir}: $!");
+  return unless $s->{ro};
+  mount_fs(undef, undef, $s->{dir}, MS_BIND | MS_REMOUNT | MS_RDONLY, undef) || system('mount', '-o', 'remount,bind,ro', $s->{dir}) == 0
+    or logf("cannot make $s->{dir} read-only: $!");
+}
+
+# A copy bound inside a 9p share (a project folder in the shared home) keeps that share from being unmounted
+# for a suspend: it is unbound for the pause and bound again at the resume (containers keep their own mounts).
+my @nine_p = map { my ($tag, $dir, $opts) = split /\t/; defined $opts && $opts !~ /berth\.sync=/ ? $dir : () }
+  split /\n/, $ENV{BERTH_SYNCD_TABLE} // fw_cfg('mounts') // '';
+sub inside_9p { my ($d) = @_; return grep { $d ne $_ && index($d, $_ eq '/' ? '/' : "$_/") == 0 } @nine_p; }
+sub unbind_nested {
+  for my $s (grep { inside_9p($_->{dir}) } @shares) {
+    system('umount', $s->{dir}) == 0 or logf("cannot unbind $s->{dir} for the pause (in use?)") if mounted($s->{dir});
+  }
+}
+
 # ---- start ----
 mkdirs("$RUN/sync");
 for my $s (@shares) {
   if (!defined $ROOT && !mounted($s->{remote})) { logf("$s->{dir}: the host folder is not mounted at $s->{remote}"); next; }
-  mkdirs($s->{local}) or die "berth-syncd: cannot make $s->{local}: $!\n";
+  if (!mkdirs($s->{local})) { logf("$s->{dir}: cannot make $s->{local}: $!"); next; }
   my (undef, undef, undef, undef, $uid, $gid) = stat_of($s->{remote});
   $s->{owner} = [$uid // 0, $gid // 0];
   chmod(0700, "$LIB/sync");
@@ -444,13 +469,7 @@ for my $s (@shares) {
   logf(sprintf('%s: the guest copy matches the host folder (%d paths, %.2f s, %s)', $s->{dir}, scalar keys %{$s->{L}},
     uptime() - $t, defined $manifest ? "from the host's manifest, $s->{pulled} copied" : 'compared over 9p'));
   watch_tree($s, '');
-  next if defined $ROOT || mounted($s->{dir});
-  mkdirs($s->{dir});
-  mount_fs(undef, $s->{local}, $s->{dir}, MS_BIND, undef) || system('mount', '--bind', $s->{local}, $s->{dir}) == 0
-    or logf("cannot bind $s->{local} on $s->{dir}: $!");
-  next unless $s->{ro};
-  mount_fs(undef, undef, $s->{dir}, MS_BIND | MS_REMOUNT | MS_RDONLY, undef) || system('mount', '-o', 'remount,bind,ro', $s->{dir}) == 0
-    or logf("cannot make $s->{dir} read-only: $!");
+  bind_copy($s);
 }
 spew($READY, '');
 

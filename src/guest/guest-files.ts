@@ -166,6 +166,8 @@ sub reap {
       note("$u->{name} failed (status $st), see /var/log/berth/$u->{name}.log") if $st != 0 && !$u->{optional};
     } elsif (!$stopping) {
       record("$u->{name} exit $st");
+      # A service that dies before it is ready must not hold back what waits for it (the engine).
+      if ($u->{ready} && !$u->{done}) { $u->{done} = 1; note("$u->{name} exited before it was ready: not waiting for it"); }
       # Restart at once, unless it keeps dying young: then back off up to 5 s.
       my $now = uptime();
       $u->{backoff} = $now - $u->{started} < 5 ? min(($u->{backoff} // 0.05) * 2, 5) : 0.1;

@@ -10,6 +10,7 @@ import { berth, busyboxContext, docker, httpGet, makeEnv, noStackTrace, waitFor,
 const NAME = 'sus';
 let e: Env;
 let counterId: string;
+let synced: string;
 
 const status = async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as {
   status: string;
@@ -23,6 +24,11 @@ const lastCount = async (): Promise<number> => {
 describe('suspend and resume', () => {
   beforeAll(async () => {
     e = await makeEnv('suspend');
+    // The shared home (9p) and, inside it, a synchronised folder (its copy is bound inside the 9p mount).
+    synced = await fsp.mkdtemp(path.join(os.homedir(), '.berth-e2e-sync-'));
+    await fsp.writeFile(path.join(synced, 'before.txt'), 'before\n');
+    await fsp.mkdir(path.join(e.home, NAME), { recursive: true, mode: 0o700 });
+    await fsp.writeFile(path.join(e.home, NAME, 'berth.yaml'), `mounts:\n  - location: "~"\n  - location: ${synced}\n    sync: true\n`);
     const r = await berth(e, ['start', NAME, '--cpus', '2', '--memory', '1GiB']);
     if (r.code !== 0) throw new Error(`start failed:\n${r.stderr}`);
     const b = await docker(e, ['build', '-q', '-t', 'bb:sus', await busyboxContext()]);
@@ -31,6 +37,7 @@ describe('suspend and resume', () => {
 
   afterAll(async () => {
     if (e) await berth(e, ['delete', NAME, '--force']);
+    if (synced) await fsp.rm(synced, { recursive: true, force: true });
   });
 
   it('a counting container keeps running and counting across suspend/resume; the guest clock is corrected', async () => {
@@ -117,6 +124,23 @@ describe('suspend and resume', () => {
       await docker(e, ['rm', '-f', 'binder']);
       await fsp.rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a synchronised folder inside the shared home: a container using it does not block suspend; changes made while suspended arrive', async () => {
+    const ctr = await docker(e, ['run', '-d', '--name', 'syncer', '-v', `${synced}:/s`, 'bb:sus', 'sleep', '300']);
+    expect(ctr.code, ctr.stderr).toBe(0);
+    expect((await docker(e, ['exec', 'syncer', 'cat', '/s/before.txt'])).stdout).toBe('before');
+    const s = await berth(e, ['suspend', NAME]);
+    expect(s.code, s.stderr).toBe(0);
+    await fsp.writeFile(path.join(synced, 'while.txt'), 'written while suspended\n');
+    await fsp.rm(path.join(synced, 'before.txt'));
+    expect((await berth(e, ['start', NAME])).code).toBe(0);
+    await waitFor(async () => (await docker(e, ['exec', 'syncer', 'cat', '/s/while.txt'])).stdout === 'written while suspended' || undefined, 15000, 'the host change in the container');
+    expect((await docker(e, ['exec', 'syncer', 'ls', '/s'])).stdout).toBe('while.txt');
+    expect((await berth(e, ['ssh', NAME, '--', 'cat', path.join(synced, 'while.txt')])).stdout).toBe('written while suspended');
+    expect((await docker(e, ['exec', 'syncer', 'sh', '-c', 'echo from-container > /s/after.txt'])).code).toBe(0);
+    await waitFor(async () => fs.existsSync(path.join(synced, 'after.txt')) || undefined, 10000, 'the container write on the host');
+    await docker(e, ['rm', '-f', 'syncer']);
   });
 
   it('a truncated state file gives a notice and a cold start, never a broken instance', async () => {
