@@ -103,6 +103,27 @@ describe('synchronised folders', () => {
     expect(g.pinned).toEqual([]);
   });
 
+  it('resync sends every path with its state between scan markers, and nothing for 9p folders', async () => {
+    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    const plain = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    await fsp.mkdir(path.join(host, 'a', '.hidden'), { recursive: true });
+    await fsp.writeFile(path.join(host, 'a', '.hidden', 'f'), 'x');
+    await fsp.writeFile(path.join(host, '.berth-sync.1.2'), 'a copy on its way');
+    const g = new FakeGuest();
+    relay = new ShareEventRelay([
+      { tag: 'berth0', hostPath: plain, guestPath: '/p', writable: true, cache: 'mmap', sync: false },
+      { tag: 'berth1', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: true },
+    ], g, pino({ level: 'silent' }), () => undefined);
+    await relay.resync();
+    expect(g.synced.map((c) => `${c.guestPath} ${c.state}`)).toEqual([
+      '/g scan-begin',
+      `/g/a ${syncState(path.join(host, 'a'))}`,
+      `/g/a/.hidden ${syncState(path.join(host, 'a', '.hidden'))}`,
+      `/g/a/.hidden/f ${syncState(path.join(host, 'a', '.hidden', 'f'))}`,
+      '/g scan-end',
+    ]);
+  });
+
   it('states: exact size, mtime to the nanosecond and mode; folders, links, absent paths', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-state-'));
     const f = path.join(dir, 'f');
