@@ -100,7 +100,8 @@ my @units = (
   { name => 'fw', once => 1, (grep { !-d "/sys/module/$_" } @FIRST) ? (cmd => ['modprobe', '-qa', @FIRST]) : (code => sub { 1 }) },
   # In-process (no exec, no interpreter start-up): dockerd waits for it.
   { name => 'mount', once => 1, after => ['fw'], code => \&mount_shares },
-  # The guest's copies of synchronised shared folders (see berth-syncd): ready once they match the host's.
+  # The guest's copies of synchronised shared folders (see berth-syncd): ready once they match the host's. Not
+  # started when there are none (mount_shares then writes its ready file): no Perl compile beside dockerd's start.
   { name => 'syncd', after => ['mount'], ready => '/run/berth/sync.ready', cmd => ['/usr/local/sbin/berth-syncd'] },
   # Shared folders first: containers restarted by the engine may bind-mount them.
   { name => 'dockerd', after => ['mount', 'syncd'], cmd => [limited(1048576, -500, 'dockerd', '--containerd=/run/containerd/containerd.sock')] },
@@ -188,9 +189,10 @@ sub start_ready {
   }
   if (!$boot_done && !grep { $_->{once} && !$_->{done} } @units) { $boot_done = 1; record('boot done'); }
   for my $u (@units) {
-    next if $u->{pid} || ($u->{once} && $u->{started});
+    next if $u->{pid} || ($u->{once} && $u->{started}) || $u->{skipped};
     next if defined $u->{due} && $u->{due} > uptime();
     next if grep { !$unit{$_}{done} } @{$u->{after} // []};
+    if ($u->{ready} && !$u->{started} && -e $u->{ready}) { $u->{done} = $u->{skipped} = 1; record("$u->{name} not needed"); next; }
     spawn($u);
   }
 }
