@@ -124,6 +124,18 @@ describe('synchronised folders', () => {
     ]);
   });
 
+  it('a folder it cannot list ends the scan without scan-end (nothing counts as deleted), with a notice', async () => {
+    // Here the folder was replaced by a file (unreadable folders are readable to root, who runs CI).
+    const host = path.join(await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-')), 'f');
+    await fsp.writeFile(host, 'not a folder');
+    const g = new FakeGuest();
+    const notices: string[] = [];
+    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: true }], g, pino({ level: 'silent' }), (m) => notices.push(m));
+    await relay.resync();
+    expect(g.synced.map((c) => c.state)).toEqual(['scan-begin']);
+    expect(notices.join('\n')).toMatch(/cannot list .* in the synchronised folder/);
+  });
+
   it('states: exact size, mtime to the nanosecond and mode; folders, links, absent paths', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-state-'));
     const f = path.join(dir, 'f');

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import watcher, { type AsyncSubscription, type Event } from '@parcel/watcher';
-import { errorMessage } from '../util/errors.js';
+import { BerthError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { Share } from './shares.js';
 
@@ -70,7 +70,10 @@ export function syncState(p: string): string {
   return 'o';
 }
 
-/** Every path under root (not root itself) with its syncState, a folder's entries at a time. */
+/**
+ * Every path under root (not root itself) with its syncState, a folder's entries at a time. A folder that
+ * cannot be read throws: a list missing its paths would count them as deleted. One that vanished is skipped.
+ */
 export async function walkStates(root: string, ignore: string[], onBatch: (batch: [string, string][]) => void): Promise<void> {
   const queue = [root];
   while (queue.length > 0) {
@@ -78,8 +81,12 @@ export async function walkStates(root: string, ignore: string[], onBatch: (batch
     let entries: fs.Dirent[];
     try {
       entries = await fsp.readdir(dir, { withFileTypes: true });
-    } catch {
-      continue; // gone or unreadable: its paths count as gone
+    } catch (err) {
+      if (dir !== root && (err as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted meanwhile
+      throw new BerthError('PERMISSION', `cannot list ${dir} in the synchronised folder ${root}: ${errorMessage(err)}`, {
+        hint: 'make it readable, or remove "sync: true" from that mount',
+        cause: err,
+      });
     }
     const batch: [string, string][] = [];
     for (const e of entries) {
@@ -265,10 +272,16 @@ export class ShareEventRelay {
     for (const share of this.shares.filter((s) => s.sync)) {
       this.guest.sync([{ guestPath: share.guestPath, state: 'scan-begin' }]);
       let sent = 0;
-      await walkStates(share.hostPath, this.ignore, (batch) => {
-        this.guest.sync(batch.map(([p, state]) => ({ guestPath: this.guestPath(share, p), state })));
-        sent += batch.length;
-      });
+      try {
+        await walkStates(share.hostPath, this.ignore, (batch) => {
+          this.guest.sync(batch.map(([p, state]) => ({ guestPath: this.guestPath(share, p), state })));
+          sent += batch.length;
+        });
+      } catch (err) {
+        // No "scan-end": the guest then takes nothing as deleted; the paths sent are compared all the same.
+        this.notice(`${errorMessage(err)}; changes made there while no events flowed may not have reached the guest`);
+        continue;
+      }
       this.guest.sync([{ guestPath: share.guestPath, state: 'scan-end' }]);
       this.log.info({ share: share.hostPath, paths: sent }, 'synchronised folder state sent to the guest');
     }
