@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { syncManifest, syncState } from '../share/share-events.js';
+import { escapeWord } from '../util/escape.js';
 import { BERTH_SYNCD } from './berth-syncd.js';
 import { BERTH_PERL_LIB } from './guest-files.js';
 
@@ -51,8 +52,7 @@ async function startSyncd(host: Record<string, string>, local: Record<string, st
   await until('ready', () => fs.existsSync(path.join(root, 'run/berth/sync.ready')));
   const fifo = path.join(root, 'run/berth/sync.fifo');
   /** What berth-guestd passes on for a host-side change (the host agent's "sync" line). */
-  const word = (t: string) => t.replace(/%/g, '%25').replace(/ /g, '%20');
-  const hostEvent = (rel: string) => fs.writeFileSync(fifo, `sync ${word(`/g/${rel}`)} ${word(syncState(path.join(remote, rel)))}\n`, { flag: 'a' });
+  const hostEvent = (rel: string) => fs.writeFileSync(fifo, `sync ${escapeWord(`/g/${rel}`)} ${escapeWord(syncState(path.join(remote, rel)))}\n`, { flag: 'a' });
   return { root, remote, copy, hostEvent, log: () => log };
 }
 

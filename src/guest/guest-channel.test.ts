@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { escapePath, guestBootPhases, parseBootMarks } from './guest-channel.js';
+import { escapePath, escapeWord } from '../util/escape.js';
+import { guestBootPhases, parseBootMarks } from './guest-channel.js';
 
 describe('guest channel protocol', () => {
   it('reads the boot milestones that come with "ready"', () => {
@@ -32,5 +33,6 @@ describe('guest channel protocol', () => {
 
   it('escapes what would break a line', () => {
     expect(escapePath('/a b/100%\nx')).toBe('/a b/100%25%0Ax');
+    expect(escapeWord('/a b/100%\nx')).toBe('/a%20b/100%25%0Ax');
   });
 });

@@ -1,11 +1,7 @@
 import net from 'node:net';
 import { BerthError } from '../util/errors.js';
+import { escapePath, escapeWord } from '../util/escape.js';
 import { lineSplitter } from '../util/lines.js';
-
-/** Escapes a path for one line of the channel protocol (berth-guestd undoes it). */
-export function escapePath(p: string): string {
-  return p.replace(/[%\r\n]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
-}
 
 /** " kernel=1.30 initrd=2.05" → { kernel: 1300, initrd: 2050 } (ms). */
 export function parseBootMarks(text: string): Record<string, number> {
@@ -157,8 +153,7 @@ export class GuestChannel {
 
   /** Host-side changes in synchronised folders, with the host's state of each path (see berth-syncd). */
   sync(changes: { guestPath: string; state: string }[]): void {
-    const word = (s: string) => escapePath(s).replace(/ /g, '%20');
-    for (const c of changes) this.send(`sync ${word(c.guestPath)} ${word(c.state)}`);
+    for (const c of changes) this.send(`sync ${escapeWord(c.guestPath)} ${escapeWord(c.state)}`);
   }
 
   /** Holds these shared directories open in the guest, so that watchers and touches share their inodes. */

@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import watcher, { type AsyncSubscription, type Event } from '@parcel/watcher';
 import { BerthError, errorMessage } from '../util/errors.js';
+import { escapeWord } from '../util/escape.js';
 import type { Logger } from '../util/logger.js';
 import type { Share } from './shares.js';
 
@@ -105,10 +106,9 @@ export async function walkStates(root: string, ignore: string[], onBatch: (batch
  * only what differs.
  */
 export async function syncManifest(hostPath: string, ignore: string[]): Promise<string> {
-  const word = (s: string) => s.replace(/[%\r\n ]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`);
   const lines: string[] = [];
   await walkStates(hostPath, ignore, (batch) => {
-    for (const [p, state] of batch) lines.push(`${word('/' + path.relative(hostPath, p).split(path.sep).join('/'))} ${word(state)}\n`);
+    for (const [p, state] of batch) lines.push(`${escapeWord('/' + path.relative(hostPath, p).split(path.sep).join('/'))} ${escapeWord(state)}\n`);
   });
   return lines.join('');
 }

@@ -43,6 +43,16 @@ function guestListener(addr: string, port: number, reply: string): Promise<void>
   return guestShell(`setsid perl -e '${perl}' >/dev/null 2>&1 < /dev/null &`);
 }
 
+/** What the bind-mount tests' container wrote in dir, as the host sees it: content, owner, mode, mtime, link. */
+function expectContainerWrites(dir: string): void {
+  const st = fs.statSync(path.join(dir, 'c.txt'));
+  expect(fs.readFileSync(path.join(dir, 'c.txt'), 'utf8')).toBe('from-container\n');
+  expect(st.uid).toBe(process.getuid!());
+  expect(st.mode & 0o777).toBe(0o640);
+  expect(st.mtime.getUTCFullYear()).toBe(2001);
+  expect(fs.readlinkSync(path.join(dir, 'link'))).toBe('c.txt');
+}
+
 function readLine(port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const s = net.createConnection({ host: '127.0.0.1', port });
@@ -166,12 +176,7 @@ describe('ports, shared folders and host names', () => {
     const r = await docker(e, ['run', '--rm', '-v', `${shared}:/s`, 'tools:e2e', 'sh', '-c',
       'echo from-container > /s/c.txt && chmod 640 /s/c.txt && ln -s c.txt /s/link && mkdir /s/d && echo x > /s/d/old && mv /s/d/old /s/d/new && touch -d "2001-02-03 04:05:06" /s/c.txt']);
     expect(r.code, r.stderr).toBe(0);
-    const st = fs.statSync(path.join(shared, 'c.txt'));
-    expect(fs.readFileSync(path.join(shared, 'c.txt'), 'utf8')).toBe('from-container\n');
-    expect(st.uid).toBe(process.getuid!());
-    expect(st.mode & 0o777).toBe(0o640);
-    expect(st.mtime.getUTCFullYear()).toBe(2001);
-    expect(fs.readlinkSync(path.join(shared, 'link'))).toBe('c.txt');
+    expectContainerWrites(shared);
     expect(fs.readdirSync(path.join(shared, 'd'))).toEqual(['new']);
 
     await fsp.writeFile(path.join(shared, 'h.txt'), 'from-host\n');
@@ -236,12 +241,7 @@ describe('ports, shared folders and host names', () => {
       'echo from-container > /w/c.txt && chmod 640 /w/c.txt && touch -d "2001-02-03 04:05:06" /w/c.txt && ln -s c.txt /w/link && mkdir -p /w/d/e && echo x > /w/d/e/old && mv /w/d/e/old /w/d/e/new && rm /w/src/deep/app.js']);
     expect(r.code, r.stderr).toBe(0);
     await waitFor(async () => fs.existsSync(path.join(synced, 'd', 'e', 'new')) && !fs.existsSync(path.join(synced, 'src', 'deep', 'app.js')) && fs.existsSync(path.join(synced, 'link')) || undefined, 10000, 'the container\'s changes on the host');
-    const st = fs.statSync(path.join(synced, 'c.txt'));
-    expect(fs.readFileSync(path.join(synced, 'c.txt'), 'utf8')).toBe('from-container\n');
-    expect(st.uid).toBe(process.getuid!());
-    expect(st.mode & 0o777).toBe(0o640);
-    expect(st.mtime.getUTCFullYear()).toBe(2001);
-    expect(fs.readlinkSync(path.join(synced, 'link'))).toBe('c.txt');
+    expectContainerWrites(synced);
     expect(fs.readdirSync(path.join(synced, 'd', 'e'))).toEqual(['new']);
     expect(fs.readdirSync(synced).filter((n) => n.startsWith('.berth-sync'))).toEqual([]);
 
