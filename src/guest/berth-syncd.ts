@@ -49,10 +49,14 @@ for (split /\n/, $ENV{BERTH_SYNCD_TABLE} // fw_cfg('mounts') // '') {
     remote => "$RUN/sync/$tag", local => "$LIB/sync/$id", L => {}, H => {} };
 }
 unlink $PAUSED;
+# Raw system calls (no modules to load): the fifo, exact nanosecond times, and inotify.
+my %NR = (
+  x86_64 => { mknodat => 259, statx => 332, utimensat => 280, init => 294, add => 254, rm => 255 },
+  aarch64 => { mknodat => 33, statx => 291, utimensat => 88, init => 26, add => 27, rm => 28 },
+);
+my $NR = $NR{(slurp('/proc/sys/kernel/arch') // '') =~ s/\s+$//r};
 # mknodat(2) for the fifo: an exec of mkfifo costs tens of milliseconds under emulation, before the engine starts.
-my %MKNODAT = (x86_64 => 259, aarch64 => 33);
-my $arch = (slurp('/proc/sys/kernel/arch') // '') =~ s/\s+$//r;
-if (!-p $FIFO) { syscall($MKNODAT{$arch} // -1, -100, my $f = $FIFO, 0010600, 0) == 0 or system('mkfifo', '-m', '0600', $FIFO); }
+if (!-p $FIFO) { syscall($NR ? $NR->{mknodat} : -1, -100, my $f = $FIFO, 0010600, 0) == 0 or system('mkfifo', '-m', '0600', $FIFO); }
 # Read and write: never EOF, whoever comes and goes on the other end. 1 MiB of room (F_SETPIPE_SZ): host events
 # wait there while a long pass runs (when it is full, berth-guestd asks for a rescan instead).
 open(my $fifo, '+<', $FIFO) or die "berth-syncd: $FIFO: $!\n";
@@ -67,12 +71,7 @@ $SIG{PIPE} = 'IGNORE';
 umask 022; # copies get their source's mode: chmod after, where the umask took bits away
 sub logf { printf STDERR "%.2f %s\n", uptime(), $_[0]; }
 
-# Raw system calls (no modules to load): exact nanosecond times, and inotify.
-my %NR = (
-  x86_64 => { statx => 332, utimensat => 280, init => 294, add => 254, rm => 255 },
-  aarch64 => { statx => 291, utimensat => 88, init => 26, add => 27, rm => 28 },
-);
-my $NR = $NR{$arch} or die "berth-syncd: unknown architecture\n";
+$NR or die "berth-syncd: unknown architecture\n";
 
 # A path's state: "f:<size>:<mtime s.ns>:<mode>", "d:<mode>", "l:<target>"; undef: absent; "o": anything else
 # (fifos, sockets, devices: not synchronised). The host agent sends the same for the host's side.

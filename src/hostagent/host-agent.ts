@@ -264,8 +264,7 @@ export class HostAgent {
     else await this.recordPlatforms(cfg);
     this.phase = 'ready';
     this.readyAt = new Date();
-    // Host-side changes with no events: while the agent was away (suspended, restarted) or since the manifest.
-    void this.startShareEvents(true);
+    void this.startShareEvents();
     this.emit({
       type: 'ready',
       t: Date.now() - this.t0,
@@ -364,12 +363,13 @@ export class HostAgent {
     return this.ports?.list() ?? [];
   }
 
-  private async startShareEvents(resync: boolean): Promise<void> {
+  private async startShareEvents(): Promise<void> {
     if (this.shares.length === 0) return;
     // berth's own busy files (instance disks, images) may live under a share: their writes are not relayed.
     this.shareEvents = new ShareEventRelay(this.shares, this.channel!, this.log, (m) => this.notice(m), [berthHome(), imageCacheDir()]);
     for (const problem of await this.shareEvents.start()) this.notice(problem);
-    if (resync) await this.shareEvents.resync().catch((err) => this.log.warn({ err }, 'sending the synchronised folders\' state failed'));
+    // Host-side changes with no events (while the agent was away: suspended, restarted; or since the manifest).
+    await this.shareEvents.resync().catch((err) => this.log.warn({ err }, 'sending the synchronised folders\' state failed'));
   }
 
   /**
