@@ -35,15 +35,30 @@ export function baselineRecipe(): ImageRecipe {
     suite: 'bookworm',
     mirror: process.env.BERTH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian',
     arch: 'x86_64',
-    packages: ['systemd-sysv', 'linux-image-amd64', 'docker.io', 'openssh-server', 'iproute2', 'udev', 'kmod', 'ca-certificates'],
+    packages: [
+      'systemd-sysv',
+      'linux-image-amd64',
+      'docker.io',
+      'openssh-server',
+      'iproute2',
+      'udev',
+      'kmod',
+      'ca-certificates',
+    ],
     dpkgExcludes: [],
     files: { 'customize.sh': CUSTOMIZE },
   };
 }
 
-export async function ensureBaselineImage(progress: (m: string) => void): Promise<{ kernel: string; initrd: string; rootfs: string }> {
+export async function ensureBaselineImage(
+  progress: (m: string) => void,
+): Promise<{ kernel: string; initrd: string; rootfs: string }> {
   const r = baselineRecipe();
   const dir = path.join(imageCacheDir(), `bench-baseline-${recipeHash(r)}`);
   if (!fs.existsSync(path.join(dir, 'image.json'))) await buildImage(r, dir, progress);
-  return { kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.img'), rootfs: path.join(dir, 'rootfs.qcow2') };
+  return {
+    kernel: path.join(dir, 'vmlinuz'),
+    initrd: path.join(dir, 'initrd.img'),
+    rootfs: path.join(dir, 'rootfs.qcow2'),
+  };
 }

@@ -34,29 +34,84 @@ export async function freePort(): Promise<number> {
 
 export function sshArgs(vm: { sshPort: number; dir: string }): string[] {
   return [
-    '-i', path.join(vm.dir, 'id'), '-p', String(vm.sshPort),
-    '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${path.join(vm.dir, 'known_hosts')}`,
-    '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5', '-o', 'BatchMode=yes',
+    '-i',
+    path.join(vm.dir, 'id'),
+    '-p',
+    String(vm.sshPort),
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    `UserKnownHostsFile=${path.join(vm.dir, 'known_hosts')}`,
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'BatchMode=yes',
   ];
 }
 
 /** Boots the baseline VM; `hostfwds` are extra static QEMU forwards (host port on 127.0.0.1 → guest port). */
-export async function bootBaseline(img: BaselineImage, dir: string, cpus: number, memMiB: number, hostfwds: Array<[number, number]> = []): Promise<BaselineVm> {
+export async function bootBaseline(
+  img: BaselineImage,
+  dir: string,
+  cpus: number,
+  memMiB: number,
+  hostfwds: Array<[number, number]> = [],
+): Promise<BaselineVm> {
   await fsp.rm(dir, { recursive: true, force: true });
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'id')]);
-  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', img.rootfs, path.join(dir, 'disk.qcow2'), '20G']);
+  await execa('qemu-img', [
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '-F',
+    'qcow2',
+    '-b',
+    img.rootfs,
+    path.join(dir, 'disk.qcow2'),
+    '20G',
+  ]);
   const sshPort = await freePort();
-  const qemu = spawn('qemu-system-x86_64', [
-    '-machine', 'q35', '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(cpus), '-m', `${memMiB}M`,
-    '-nodefaults', '-display', 'none', '-vga', 'none',
-    '-kernel', img.kernel, '-initrd', img.initrd,
-    '-append', 'console=ttyS0 root=/dev/vda rw apparmor=0 quiet',
-    '-drive', `if=virtio,file=${path.join(dir, 'disk.qcow2')},format=qcow2`,
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${sshPort}-:22${hostfwds.map(([h, g]) => `,hostfwd=tcp:127.0.0.1:${h}-:${g}`).join('')}`, '-device', 'virtio-net-pci,netdev=n0',
-    '-serial', `file:${path.join(dir, 'serial.log')}`,
-    '-fw_cfg', `name=opt/bench/authorized_keys,file=${path.join(dir, 'id.pub')}`,
-  ], { stdio: 'ignore' });
+  const qemu = spawn(
+    'qemu-system-x86_64',
+    [
+      '-machine',
+      'q35',
+      '-accel',
+      'tcg,thread=multi',
+      '-cpu',
+      'max',
+      '-smp',
+      String(cpus),
+      '-m',
+      `${memMiB}M`,
+      '-nodefaults',
+      '-display',
+      'none',
+      '-vga',
+      'none',
+      '-kernel',
+      img.kernel,
+      '-initrd',
+      img.initrd,
+      '-append',
+      'console=ttyS0 root=/dev/vda rw apparmor=0 quiet',
+      '-drive',
+      `if=virtio,file=${path.join(dir, 'disk.qcow2')},format=qcow2`,
+      '-netdev',
+      `user,id=n0,hostfwd=tcp:127.0.0.1:${sshPort}-:22${hostfwds.map(([h, g]) => `,hostfwd=tcp:127.0.0.1:${h}-:${g}`).join('')}`,
+      '-device',
+      'virtio-net-pci,netdev=n0',
+      '-serial',
+      `file:${path.join(dir, 'serial.log')}`,
+      '-fw_cfg',
+      `name=opt/bench/authorized_keys,file=${path.join(dir, 'id.pub')}`,
+    ],
+    { stdio: 'ignore' },
+  );
   return { qemu, sshPort, socket: path.join(dir, 'docker.sock'), dir };
 }
 
@@ -69,8 +124,21 @@ export async function waitBaselineDocker(vm: BaselineVm, timeoutMs: number): Pro
     await new Promise((res) => setTimeout(res, 500));
   }
   await fsp.rm(vm.socket, { force: true });
-  vm.forward = spawn('ssh', [...sshArgs(vm), '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'StreamLocalBindUnlink=yes',
-    '-L', `${vm.socket}:/run/docker.sock`, 'root@127.0.0.1'], { stdio: 'ignore' });
+  vm.forward = spawn(
+    'ssh',
+    [
+      ...sshArgs(vm),
+      '-N',
+      '-o',
+      'ExitOnForwardFailure=yes',
+      '-o',
+      'StreamLocalBindUnlink=yes',
+      '-L',
+      `${vm.socket}:/run/docker.sock`,
+      'root@127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   while (Date.now() < deadline) {
     const r = await execa('docker', ['-H', `unix://${vm.socket}`, 'version'], { reject: false });
     if (r.exitCode === 0) return;
@@ -83,7 +151,9 @@ export async function waitBaselineDocker(vm: BaselineVm, timeoutMs: number): Pro
 export async function stopBaseline(vm: BaselineVm): Promise<number> {
   const t = Date.now();
   vm.forward?.kill();
-  const exited = new Promise<void>((r) => (vm.qemu.exitCode !== null ? r() : vm.qemu.once('exit', () => r())));
+  const exited = new Promise<void>((r) =>
+    vm.qemu.exitCode !== null ? r() : vm.qemu.once('exit', () => r()),
+  );
   await execa('ssh', [...sshArgs(vm), 'root@127.0.0.1', 'systemctl poweroff'], { reject: false });
   const timeout = setTimeout(() => vm.qemu.kill('SIGKILL'), 60000);
   await exited;

@@ -16,7 +16,11 @@ import { median } from './stats.js';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = process.argv.includes('--quick') ? 1 : 3;
 const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-xbench-'));
-const env: NodeJS.ProcessEnv = { ...process.env, BERTH_HOME: path.join(work, 'home'), DOCKER_CONFIG: path.join(work, 'docker') };
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  BERTH_HOME: path.join(work, 'home'),
+  DOCKER_CONFIG: path.join(work, 'docker'),
+};
 delete env.DOCKER_HOST;
 delete env.DOCKER_CONTEXT;
 fs.mkdirSync(env.DOCKER_CONFIG!, { recursive: true });
@@ -24,7 +28,11 @@ const log = (m: string) => process.stderr.write(`[bench:cross] ${m}\n`);
 const WORKLOAD = 'dd if=/dev/zero bs=1048576 count=32 2>/dev/null | gzip -c | wc -c >/dev/null';
 
 async function berth(args: string[]): Promise<string> {
-  const r = await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), ...args], { env, extendEnv: false, reject: false });
+  const r = await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), ...args], {
+    env,
+    extendEnv: false,
+    reject: false,
+  });
   if (r.exitCode !== 0) throw new Error(`berth ${args.join(' ')} failed:\n${r.stderr}`);
   return String(r.stdout);
 }
@@ -38,14 +46,25 @@ async function context(busybox: string, name: string): Promise<string> {
   await fsp.mkdir(dir, { recursive: true });
   await fsp.copyFile(busybox, path.join(dir, 'busybox'));
   await fsp.chmod(path.join(dir, 'busybox'), 0o755);
-  await fsp.writeFile(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n');
+  await fsp.writeFile(
+    path.join(dir, 'Dockerfile'),
+    'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n',
+  );
   return dir;
 }
 
 /** Seconds of the workload, measured inside the container with /proc/uptime (no docker overhead). */
 async function workload(ctx: string, image: string, platform: string): Promise<number> {
-  const out = await docker(ctx, ['run', '--rm', '--platform', platform, image, 'sh', '-c',
-    `a=$(cut -d' ' -f1 /proc/uptime); ${WORKLOAD}; b=$(cut -d' ' -f1 /proc/uptime); echo "$a $b"`]);
+  const out = await docker(ctx, [
+    'run',
+    '--rm',
+    '--platform',
+    platform,
+    image,
+    'sh',
+    '-c',
+    `a=$(cut -d' ' -f1 /proc/uptime); ${WORKLOAD}; b=$(cut -d' ' -f1 /proc/uptime); echo "$a $b"`,
+  ]);
   const [a, b] = out.trim().split(' ').map(Number);
   return b! - a!;
 }
@@ -89,7 +108,10 @@ try {
     raw: { native, binfmt, inVm },
   };
   await fsp.mkdir(path.join(REPO, 'bench', 'results'), { recursive: true });
-  await fsp.writeFile(path.join(REPO, 'bench', 'results', 'cross-arch.json'), JSON.stringify(r, null, 2) + '\n');
+  await fsp.writeFile(
+    path.join(REPO, 'bench', 'results', 'cross-arch.json'),
+    JSON.stringify(r, null, 2) + '\n',
+  );
   const md = [
     '# Cross-architecture benchmark',
     '',
@@ -112,6 +134,11 @@ try {
   await fsp.writeFile(path.join(REPO, 'docs', 'benchmarks-cross-arch.md'), md);
   process.stdout.write(md);
 } finally {
-  for (const n of ['x86', 'arm']) await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), 'delete', n, '--force'], { env, extendEnv: false, reject: false });
+  for (const n of ['x86', 'arm'])
+    await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), 'delete', n, '--force'], {
+      env,
+      extendEnv: false,
+      reject: false,
+    });
   await fsp.rm(work, { recursive: true, force: true });
 }

@@ -17,8 +17,14 @@ export function guestServersScript(bytes: number): string {
   // reset by QEMU's user network after it accepted on the host side (a CI run failed on that once).
   const ports = Object.values(GUEST_PORTS).join(' ');
   return [
-    server(GUEST_PORTS.sink, 'my ($n, $b) = (0); while (my $r = sysread($c, $b, 1 << 20)) { $n += $r } syswrite($c, "$n\\n");'),
-    server(GUEST_PORTS.source, `my $k = "x" x (1 << 20); my $left = ${bytes}; while ($left > 0) { my $w = syswrite($c, $k, $left < 1048576 ? $left : 1048576); last unless $w; $left -= $w }`),
+    server(
+      GUEST_PORTS.sink,
+      'my ($n, $b) = (0); while (my $r = sysread($c, $b, 1 << 20)) { $n += $r } syswrite($c, "$n\\n");',
+    ),
+    server(
+      GUEST_PORTS.source,
+      `my $k = "x" x (1 << 20); my $left = ${bytes}; while ($left > 0) { my $w = syswrite($c, $k, $left < 1048576 ? $left : 1048576); last unless $w; $left -= $w }`,
+    ),
     server(GUEST_PORTS.echo, 'my $l = <$c>; syswrite($c, "ok\\n");'),
     `for p in ${ports}; do i=0; until ss -Hltn "sport = :$p" | grep -q .; do i=$((i + 1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done; done`,
   ].join('\n');
@@ -43,7 +49,11 @@ export function sendThroughput(port: number, bytes: number): Promise<number> {
     s.on('connect', pump);
     s.setEncoding('utf8');
     s.on('data', (d: string) => (reply += d));
-    s.on('close', () => (Number(reply.trim()) === bytes ? resolve(performance.now() - t) : reject(new Error(`guest counted ${reply.trim()} of ${bytes} bytes`))));
+    s.on('close', () =>
+      Number(reply.trim()) === bytes
+        ? resolve(performance.now() - t)
+        : reject(new Error(`guest counted ${reply.trim()} of ${bytes} bytes`)),
+    );
     s.on('error', reject);
   });
 }
@@ -55,7 +65,9 @@ export function receiveThroughput(port: number, bytes: number): Promise<number> 
     const s = net.createConnection({ host: '127.0.0.1', port });
     let got = 0;
     s.on('data', (d: Buffer) => (got += d.length));
-    s.on('close', () => (got === bytes ? resolve(performance.now() - t) : reject(new Error(`received ${got} of ${bytes} bytes`))));
+    s.on('close', () =>
+      got === bytes ? resolve(performance.now() - t) : reject(new Error(`received ${got} of ${bytes} bytes`)),
+    );
     s.on('error', reject);
   });
 }
@@ -68,7 +80,9 @@ function oneRequest(port: number): Promise<number> {
     s.setEncoding('utf8');
     s.on('connect', () => s.write('GET\n'));
     s.on('data', (d: string) => (got += d));
-    s.on('close', () => (got === 'ok\n' ? resolve(performance.now() - t) : reject(new Error(`short connection got "${got}"`))));
+    s.on('close', () =>
+      got === 'ok\n' ? resolve(performance.now() - t) : reject(new Error(`short connection got "${got}"`)),
+    );
     s.on('error', reject);
   });
 }
@@ -115,10 +129,17 @@ export async function waitPort(port: number, timeoutMs: number): Promise<void> {
  * From a listener starting in the guest (its "listening" line arriving on the host over ssh, a few ms after
  * listen()) until the host port accepts a connection; polled every 10 ms. One sample per call. ms.
  */
-export function listenToAccept(sshCommand: string[], port: number, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export function listenToAccept(
+  sshCommand: string[],
+  port: number,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const perl = `use IO::Socket::INET; $| = 1; my $s = IO::Socket::INET->new(LocalAddr => "0.0.0.0", LocalPort => ${port}, Listen => 5, ReuseAddr => 1) or die; print "L\\n"; my $c = $s->accept; close $c`;
-    const p = spawn(sshCommand[0]!, [...sshCommand.slice(1), 'perl', '-e', perl], { stdio: ['ignore', 'pipe', 'inherit'], env });
+    const p = spawn(sshCommand[0]!, [...sshCommand.slice(1), 'perl', '-e', perl], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env,
+    });
     let started = false;
     p.stdout.on('data', async (d: Buffer) => {
       if (started || !d.toString().includes('L')) return;

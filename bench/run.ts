@@ -11,7 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import { bootBaseline, freePort, sshArgs, stopBaseline, waitBaselineDocker, type BaselineVm } from './baseline.js';
+import {
+  bootBaseline,
+  freePort,
+  sshArgs,
+  stopBaseline,
+  waitBaselineDocker,
+  type BaselineVm,
+} from './baseline.js';
 import {
   fileWorkloadScript,
   GUEST_PORTS,
@@ -46,7 +53,11 @@ const SMALL_FILES = quick ? 200 : 2000;
 const SHARE_MODES = ['mmap', 'loose', 'none'] as const;
 
 const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-bench-'));
-const env: NodeJS.ProcessEnv = { ...process.env, BERTH_HOME: path.join(work, 'home'), DOCKER_CONFIG: path.join(work, 'docker') };
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  BERTH_HOME: path.join(work, 'home'),
+  DOCKER_CONFIG: path.join(work, 'docker'),
+};
 delete env.DOCKER_HOST;
 delete env.DOCKER_CONTEXT;
 fs.mkdirSync(env.DOCKER_CONFIG!, { recursive: true });
@@ -55,7 +66,11 @@ const sock = path.join(env.BERTH_HOME!, NAME, 'docker.sock');
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
 async function berth(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), ...args], { env, extendEnv: false, reject: false });
+  const r = await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), ...args], {
+    env,
+    extendEnv: false,
+    reject: false,
+  });
   if (r.exitCode !== 0) throw new Error(`berth ${args.join(' ')} failed:\n${r.stderr}`);
   return { code: r.exitCode ?? 0, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
@@ -75,13 +90,17 @@ async function busyboxContext(): Promise<string> {
   const dir = path.join(work, 'bb');
   await fsp.mkdir(dir, { recursive: true });
   await fsp.copyFile('/bin/busybox', path.join(dir, 'busybox'));
-  await fsp.writeFile(path.join(dir, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n');
+  await fsp.writeFile(
+    path.join(dir, 'Dockerfile'),
+    'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n',
+  );
   return dir;
 }
 
 async function dockerRunLatencies(socket: string): Promise<number> {
   const xs: number[] = [];
-  for (let i = 0; i < DOCKER_RUNS; i++) xs.push(await timed(() => dockerAt(socket, ['run', '--rm', 'bb:bench', 'true'])));
+  for (let i = 0; i < DOCKER_RUNS; i++)
+    xs.push(await timed(() => dockerAt(socket, ['run', '--rm', 'bb:bench', 'true'])));
   return median(xs);
 }
 
@@ -129,14 +148,31 @@ async function retried<T>(what: string, f: () => Promise<T>): Promise<T> {
 }
 
 /** The baseline's two paths: the static QEMU hostfwd rules it booted with, and `ssh -L`. */
-async function baselineIo(vm: BaselineVm, fwd: { sink: number; source: number; echo: number }): Promise<{ hostfwd: PortFigures; sshL: PortFigures }> {
+async function baselineIo(
+  vm: BaselineVm,
+  fwd: { sink: number; source: number; echo: number },
+): Promise<{ hostfwd: PortFigures; sshL: PortFigures }> {
   await execa('ssh', [...sshArgs(vm), 'root@127.0.0.1', guestServersScript(XFER_BYTES)]);
   await waitEcho(fwd.echo, 30000);
   const hostfwd = await portFigures(fwd);
   const l = { sink: await freePort(), source: await freePort(), echo: await freePort() };
-  const tunnel = spawn('ssh', [...sshArgs(vm), '-N', '-o', 'ExitOnForwardFailure=yes',
-    '-L', `${l.sink}:127.0.0.1:${GUEST_PORTS.sink}`, '-L', `${l.source}:127.0.0.1:${GUEST_PORTS.source}`, '-L', `${l.echo}:127.0.0.1:${GUEST_PORTS.echo}`,
-    'root@127.0.0.1'], { stdio: 'ignore' });
+  const tunnel = spawn(
+    'ssh',
+    [
+      ...sshArgs(vm),
+      '-N',
+      '-o',
+      'ExitOnForwardFailure=yes',
+      '-L',
+      `${l.sink}:127.0.0.1:${GUEST_PORTS.sink}`,
+      '-L',
+      `${l.source}:127.0.0.1:${GUEST_PORTS.source}`,
+      '-L',
+      `${l.echo}:127.0.0.1:${GUEST_PORTS.echo}`,
+      'root@127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   try {
     await waitEcho(l.echo, 30000);
     return { hostfwd, sshL: await portFigures(l) };
@@ -157,7 +193,10 @@ async function berthSsh(script: string, name = NAME): Promise<string> {
 async function syncFigures(dir: string, n: number): Promise<{ toHostMs: number; toGuestMs: number }> {
   const toHost = path.join(dir, 'to-host');
   let t = performance.now();
-  await berthSsh(`mkdir ${toHost} && cd ${toHost} && perl -e 'for (1 .. ${n}) { open(my $f, ">", "f$_") or die; print $f "x" x 100; close $f }'`, SYNC_NAME);
+  await berthSsh(
+    `mkdir ${toHost} && cd ${toHost} && perl -e 'for (1 .. ${n}) { open(my $f, ">", "f$_") or die; print $f "x" x 100; close $f }'`,
+    SYNC_NAME,
+  );
   for (;;) {
     const have = await fsp.readdir(toHost).catch(() => []);
     if (have.length >= n) break;
@@ -181,14 +220,24 @@ async function syncIo(): Promise<SyncIo> {
   const dir = path.join(work, 'share-sync');
   await fsp.mkdir(dir, { recursive: true });
   await fsp.mkdir(path.join(env.BERTH_HOME!, SYNC_NAME), { recursive: true, mode: 0o700 });
-  await fsp.writeFile(path.join(env.BERTH_HOME!, SYNC_NAME, 'berth.yaml'), `mounts:\n  - location: ${dir}\n    sync: true\n`);
+  await fsp.writeFile(
+    path.join(env.BERTH_HOME!, SYNC_NAME, 'berth.yaml'),
+    `mounts:\n  - location: ${dir}\n    sync: true\n`,
+  );
   await berth(['start', SYNC_NAME, '--cpus', String(CPUS), '--memory', `${MEM_MIB}MiB`, '--no-activate']);
   try {
     const boot = await berthSsh('cat /run/berth/boot', SYNC_NAME);
     const at = (what: string) => Number(new RegExp(`^(\\S+) syncd ${what}$`, 'm').exec(boot)?.[1]);
-    const disk = parseFileWorkload(await berthSsh(fileWorkloadScript('/var/tmp/berth-bench', FILE_MIB, SMALL_FILES), SYNC_NAME));
+    const disk = parseFileWorkload(
+      await berthSsh(fileWorkloadScript('/var/tmp/berth-bench', FILE_MIB, SMALL_FILES), SYNC_NAME),
+    );
     const sync = parseFileWorkload(await berthSsh(fileWorkloadScript(dir, FILE_MIB, SMALL_FILES), SYNC_NAME));
-    return { disk, sync, syncdBootMs: (at('ready') - at('start')) * 1000, ...(await syncFigures(dir, SMALL_FILES)) };
+    return {
+      disk,
+      sync,
+      syncdBootMs: (at('ready') - at('start')) * 1000,
+      ...(await syncFigures(dir, SMALL_FILES)),
+    };
   } finally {
     await berth(['delete', SYNC_NAME, '--force']);
   }
@@ -207,20 +256,34 @@ interface SyncIo {
   toGuestMs: number;
 }
 
-async function berthIo(): Promise<{ ports: PortFigures; listen: number[]; files: Record<string, { writeMs: number; readMs: number; smallMs: number }> }> {
+async function berthIo(): Promise<{
+  ports: PortFigures;
+  listen: number[];
+  files: Record<string, { writeMs: number; readMs: number; smallMs: number }>;
+}> {
   await berthSsh(`cd / && ${guestServersScript(XFER_BYTES)}`);
   for (const p of Object.values(GUEST_PORTS)) await waitPort(p, 30000);
   await waitEcho(GUEST_PORTS.echo, 30000);
   const ports = await portFigures(GUEST_PORTS);
   const listen: number[] = [];
   for (let i = 0; i < LISTEN_TRIALS; i++) {
-    listen.push(await listenToAccept([process.execPath, path.join(REPO, 'bin', 'berth'), 'ssh', NAME, '--'], 7100 + i, env));
+    listen.push(
+      await listenToAccept(
+        [process.execPath, path.join(REPO, 'bin', 'berth'), 'ssh', NAME, '--'],
+        7100 + i,
+        env,
+      ),
+    );
     await new Promise((r) => setTimeout(r, 300));
   }
   const files: Record<string, { writeMs: number; readMs: number; smallMs: number }> = {};
-  files.disk = parseFileWorkload(await berthSsh(fileWorkloadScript('/var/tmp/berth-bench', FILE_MIB, SMALL_FILES)));
+  files.disk = parseFileWorkload(
+    await berthSsh(fileWorkloadScript('/var/tmp/berth-bench', FILE_MIB, SMALL_FILES)),
+  );
   for (const m of SHARE_MODES) {
-    files[m] = parseFileWorkload(await berthSsh(fileWorkloadScript(path.join(work, `share-${m}`), FILE_MIB, SMALL_FILES)));
+    files[m] = parseFileWorkload(
+      await berthSsh(fileWorkloadScript(path.join(work, `share-${m}`), FILE_MIB, SMALL_FILES)),
+    );
   }
   await berthSsh("pkill -f 'IO[:]:Socket' || true"); // they hold the shared home (their cwd): suspend needs it free
   return { ports, listen, files };
@@ -228,7 +291,15 @@ async function berthIo(): Promise<{ ports: PortFigures; listen: number[]; files:
 
 interface Result {
   date: string;
-  machine: { cpus: number; model: string; memGiB: number; kernel: string; accel: string; quick: boolean; runs: number };
+  machine: {
+    cpus: number;
+    model: string;
+    memGiB: number;
+    kernel: string;
+    accel: string;
+    quick: boolean;
+    runs: number;
+  };
   baseline: Record<string, number | undefined>;
   berth: Record<string, number | undefined>;
   breakdown?: Record<string, number>;
@@ -251,24 +322,36 @@ interface Result {
 
 async function main(): Promise<void> {
   const bbDir = await busyboxContext();
-  log('ensuring the guest images are built (berth\'s and the plain baseline)');
+  log("ensuring the guest images are built (berth's and the plain baseline)");
   await berth(['image', 'build']);
   const img = await ensureBaselineImage((m) => log(`baseline image: ${m}`));
 
   // ---- baseline ----
-  const base: { cold: number[]; stop: number[]; ping?: { p50: number; p99: number; totalMs: number }; run?: number; rss?: number; io?: { hostfwd: PortFigures; sshL: PortFigures } } = { cold: [], stop: [] };
+  const base: {
+    cold: number[];
+    stop: number[];
+    ping?: { p50: number; p99: number; totalMs: number };
+    run?: number;
+    rss?: number;
+    io?: { hostfwd: PortFigures; sshL: PortFigures };
+  } = { cold: [], stop: [] };
   const fwd = { sink: await freePort(), source: await freePort(), echo: await freePort() };
   for (let i = 0; i < RUNS; i++) {
     log(`baseline cold start ${i + 1}/${RUNS}`);
     const t = performance.now();
     const vm = await bootBaseline(img, path.join(work, 'baseline'), CPUS, MEM_MIB, [
-      [fwd.sink, GUEST_PORTS.sink], [fwd.source, GUEST_PORTS.source], [fwd.echo, GUEST_PORTS.echo],
+      [fwd.sink, GUEST_PORTS.sink],
+      [fwd.source, GUEST_PORTS.source],
+      [fwd.echo, GUEST_PORTS.echo],
     ]);
     try {
       await waitBaselineDocker(vm, 300000);
       base.cold.push(performance.now() - t);
       if (i === RUNS - 1) {
-        await execa('docker', ['-H', `unix://${vm.socket}`, 'build', '-q', '-t', 'bb:bench', bbDir], { env, extendEnv: false });
+        await execa('docker', ['-H', `unix://${vm.socket}`, 'build', '-q', '-t', 'bb:bench', bbDir], {
+          env,
+          extendEnv: false,
+        });
         await new Promise((r) => setTimeout(r, 5000)); // let the guest settle before idle/latency figures
         base.rss = rssKiB(vm.qemu.pid);
         base.ping = await pingLatencies(vm.socket, PINGS);
@@ -286,8 +369,20 @@ async function main(): Promise<void> {
   }
 
   // ---- berth ----
-  const b: { cold: number[]; warm: number[]; stop: number[]; suspend: number[]; ping?: { p50: number; p99: number; totalMs: number }; run?: number; rss?: number; agentRss?: number } = {
-    cold: [], warm: [], stop: [], suspend: [],
+  const b: {
+    cold: number[];
+    warm: number[];
+    stop: number[];
+    suspend: number[];
+    ping?: { p50: number; p99: number; totalMs: number };
+    run?: number;
+    rss?: number;
+    agentRss?: number;
+  } = {
+    cold: [],
+    warm: [],
+    stop: [],
+    suspend: [],
   };
   let breakdown: Record<string, number> | undefined;
   const guest: Record<string, number> = {};
@@ -306,13 +401,18 @@ async function main(): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
     log(`berth cold start ${i + 1}/${RUNS}`);
     let out = '';
-    b.cold.push(await timed(async () => {
-      out = (await berth(['start', NAME, '--cold', '--verbose', '--no-activate'])).stderr;
-      await dockerAt(sock, ['version']);
-    }));
+    b.cold.push(
+      await timed(async () => {
+        out = (await berth(['start', NAME, '--cold', '--verbose', '--no-activate'])).stderr;
+        await dockerAt(sock, ['version']);
+      }),
+    );
     // `berth start --verbose`: the host's phases, then the guest's own (milestones berth-init recorded).
     const [hostPart, guestPart = ''] = out.split('inside the guest');
-    const phases = (text: string) => Object.fromEntries([...text.matchAll(/^\s{2}(\w+)\s+([\d.]+) s$/gm)].map((m) => [m[1]!, Number(m[2]) * 1000]));
+    const phases = (text: string) =>
+      Object.fromEntries(
+        [...text.matchAll(/^\s{2}(\w+)\s+([\d.]+) s$/gm)].map((m) => [m[1]!, Number(m[2]) * 1000]),
+      );
     breakdown = phases(hostPart!);
     Object.assign(guest, phases(guestPart));
     if (i === RUNS - 1) {
@@ -327,17 +427,31 @@ async function main(): Promise<void> {
     if (i < RUNS - 1) b.stop.push(await timed(() => berth(['stop', NAME])));
   }
   // warm: suspend → start (resume) → docker version
-  await dockerAt(sock, ['run', '-d', '--name', 'counter', 'bb:bench', 'sh', '-c', 'while true; do sleep 1; done']);
+  await dockerAt(sock, [
+    'run',
+    '-d',
+    '--name',
+    'counter',
+    'bb:bench',
+    'sh',
+    '-c',
+    'while true; do sleep 1; done',
+  ]);
   for (let i = 0; i < RUNS; i++) {
     log(`berth warm start ${i + 1}/${RUNS}`);
     b.suspend.push(await timed(() => berth(['suspend', NAME])));
-    b.warm.push(await timed(async () => {
-      await berth(['start', NAME, '--no-activate']);
-      await dockerAt(sock, ['version']);
-    }));
+    b.warm.push(
+      await timed(async () => {
+        await berth(['start', NAME, '--no-activate']);
+        await dockerAt(sock, ['version']);
+      }),
+    );
   }
-  const stillRunning = (await dockerAt(sock, ['ps', '--filter', 'name=counter', '--format', '{{.Status}}'])).trim();
-  if (!stillRunning.startsWith('Up')) throw new Error(`the container did not survive suspend/resume: "${stillRunning}"`);
+  const stillRunning = (
+    await dockerAt(sock, ['ps', '--filter', 'name=counter', '--format', '{{.Status}}'])
+  ).trim();
+  if (!stillRunning.startsWith('Up'))
+    throw new Error(`the container did not survive suspend/resume: "${stillRunning}"`);
   await berth(['delete', NAME, '--force']);
   log('berth synchronised folder (a second instance)');
   const sync = await syncIo();
@@ -345,7 +459,15 @@ async function main(): Promise<void> {
   const cpuModel = os.cpus()[0]?.model ?? 'unknown';
   const result: Result = {
     date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, model: cpuModel, memGiB: Math.round(os.totalmem() / 1024 ** 3), kernel: os.release(), accel: 'tcg', quick, runs: RUNS },
+    machine: {
+      cpus: os.cpus().length,
+      model: cpuModel,
+      memGiB: Math.round(os.totalmem() / 1024 ** 3),
+      kernel: os.release(),
+      accel: 'tcg',
+      quick,
+      runs: RUNS,
+    },
     baseline: common(base),
     berth: {
       ...common(b),
@@ -355,32 +477,42 @@ async function main(): Promise<void> {
     },
     breakdown,
     guest,
-    io: io && base.io
-      ? {
-          bytes: XFER_BYTES,
-          conns: CONNS,
-          berth: io.ports,
-          hostfwd: base.io.hostfwd,
-          sshL: base.io.sshL,
-          listenP50Ms: percentile(io.listen, 50),
-          listenP95Ms: percentile(io.listen, 95),
-          listenSamples: io.listen.length,
-          fileMiB: FILE_MIB,
-          smallFiles: SMALL_FILES,
-          files: io.files,
-          sync,
-        }
-      : undefined,
+    io:
+      io && base.io
+        ? {
+            bytes: XFER_BYTES,
+            conns: CONNS,
+            berth: io.ports,
+            hostfwd: base.io.hostfwd,
+            sshL: base.io.sshL,
+            listenP50Ms: percentile(io.listen, 50),
+            listenP95Ms: percentile(io.listen, 95),
+            listenSamples: io.listen.length,
+            fileMiB: FILE_MIB,
+            smallFiles: SMALL_FILES,
+            files: io.files,
+            sync,
+          }
+        : undefined,
   };
   await fsp.mkdir(path.join(REPO, 'bench', 'results'), { recursive: true });
   const jsonFile = path.join(REPO, 'bench', 'results', quick ? 'quick.json' : 'latest.json');
-  await fsp.writeFile(jsonFile, JSON.stringify({ ...result, raw: { baseline: base, berth: b } }, null, 2) + '\n');
+  await fsp.writeFile(
+    jsonFile,
+    JSON.stringify({ ...result, raw: { baseline: base, berth: b } }, null, 2) + '\n',
+  );
   if (!quick) await fsp.writeFile(path.join(REPO, 'docs', 'benchmarks.md'), markdown(result));
   process.stdout.write(markdown(result));
 }
 
 /** The figures measured the same way for berth and the baseline. */
-function common(m: { cold: number[]; stop: number[]; ping?: { p50: number; p99: number; totalMs: number }; run?: number; rss?: number }) {
+function common(m: {
+  cold: number[];
+  stop: number[];
+  ping?: { p50: number; p99: number; totalMs: number };
+  run?: number;
+  rss?: number;
+}) {
   return {
     coldStartMs: median(m.cold),
     stopMs: median(m.stop),
@@ -437,7 +569,7 @@ function markdown(r: Result): string {
     lines.push('');
   }
   if (r.guest && Object.keys(r.guest).length) {
-    lines.push('Inside the guest phase (berth-init\'s record, last cold run):', '');
+    lines.push("Inside the guest phase (berth-init's record, last cold run):", '');
     lines.push('| | time |', '|---|---|');
     const names: Record<string, string> = {
       kernel: 'kernel, until it runs the initrd',
@@ -446,7 +578,8 @@ function markdown(r: Result): string {
       services: 'modules, network, shared folders, until dockerd starts',
       dockerd: 'dockerd start until it answers (containerd in parallel)',
     };
-    for (const [k, v] of Object.entries(r.guest)) lines.push(`| ${names[k] ?? k} | ${(v / 1000).toFixed(1)} s |`);
+    for (const [k, v] of Object.entries(r.guest))
+      lines.push(`| ${names[k] ?? k} | ${(v / 1000).toFixed(1)} s |`);
     lines.push('');
   }
   if (r.io) lines.push(...ioMarkdown(r.io));
@@ -456,7 +589,12 @@ function markdown(r: Result): string {
 function ioMarkdown(io: NonNullable<Result['io']>): string[] {
   const mibs = (ms: number) => `${(io.bytes / 1024 ** 2 / (ms / 1000)).toFixed(0)} MiB/s`;
   const mib = io.bytes / 1024 ** 2;
-  const row = (k: string, f: (p: PortFigures) => number, show: (v: number) => string, better: 'higher' | 'lower') => {
+  const row = (
+    k: string,
+    f: (p: PortFigures) => number,
+    show: (v: number) => string,
+    better: 'higher' | 'lower',
+  ) => {
     const [b, h, s] = [f(io.berth), f(io.hostfwd), f(io.sshL)];
     const rel = (x: number) => (better === 'higher' ? (b / x).toFixed(2) : (x / b).toFixed(2));
     return `| ${k} | ${show(b)} | ${show(h)} | ${show(s)} | ${rel(h)}× | ${rel(s)}× |`;
@@ -466,16 +604,36 @@ function ioMarkdown(io: NonNullable<Result['io']>): string[] {
     '',
     `${mib} MiB through one TCP connection each way (median of the runs), and ${io.conns} sequential short connections (connect, one request line,`,
     'one answer, close), against the same Perl server in the guest. berth: the forward the host agent added at run time',
-    'when the guest started listening. hostfwd: QEMU\'s own `hostfwd` given on the baseline\'s command line. ssh -L: OpenSSH',
-    'tunnel into the baseline guest. berth\'s forward and hostfwd are the same mechanism (QEMU\'s user network), in two',
+    "when the guest started listening. hostfwd: QEMU's own `hostfwd` given on the baseline's command line. ssh -L: OpenSSH",
+    "tunnel into the baseline guest. berth's forward and hostfwd are the same mechanism (QEMU's user network), in two",
     'different VMs: their difference is the noise between VMs. Ratios are berth relative to each (above 1 = berth better).',
     '',
     '| | berth | hostfwd | ssh -L | vs hostfwd | vs ssh -L |',
     '|---|---|---|---|---|---|',
-    row('host → guest throughput', (p) => 1 / p.upMs, (v) => mibs(1 / v), 'higher'),
-    row('guest → host throughput', (p) => 1 / p.downMs, (v) => mibs(1 / v), 'higher'),
-    row('short connection p50', (p) => p.p50, (v) => `${v.toFixed(2)} ms`, 'lower'),
-    row('short connection p99', (p) => p.p99, (v) => `${v.toFixed(2)} ms`, 'lower'),
+    row(
+      'host → guest throughput',
+      (p) => 1 / p.upMs,
+      (v) => mibs(1 / v),
+      'higher',
+    ),
+    row(
+      'guest → host throughput',
+      (p) => 1 / p.downMs,
+      (v) => mibs(1 / v),
+      'higher',
+    ),
+    row(
+      'short connection p50',
+      (p) => p.p50,
+      (v) => `${v.toFixed(2)} ms`,
+      'lower',
+    ),
+    row(
+      'short connection p99',
+      (p) => p.p99,
+      (v) => `${v.toFixed(2)} ms`,
+      'lower',
+    ),
     '',
     `Listener in the guest → host port accepts: p50 ${io.listenP50Ms.toFixed(0)} ms, p95 ${io.listenP95Ms.toFixed(0)} ms over ${io.listenSamples} listeners`,
     '(from the listener\'s "listening" line reaching the host over ssh until a connect to the same host port succeeds; polled every 10 ms).',
@@ -493,7 +651,13 @@ function ioMarkdown(io: NonNullable<Result['io']>): string[] {
   const fileRow = (name: string, f: FileFigures, disk: FileFigures) =>
     `| ${name} | ${(f.writeMs / 1000).toFixed(2)} s | ${(f.readMs / 1000).toFixed(2)} s | ${(f.smallMs / 1000).toFixed(2)} s | ${(f.smallMs / disk.smallMs).toFixed(2)}× |`;
   for (const [k, f] of Object.entries(io.files)) {
-    lines.push(fileRow(k === 'disk' ? 'guest disk' : `9p share, cache=${k}${k === 'mmap' ? ' (default)' : ''}`, f, io.files.disk!));
+    lines.push(
+      fileRow(
+        k === 'disk' ? 'guest disk' : `9p share, cache=${k}${k === 'mmap' ? ' (default)' : ''}`,
+        f,
+        io.files.disk!,
+      ),
+    );
   }
   if (io.sync) {
     const s = io.sync;
@@ -515,6 +679,11 @@ function ioMarkdown(io: NonNullable<Result['io']>): string[] {
 try {
   await main();
 } finally {
-  for (const n of [NAME, SYNC_NAME]) await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), 'delete', n, '--force'], { env, extendEnv: false, reject: false });
+  for (const n of [NAME, SYNC_NAME])
+    await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), 'delete', n, '--force'], {
+      env,
+      extendEnv: false,
+      reject: false,
+    });
   await fsp.rm(work, { recursive: true, force: true });
 }

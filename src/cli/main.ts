@@ -27,7 +27,9 @@ async function run(fn: () => Promise<number | void>): Promise<void> {
 }
 
 const program = new Command('berth')
-  .description('A desktop container environment: Docker Engine in a small Linux VM, used from the host\'s docker CLI')
+  .description(
+    "A desktop container environment: Docker Engine in a small Linux VM, used from the host's docker CLI",
+  )
   .version('0.1.0')
   .option('--debug', 'show stack traces and internal details')
   .showHelpAfterError('(run "berth --help" for usage)')

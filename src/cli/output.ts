@@ -25,7 +25,10 @@ export function printError(err: unknown, debug: boolean): void {
     process.stderr.write(`berth: error: ${err.message}\n`);
     if (err.details) process.stderr.write(err.details.replace(/^/gm, '  ') + '\n');
     if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
-    if (debug) process.stderr.write(`${err.stack ?? ''}\n${err.cause ? `cause: ${String((err.cause as Error).stack ?? err.cause)}\n` : ''}`);
+    if (debug)
+      process.stderr.write(
+        `${err.stack ?? ''}\n${err.cause ? `cause: ${String((err.cause as Error).stack ?? err.cause)}\n` : ''}`,
+      );
     return;
   }
   const e = err as Error;
@@ -36,5 +39,7 @@ export function printError(err: unknown, debug: boolean): void {
 
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
+    .join('\n');
 }

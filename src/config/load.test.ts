@@ -76,6 +76,8 @@ describe('binfmt setting', () => {
     expect(binfmtList('x86_64', false)).toEqual([]);
     const c = parseInstanceConfig('binfmt: [aarch64, x86_64]\n', 'f');
     expect(binfmtList('x86_64', c.binfmt as never)).toEqual(['aarch64']);
-    expect(errOf('binfmt: [mips]\n').message).toMatch(/:1:9: binfmt: must be true, false or a list of: aarch64, arm/);
+    expect(errOf('binfmt: [mips]\n').message).toMatch(
+      /:1:9: binfmt: must be true, false or a list of: aarch64, arm/,
+    );
   });
 });

@@ -63,9 +63,13 @@ export function parseInstanceConfig(text: string, file: string): InstanceConfig 
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const pos = lc.linePos(e.pos[0]);
-    throw new BerthError('BAD_CONFIG', `${file}:${pos.line}:${pos.col}: invalid YAML: ${e.message.split('\n')[0]}`, {
-      hint: 'fix the YAML syntax (indentation, colons, quotes)',
-    });
+    throw new BerthError(
+      'BAD_CONFIG',
+      `${file}:${pos.line}:${pos.col}: invalid YAML: ${e.message.split('\n')[0]}`,
+      {
+        hint: 'fix the YAML syntax (indentation, colons, quotes)',
+      },
+    );
   }
   const raw: unknown = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {

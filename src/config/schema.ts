@@ -34,20 +34,24 @@ export function hostArch(): Arch {
 }
 
 const sizeString = (what: string, min: number) =>
-  z
-    .union([z.string(), z.number()])
-    .transform((v, ctx) => {
-      const n = parseSize(v);
-      if (n === undefined) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a size (try e.g. 4GiB or 512MiB)` });
-        return z.NEVER;
-      }
-      if (n < min) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${what} must be at least ${min / 1024 ** 2} MiB` });
-        return z.NEVER;
-      }
-      return n;
-    });
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const n = parseSize(v);
+    if (n === undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `"${v}" is not a size (try e.g. 4GiB or 512MiB)`,
+      });
+      return z.NEVER;
+    }
+    if (n < min) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `${what} must be at least ${min / 1024 ** 2} MiB`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  });
 
 const imageSchema = z
   .object({
@@ -60,10 +64,17 @@ const imageSchema = z
   })
   .strict()
   .superRefine((v, ctx) => {
-    if (v.path && v.url) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give either path or url, not both' });
+    if (v.path && v.url)
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give either path or url, not both' });
     if (!v.path && !v.url) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give path or url' });
-    if (v.url && !v.sha256) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'an image url needs its sha256', path: ['sha256'] });
-    if (v.url && !/^https?:\/\//.test(v.url)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'only http(s) urls', path: ['url'] });
+    if (v.url && !v.sha256)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'an image url needs its sha256',
+        path: ['sha256'],
+      });
+    if (v.url && !/^https?:\/\//.test(v.url))
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'only http(s) urls', path: ['url'] });
   });
 
 const port = z.number().int().min(1).max(65535);
@@ -81,7 +92,10 @@ const portForwardSchema = z
     guestPortRange: portRange.optional(),
     hostPort: port.optional(),
     hostPortRange: portRange.optional(),
-    hostIP: z.string().ip({ version: 'v4', message: 'must be an IPv4 address such as 127.0.0.1 or 0.0.0.0' }).default('127.0.0.1'),
+    hostIP: z
+      .string()
+      .ip({ version: 'v4', message: 'must be an IPv4 address such as 127.0.0.1 or 0.0.0.0' })
+      .default('127.0.0.1'),
     proto: z.enum(['tcp', 'udp', 'any']).default('any'),
     ignore: z.boolean().default(false),
   })
@@ -89,11 +103,18 @@ const portForwardSchema = z
   .superRefine((r, ctx) => {
     const issue = (message: string, path?: string) =>
       ctx.addIssue({ code: z.ZodIssueCode.custom, message, path: path ? [path] : [] });
-    if ((r.guestPort === undefined) === (r.guestPortRange === undefined)) issue('give guestPort or guestPortRange (one of them)');
-    if (r.hostPort !== undefined && r.hostPortRange !== undefined) issue('give hostPort or hostPortRange, not both', 'hostPortRange');
-    if (r.ignore && (r.hostPort !== undefined || r.hostPortRange !== undefined)) issue('an ignore rule takes no host port', 'ignore');
+    if ((r.guestPort === undefined) === (r.guestPortRange === undefined))
+      issue('give guestPort or guestPortRange (one of them)');
+    if (r.hostPort !== undefined && r.hostPortRange !== undefined)
+      issue('give hostPort or hostPortRange, not both', 'hostPortRange');
+    if (r.ignore && (r.hostPort !== undefined || r.hostPortRange !== undefined))
+      issue('an ignore rule takes no host port', 'ignore');
     if (r.hostPortRange && !r.guestPortRange) issue('hostPortRange needs a guestPortRange', 'hostPortRange');
-    if (r.hostPortRange && r.guestPortRange && r.hostPortRange[1] - r.hostPortRange[0] !== r.guestPortRange[1] - r.guestPortRange[0]) {
+    if (
+      r.hostPortRange &&
+      r.guestPortRange &&
+      r.hostPortRange[1] - r.hostPortRange[0] !== r.guestPortRange[1] - r.guestPortRange[0]
+    ) {
       issue('hostPortRange must be as long as guestPortRange', 'hostPortRange');
     }
     if (r.hostPort !== undefined && r.guestPortRange && r.guestPortRange[0] !== r.guestPortRange[1]) {
@@ -111,14 +132,41 @@ export const MOUNT_TYPES = ['9p'] as const;
 export const NINEP_CACHE = ['none', 'mmap', 'loose'] as const;
 
 /** Guest paths a shared folder may not cover: the guest's own system. */
-const RESERVED_GUEST_DIRS = ['/', '/bin', '/boot', '/dev', '/etc', '/lib', '/lib64', '/proc', '/run', '/sbin', '/sys', '/usr', '/var', '/var/lib/docker', '/var/lib/containerd', '/tmp'];
+const RESERVED_GUEST_DIRS = [
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/lib',
+  '/lib64',
+  '/proc',
+  '/run',
+  '/sbin',
+  '/sys',
+  '/usr',
+  '/var',
+  '/var/lib/docker',
+  '/var/lib/containerd',
+  '/tmp',
+];
 
 export function reservedGuestPath(p: string): boolean {
   const norm = p.replace(/\/+$/, '') || '/';
   if (RESERVED_GUEST_DIRS.includes(norm)) return true;
   // A parent of one (/var/lib) would hide it too.
   if (RESERVED_GUEST_DIRS.some((d) => d !== '/' && d.startsWith(`${norm}/`))) return true;
-  return ['/proc/', '/sys/', '/dev/', '/run/', '/boot/', '/usr/', '/etc/', '/var/lib/docker/', '/var/lib/containerd/'].some((d) => norm.startsWith(d));
+  return [
+    '/proc/',
+    '/sys/',
+    '/dev/',
+    '/run/',
+    '/boot/',
+    '/usr/',
+    '/etc/',
+    '/var/lib/docker/',
+    '/var/lib/containerd/',
+  ].some((d) => norm.startsWith(d));
 }
 
 const mountSchema = z
@@ -139,10 +187,18 @@ const mountSchema = z
   .strict()
   .superRefine((m, ctx) => {
     if (!m.location.startsWith('/') && m.location !== '~' && !m.location.startsWith('~/')) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an absolute path or start with ~', path: ['location'] });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'must be an absolute path or start with ~',
+        path: ['location'],
+      });
     }
     if (m.mountPoint !== undefined && !m.mountPoint.startsWith('/')) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be an absolute guest path', path: ['mountPoint'] });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'must be an absolute guest path',
+        path: ['mountPoint'],
+      });
     }
   });
 export type MountConfig = z.output<typeof mountSchema>;
@@ -151,7 +207,12 @@ export type MountConfig = z.output<typeof mountSchema>;
 export const instanceConfigSchema = z
   .object({
     arch: z.enum(ARCHES).default(hostArch()),
-    cpus: z.number().int().min(1).max(256).default(Math.min(2, os.cpus().length || 1)),
+    cpus: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(Math.min(2, os.cpus().length || 1)),
     memory: sizeString('memory', 256 * 1024 ** 2).default('2GiB'),
     disk: sizeString('disk', 2 * 1024 ** 3).default('60GiB'),
     accel: z.enum(ACCELS).default('auto'),

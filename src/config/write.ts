@@ -18,13 +18,22 @@ export interface ConfigFlags {
 }
 
 const FLAG_NAMES: Record<string, string> = {
-  arch: '--arch', cpus: '--cpus', memory: '--memory', disk: '--disk', accel: '--accel', runtime: '--runtime',
-  image: '--image', 'image.path': '--image', 'image.url': '--image', 'image.sha256': '--image-sha256',
+  arch: '--arch',
+  cpus: '--cpus',
+  memory: '--memory',
+  disk: '--disk',
+  accel: '--accel',
+  runtime: '--runtime',
+  image: '--image',
+  'image.path': '--image',
+  'image.url': '--image',
+  'image.sha256': '--image-sha256',
 };
 
 function flagsToRaw(f: ConfigFlags): Record<string, unknown> {
   const raw: Record<string, unknown> = {};
-  for (const k of ['arch', 'cpus', 'memory', 'disk', 'accel', 'runtime'] as const) if (f[k] !== undefined) raw[k] = f[k];
+  for (const k of ['arch', 'cpus', 'memory', 'disk', 'accel', 'runtime'] as const)
+    if (f[k] !== undefined) raw[k] = f[k];
   if (f.image !== undefined) {
     raw.image = /^https?:\/\//.test(f.image) ? { url: f.image } : { path: f.image };
     if (f.imageSha256) (raw.image as Record<string, string>).sha256 = f.imageSha256;
@@ -40,7 +49,9 @@ export function validateFlags(f: ConfigFlags): void {
   if (!res.success) {
     const i = res.error.issues[0]!;
     const key = i.path.join('.');
-    throw new BerthError('USAGE', `${FLAG_NAMES[key] ?? key}: ${i.message}`, { hint: 'see "berth start --help"' });
+    throw new BerthError('USAGE', `${FLAG_NAMES[key] ?? key}: ${i.message}`, {
+      hint: 'see "berth start --help"',
+    });
   }
 }
 
@@ -84,16 +95,28 @@ export function updatedConfigText(
 }
 
 /** Rules for changing an existing instance (from flags or edits to the file). */
-export function checkChange(before: { arch: string; disk?: number }, after: InstanceConfig, file: string): void {
+export function checkChange(
+  before: { arch: string; disk?: number },
+  after: InstanceConfig,
+  file: string,
+): void {
   if (before.arch !== after.arch) {
-    throw new BerthError('BAD_CONFIG', `${file}: arch: the instance was created as ${before.arch}; it cannot change to ${after.arch}`, {
-      hint: `create another instance for ${after.arch}: berth start NAME --arch ${after.arch}`,
-    });
+    throw new BerthError(
+      'BAD_CONFIG',
+      `${file}: arch: the instance was created as ${before.arch}; it cannot change to ${after.arch}`,
+      {
+        hint: `create another instance for ${after.arch}: berth start NAME --arch ${after.arch}`,
+      },
+    );
   }
   if (before.disk !== undefined && after.disk < before.disk) {
-    throw new BerthError('BAD_CONFIG', `${file}: disk: ${formatSize(after.disk)} is smaller than the instance's disk (${formatSize(before.disk)}); disks can grow, not shrink`, {
-      hint: `set disk to ${formatSize(before.disk)} or more`,
-    });
+    throw new BerthError(
+      'BAD_CONFIG',
+      `${file}: disk: ${formatSize(after.disk)} is smaller than the instance's disk (${formatSize(before.disk)}); disks can grow, not shrink`,
+      {
+        hint: `set disk to ${formatSize(before.disk)} or more`,
+      },
+    );
   }
 }
 

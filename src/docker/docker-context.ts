@@ -11,7 +11,10 @@ export function contextName(instance: string): string {
 
 async function docker(args: string[]): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   const { execa } = await import('execa');
-  const r = await execa('docker', args, { reject: false, env: { DOCKER_CONTEXT: undefined, DOCKER_HOST: undefined } });
+  const r = await execa('docker', args, {
+    reject: false,
+    env: { DOCKER_CONTEXT: undefined, DOCKER_HOST: undefined },
+  });
   return { ok: r.exitCode === 0, stdout: String(r.stdout).trim(), stderr: String(r.stderr).trim() };
 }
 
@@ -37,13 +40,17 @@ export async function contextUpToDate(name: string, socketPath: string, activate
   try {
     const dir = dockerConfigDir();
     const id = createHash('sha256').update(name).digest('hex');
-    const meta = JSON.parse(await fsp.readFile(path.join(dir, 'contexts', 'meta', id, 'meta.json'), 'utf8')) as {
+    const meta = JSON.parse(
+      await fsp.readFile(path.join(dir, 'contexts', 'meta', id, 'meta.json'), 'utf8'),
+    ) as {
       Name?: string;
       Endpoints?: { docker?: { Host?: string } };
     };
     if (meta.Name !== name || meta.Endpoints?.docker?.Host !== `unix://${socketPath}`) return false;
     if (!activate) return true;
-    const cfg = JSON.parse(await fsp.readFile(path.join(dir, 'config.json'), 'utf8')) as { currentContext?: string };
+    const cfg = JSON.parse(await fsp.readFile(path.join(dir, 'config.json'), 'utf8')) as {
+      currentContext?: string;
+    };
     return cfg.currentContext === name;
   } catch {
     return false; // not there or not readable: let the docker CLI do it
@@ -51,14 +58,26 @@ export async function contextUpToDate(name: string, socketPath: string, activate
 }
 
 /** Creates or updates the instance's context to point at its socket; optionally makes it current. */
-export async function ensureContext(instance: string, socketPath: string, activate: boolean): Promise<string> {
+export async function ensureContext(
+  instance: string,
+  socketPath: string,
+  activate: boolean,
+): Promise<string> {
   const name = contextName(instance);
   if (await contextUpToDate(name, socketPath, activate)) return name;
   const endpoint = `host=unix://${socketPath}`;
   const exists = (await docker(['context', 'inspect', name])).ok;
   const r = exists
     ? await docker(['context', 'update', name, '--docker', endpoint])
-    : await docker(['context', 'create', name, '--description', `berth instance ${instance}`, '--docker', endpoint]);
+    : await docker([
+        'context',
+        'create',
+        name,
+        '--description',
+        `berth instance ${instance}`,
+        '--docker',
+        endpoint,
+      ]);
   if (!r.ok) throw new Error(`docker context ${exists ? 'update' : 'create'} ${name} failed: ${r.stderr}`);
   if (activate) {
     const u = await docker(['context', 'use', name]);

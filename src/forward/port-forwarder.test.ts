@@ -31,13 +31,31 @@ describe('planForward', () => {
     hostPort: 5353
 `);
   it('uses the same port on 127.0.0.1 by default', () => {
-    expect(planForward({ proto: 'tcp', port: 3000, bind: 'any' }, r)).toEqual({ ignore: false, hostIP: '127.0.0.1', hostPort: 3000 });
+    expect(planForward({ proto: 'tcp', port: 3000, bind: 'any' }, r)).toEqual({
+      ignore: false,
+      hostIP: '127.0.0.1',
+      hostPort: 3000,
+    });
   });
   it('applies the first matching rule: single port, range offset, ignore, proto', () => {
-    expect(planForward({ proto: 'tcp', port: 8080, bind: 'any' }, r)).toMatchObject({ hostPort: 18080, hostIP: '127.0.0.1', rule: 0 });
-    expect(planForward({ proto: 'tcp', port: 9003, bind: 'lo' }, r)).toMatchObject({ hostPort: 19003, hostIP: '0.0.0.0', rule: 1 });
-    expect(planForward({ proto: 'udp', port: 5001, bind: 'any' }, r)).toMatchObject({ ignore: true, rule: 2 });
-    expect(planForward({ proto: 'udp', port: 53, bind: 'any' }, r)).toMatchObject({ hostPort: 5353, rule: 3 });
+    expect(planForward({ proto: 'tcp', port: 8080, bind: 'any' }, r)).toMatchObject({
+      hostPort: 18080,
+      hostIP: '127.0.0.1',
+      rule: 0,
+    });
+    expect(planForward({ proto: 'tcp', port: 9003, bind: 'lo' }, r)).toMatchObject({
+      hostPort: 19003,
+      hostIP: '0.0.0.0',
+      rule: 1,
+    });
+    expect(planForward({ proto: 'udp', port: 5001, bind: 'any' }, r)).toMatchObject({
+      ignore: true,
+      rule: 2,
+    });
+    expect(planForward({ proto: 'udp', port: 53, bind: 'any' }, r)).toMatchObject({
+      hostPort: 5353,
+      rule: 3,
+    });
     expect(planForward({ proto: 'tcp', port: 53, bind: 'any' }, r)).toMatchObject({ hostPort: 53 });
   });
   it('never forwards the guest sshd', () => {
@@ -48,15 +66,26 @@ describe('planForward', () => {
 describe('portForwards validation', () => {
   it.each([
     ['portForwards:\n  - hostPort: 80\n', /portForwards\[0\]: give guestPort or guestPortRange/],
-    ['portForwards:\n  - guestPort: 80\n    ignore: true\n    hostPort: 8080\n', /portForwards\[0\]\.ignore: an ignore rule takes no host port/],
-    ['portForwards:\n  - guestPortRange: [10, 20]\n    hostPortRange: [10, 15]\n', /hostPortRange must be as long/],
-    ['portForwards:\n  - guestPort: 80\n    hostIP: localhost\n', /portForwards\[0\]\.hostIP: must be an IPv4 address/],
+    [
+      'portForwards:\n  - guestPort: 80\n    ignore: true\n    hostPort: 8080\n',
+      /portForwards\[0\]\.ignore: an ignore rule takes no host port/,
+    ],
+    [
+      'portForwards:\n  - guestPortRange: [10, 20]\n    hostPortRange: [10, 15]\n',
+      /hostPortRange must be as long/,
+    ],
+    [
+      'portForwards:\n  - guestPort: 80\n    hostIP: localhost\n',
+      /portForwards\[0\]\.hostIP: must be an IPv4 address/,
+    ],
     ['portForwards:\n  - guestPort: 70000\n', /portForwards\[0\]\.guestPort/],
   ])('rejects %j', (yaml, msg) => {
     expect(() => rules(yaml)).toThrow(msg);
   });
   it('names the line of the bad rule', () => {
-    expect(() => rules('cpus: 1\nportForwards:\n  - guestPort: 1\n  - guestPort: 2\n    hostIP: nope\n')).toThrow(/f\.yaml:5:13: portForwards\[1\]\.hostIP/);
+    expect(() =>
+      rules('cpus: 1\nportForwards:\n  - guestPort: 1\n  - guestPort: 2\n    hostIP: nope\n'),
+    ).toThrow(/f\.yaml:5:13: portForwards\[1\]\.hostIP/);
   });
 });
 
@@ -69,7 +98,9 @@ class FakeNet implements PortForwarding {
     this.forwards.push(f);
   }
   async removeForward(_vm: unknown, f: Pick<HostForward, 'proto' | 'hostIP' | 'hostPort'>) {
-    this.forwards = this.forwards.filter((x) => !(x.proto === f.proto && x.hostIP === f.hostIP && x.hostPort === f.hostPort));
+    this.forwards = this.forwards.filter(
+      (x) => !(x.proto === f.proto && x.hostIP === f.hostIP && x.hostPort === f.hostPort),
+    );
   }
 }
 
@@ -79,7 +110,13 @@ describe('PortForwarder', () => {
 
   it('adds, keeps, removes forwards as the guest listeners change, and leaves the SSH forward alone', async () => {
     const fake = new FakeNet();
-    fake.forwards.push({ proto: 'tcp', hostIP: '127.0.0.1', hostPort: 40022, guestIP: '10.0.2.15', guestPort: 22 });
+    fake.forwards.push({
+      proto: 'tcp',
+      hostIP: '127.0.0.1',
+      hostPort: 40022,
+      guestIP: '10.0.2.15',
+      guestPort: 22,
+    });
     const pf = new PortForwarder(fake, vm, [], log, () => undefined);
     await pf.init(40022);
     await pf.update(parseListeners('tcp:41811:any udp:41812:lo'));
@@ -90,7 +127,17 @@ describe('PortForwarder', () => {
     ]);
     await pf.update(parseListeners('udp:41812:lo'));
     expect(fake.forwards.map((f) => f.hostPort).sort()).toEqual([40022, 41812]);
-    expect(pf.list()).toEqual([{ proto: 'udp', guestPort: 41812, guestBind: 'lo', hostIP: '127.0.0.1', hostPort: 41812, state: 'forwarded', rule: undefined }]);
+    expect(pf.list()).toEqual([
+      {
+        proto: 'udp',
+        guestPort: 41812,
+        guestBind: 'lo',
+        hostIP: '127.0.0.1',
+        hostPort: 41812,
+        state: 'forwarded',
+        rule: undefined,
+      },
+    ]);
     pf.close();
   });
 
@@ -104,7 +151,10 @@ describe('PortForwarder', () => {
     await pf.init(1);
     await pf.update(parseListeners(`tcp:${busy}:any tcp:41813:any`));
     const st = pf.list();
-    expect(st.find((s) => s.guestPort === busy)).toMatchObject({ state: 'conflict', reason: expect.stringMatching(/in use/) });
+    expect(st.find((s) => s.guestPort === busy)).toMatchObject({
+      state: 'conflict',
+      reason: expect.stringMatching(/in use/),
+    });
     expect(st.find((s) => s.guestPort === 41813)).toMatchObject({ state: 'forwarded' });
     expect(fake.forwards.map((f) => f.hostPort)).toEqual([41813]);
     expect(notices).toHaveLength(1);
@@ -119,9 +169,14 @@ describe('PortForwarder', () => {
 describe('probeProblem', () => {
   it('tells a port in use from a privileged one, with what to do', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
-    expect(probeProblem(err('EADDRINUSE'), '127.0.0.1', 8080)).toEqual({ state: 'conflict', reason: 'host port 127.0.0.1:8080 is in use by another program' });
+    expect(probeProblem(err('EADDRINUSE'), '127.0.0.1', 8080)).toEqual({
+      state: 'conflict',
+      reason: 'host port 127.0.0.1:8080 is in use by another program',
+    });
     const p = probeProblem(err('EACCES'), '127.0.0.1', 80);
     expect(p.state).toBe('privileged');
-    expect(p.reason).toMatch(/host port 80 is privileged here: .*ip_unprivileged_port_start.*portForwards rule/);
+    expect(p.reason).toMatch(
+      /host port 80 is privileged here: .*ip_unprivileged_port_start.*portForwards rule/,
+    );
   });
 });

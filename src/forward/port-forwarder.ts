@@ -44,11 +44,14 @@ export function parseListeners(text: string): GuestListener[] {
   return out;
 }
 
-export type Plan = { ignore: true; reason: string; rule?: number } | { ignore: false; hostIP: string; hostPort: number; rule?: number };
+export type Plan =
+  | { ignore: true; reason: string; rule?: number }
+  | { ignore: false; hostIP: string; hostPort: number; rule?: number };
 
 /** What to do with one guest listener: the first matching rule decides; by default the same port on 127.0.0.1. */
 export function planForward(l: GuestListener, rules: PortForwardRule[]): Plan {
-  if (l.proto === 'tcp' && l.port === 22) return { ignore: true, reason: "the guest's sshd (berth's own channel)" };
+  if (l.proto === 'tcp' && l.port === 22)
+    return { ignore: true, reason: "the guest's sshd (berth's own channel)" };
   for (const [i, r] of rules.entries()) {
     if (r.proto !== 'any' && r.proto !== l.proto) continue;
     const [first, last] = r.guestPortRange ?? [r.guestPort!, r.guestPort!];
@@ -65,7 +68,11 @@ function hostKey(f: Pick<HostForward, 'proto' | 'hostIP' | 'hostPort'>): string 
 }
 
 /** Tries the host port the way QEMU will bind it, to tell "in use" from "privileged" before asking QEMU. */
-async function probeHostPort(proto: 'tcp' | 'udp', ip: string, port: number): Promise<NodeJS.ErrnoException | undefined> {
+async function probeHostPort(
+  proto: 'tcp' | 'udp',
+  ip: string,
+  port: number,
+): Promise<NodeJS.ErrnoException | undefined> {
   return new Promise((resolve) => {
     if (proto === 'tcp') {
       const s = net.createServer();
@@ -82,8 +89,13 @@ async function probeHostPort(proto: 'tcp' | 'udp', ip: string, port: number): Pr
   });
 }
 
-export function probeProblem(e: NodeJS.ErrnoException, ip: string, port: number): { state: ForwardState; reason: string } {
-  if (e.code === 'EADDRINUSE') return { state: 'conflict', reason: `host port ${ip}:${port} is in use by another program` };
+export function probeProblem(
+  e: NodeJS.ErrnoException,
+  ip: string,
+  port: number,
+): { state: ForwardState; reason: string } {
+  if (e.code === 'EADDRINUSE')
+    return { state: 'conflict', reason: `host port ${ip}:${port} is in use by another program` };
   if (e.code === 'EACCES') {
     return {
       state: 'privileged',
@@ -132,12 +144,16 @@ export class PortForwarder {
   /** The guest's current listeners; applied in order, one reconcile at a time. */
   update(listeners: GuestListener[]): Promise<void> {
     this.listeners = listeners;
-    this.queue = this.queue.then(() => this.reconcile(listeners)).catch((err) => this.log.error({ err }, 'port forwarding update failed'));
+    this.queue = this.queue
+      .then(() => this.reconcile(listeners))
+      .catch((err) => this.log.error({ err }, 'port forwarding update failed'));
     return this.queue;
   }
 
   list(): PortStatus[] {
-    return [...this.statuses.values()].sort((a, b) => a.guestPort - b.guestPort || a.proto.localeCompare(b.proto));
+    return [...this.statuses.values()].sort(
+      (a, b) => a.guestPort - b.guestPort || a.proto.localeCompare(b.proto),
+    );
   }
 
   close(): void {
@@ -157,11 +173,23 @@ export class PortForwarder {
         statuses.set(key, { ...base, state: 'ignored', reason: plan.reason });
         continue;
       }
-      const f: HostForward = { proto: l.proto, hostIP: plan.hostIP, hostPort: plan.hostPort, guestIP: GUEST_IP[l.bind], guestPort: l.port };
+      const f: HostForward = {
+        proto: l.proto,
+        hostIP: plan.hostIP,
+        hostPort: plan.hostPort,
+        guestIP: GUEST_IP[l.bind],
+        guestPort: l.port,
+      };
       const hk = hostKey(f);
       const taken = desired.get(hk);
       if (taken) {
-        statuses.set(key, { ...base, hostIP: f.hostIP, hostPort: f.hostPort, state: 'conflict', reason: `host port ${f.hostPort} is already forwarded to guest port ${taken.guestPort}` });
+        statuses.set(key, {
+          ...base,
+          hostIP: f.hostIP,
+          hostPort: f.hostPort,
+          state: 'conflict',
+          reason: `host port ${f.hostPort} is already forwarded to guest port ${taken.guestPort}`,
+        });
         continue;
       }
       desired.set(hk, f);
@@ -198,7 +226,10 @@ export class PortForwarder {
       try {
         await this.driver.addForward(this.vm, f);
         this.current.set(hk, f);
-        this.log.info({ forward: f }, `forward added: ${f.proto} ${f.hostIP}:${f.hostPort} -> guest ${f.guestPort}`);
+        this.log.info(
+          { forward: f },
+          `forward added: ${f.proto} ${f.hostIP}:${f.hostPort} -> guest ${f.guestPort}`,
+        );
       } catch (err) {
         const reason = `the VM could not bind host ${f.hostIP}:${f.hostPort}: ${errorMessage(err)}`;
         statuses.set(key, { ...st, state: 'conflict', reason });

@@ -26,11 +26,18 @@ const until = async (what: string, cond: () => boolean, ms = 10000) => {
 };
 const read = (p: string) => (fs.existsSync(p) ? fs.readFileSync(p, 'utf8') : undefined);
 
-async function startSyncd(host: Record<string, string>, local: Record<string, string> = {}, withManifest = false) {
+async function startSyncd(
+  host: Record<string, string>,
+  local: Record<string, string> = {},
+  withManifest = false,
+) {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-syncd-'));
   const remote = path.join(root, 'run/berth/sync/berth0');
   const copy = path.join(root, 'var/lib/berth/sync/abc123');
-  for (const [dir, files] of [[remote, host], [copy, local]] as const) {
+  for (const [dir, files] of [
+    [remote, host],
+    [copy, local],
+  ] as const) {
     if (dir === copy && Object.keys(files).length === 0) continue; // berth-syncd makes it
     await fsp.mkdir(dir, { recursive: true });
     for (const [rel, body] of Object.entries(files)) {
@@ -45,32 +52,53 @@ async function startSyncd(host: Record<string, string>, local: Record<string, st
   await fsp.writeFile(path.join(root, 'berth-syncd'), BERTH_SYNCD);
   let log = '';
   child = spawn('perl', [path.join(root, 'berth-syncd')], {
-    env: { ...process.env, BERTH_SYNCD_ROOT: root, BERTH_SYS_PL: path.join(root, 'sys.pl'), BERTH_SYNCD_TABLE: 'berth0\t/g\trw,msize=512000,cache=mmap,berth.sync=abc123\nberth1\t/other\tro,msize=512000,cache=mmap,berth.sync=def456\n', ...manifest },
+    env: {
+      ...process.env,
+      BERTH_SYNCD_ROOT: root,
+      BERTH_SYS_PL: path.join(root, 'sys.pl'),
+      BERTH_SYNCD_TABLE:
+        'berth0\t/g\trw,msize=512000,cache=mmap,berth.sync=abc123\nberth1\t/other\tro,msize=512000,cache=mmap,berth.sync=def456\n',
+      ...manifest,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   await until('ready', () => fs.existsSync(path.join(root, 'run/berth/sync.ready')));
   const fifo = path.join(root, 'run/berth/sync.fifo');
   /** What berth-guestd passes on for a host-side change (the host agent's "sync" line). */
-  const hostEvent = (rel: string) => fs.writeFileSync(fifo, `sync ${escapeWord(`/g/${rel}`)} ${escapeWord(syncState(path.join(remote, rel)))}\n`, { flag: 'a' });
+  const hostEvent = (rel: string) =>
+    fs.writeFileSync(
+      fifo,
+      `sync ${escapeWord(`/g/${rel}`)} ${escapeWord(syncState(path.join(remote, rel)))}\n`,
+      { flag: 'a' },
+    );
   return { root, remote, copy, hostEvent, log: () => log };
 }
 
 describe('berth-syncd (on the host, plain folders)', { timeout: 20000 }, () => {
   it('makes the guest copy equal to the host folder at start: files, folders, links, modes, mtimes; drops stale ones', async () => {
-    const { remote, copy } = await startSyncd({ 'a.txt': 'A', 'd/e/f.txt': 'F' }, { 'stale.txt': 'old', 'a.txt': 'older' });
+    const { remote, copy } = await startSyncd(
+      { 'a.txt': 'A', 'd/e/f.txt': 'F' },
+      { 'stale.txt': 'old', 'a.txt': 'older' },
+    );
     expect(read(path.join(copy, 'a.txt'))).toBe('A');
     expect(read(path.join(copy, 'd/e/f.txt'))).toBe('F');
     expect(fs.existsSync(path.join(copy, 'stale.txt'))).toBe(false);
-    for (const rel of ['a.txt', 'd', 'd/e/f.txt']) expect(syncState(path.join(copy, rel))).toBe(syncState(path.join(remote, rel)));
+    for (const rel of ['a.txt', 'd', 'd/e/f.txt'])
+      expect(syncState(path.join(copy, rel))).toBe(syncState(path.join(remote, rel)));
   });
 
-  it('at a cold boot, follows the host agent\'s manifest: copies only what differs, removes what it lacks', async () => {
-    const { remote, copy, log } = await startSyncd({ 'same.txt': 's', 'new dir/n.txt': 'n', 'changed.txt': 'host' }, { 'stale/x.txt': 'x', 'changed.txt': 'guest!', 'same.txt': 's' }, true);
+  it("at a cold boot, follows the host agent's manifest: copies only what differs, removes what it lacks", async () => {
+    const { remote, copy, log } = await startSyncd(
+      { 'same.txt': 's', 'new dir/n.txt': 'n', 'changed.txt': 'host' },
+      { 'stale/x.txt': 'x', 'changed.txt': 'guest!', 'same.txt': 's' },
+      true,
+    );
     expect(read(path.join(copy, 'new dir/n.txt'))).toBe('n');
     expect(read(path.join(copy, 'changed.txt'))).toBe('host');
     expect(fs.existsSync(path.join(copy, 'stale'))).toBe(false);
-    for (const rel of ['same.txt', 'new dir', 'new dir/n.txt', 'changed.txt']) expect(syncState(path.join(copy, rel))).toBe(syncState(path.join(remote, rel)));
+    for (const rel of ['same.txt', 'new dir', 'new dir/n.txt', 'changed.txt'])
+      expect(syncState(path.join(copy, rel))).toBe(syncState(path.join(remote, rel)));
     expect(log()).toMatch(/from the host's manifest, 3 copied/); // new dir, its n.txt, changed.txt; not same.txt
   });
 
@@ -81,13 +109,21 @@ describe('berth-syncd (on the host, plain folders)', { timeout: 20000 }, () => {
     await fsp.writeFile(path.join(copy, 'src/deep/x.js'), 'one');
     await fsp.chmod(path.join(copy, 'src/deep/x.js'), 0o750);
     await fsp.symlink('deep/x.js', path.join(copy, 'src/link'));
-    await until('the new tree on the host', () => read(path.join(remote, 'src/deep/x.js')) === 'one' && fs.existsSync(path.join(remote, 'src/link')));
+    await until(
+      'the new tree on the host',
+      () =>
+        read(path.join(remote, 'src/deep/x.js')) === 'one' && fs.existsSync(path.join(remote, 'src/link')),
+    );
     expect(syncState(path.join(remote, 'src/deep/x.js'))).toBe(syncState(path.join(copy, 'src/deep/x.js')));
     expect(fs.readlinkSync(path.join(remote, 'src/link'))).toBe('deep/x.js');
     await fsp.writeFile(path.join(copy, 'src/deep/x.js'), 'two!');
     await until('the edit', () => read(path.join(remote, 'src/deep/x.js')) === 'two!');
     await fsp.rename(path.join(copy, 'src/deep'), path.join(copy, 'src/moved'));
-    await until('the rename', () => read(path.join(remote, 'src/moved/x.js')) === 'two!' && !fs.existsSync(path.join(remote, 'src/deep')));
+    await until(
+      'the rename',
+      () =>
+        read(path.join(remote, 'src/moved/x.js')) === 'two!' && !fs.existsSync(path.join(remote, 'src/deep')),
+    );
     await fsp.rm(path.join(copy, 'src'), { recursive: true });
     await until('the delete', () => !fs.existsSync(path.join(remote, 'src')));
     expect(read(path.join(remote, 'keep.txt'))).toBe('k');
@@ -101,7 +137,10 @@ describe('berth-syncd (on the host, plain folders)', { timeout: 20000 }, () => {
     await fsp.writeFile(path.join(remote, 'new dir/n.txt'), 'N');
     hostEvent('a.txt');
     hostEvent('new dir');
-    await until('the host changes in the copy', () => read(path.join(copy, 'a.txt')) === 'A2' && read(path.join(copy, 'new dir/n.txt')) === 'N');
+    await until(
+      'the host changes in the copy',
+      () => read(path.join(copy, 'a.txt')) === 'A2' && read(path.join(copy, 'new dir/n.txt')) === 'N',
+    );
     // A guest-side write, then the host's event for that same write (the echo): the host file is not copied again.
     await fsp.writeFile(path.join(copy, 'g.txt'), 'G');
     await until('the guest write on the host', () => read(path.join(remote, 'g.txt')) === 'G');
@@ -142,9 +181,19 @@ describe('berth-syncd (on the host, plain folders)', { timeout: 20000 }, () => {
     await fsp.rm(path.join(remote, 'd'), { recursive: true });
     await fsp.writeFile(path.join(remote, 'added.txt'), 'a');
     const fifo = path.join(root, 'run/berth/sync.fifo');
-    const lines = ['sync /g scan-begin', ...['stays.txt', 'added.txt'].map((n) => `sync /g/${n} ${syncState(path.join(remote, n))}`), 'sync /g scan-end'];
+    const lines = [
+      'sync /g scan-begin',
+      ...['stays.txt', 'added.txt'].map((n) => `sync /g/${n} ${syncState(path.join(remote, n))}`),
+      'sync /g scan-end',
+    ];
     fs.writeFileSync(fifo, lines.join('\n') + '\n', { flag: 'a' });
-    await until('the scan applied', () => read(path.join(copy, 'added.txt')) === 'a' && !fs.existsSync(path.join(copy, 'gone.txt')) && !fs.existsSync(path.join(copy, 'd')));
+    await until(
+      'the scan applied',
+      () =>
+        read(path.join(copy, 'added.txt')) === 'a' &&
+        !fs.existsSync(path.join(copy, 'gone.txt')) &&
+        !fs.existsSync(path.join(copy, 'd')),
+    );
     expect(read(path.join(copy, 'stays.txt'))).toBe('s');
   });
 

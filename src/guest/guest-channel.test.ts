@@ -15,13 +15,15 @@ describe('guest channel protocol', () => {
   });
 
   it('turns milestones into phases, leaving out the ones it has no milestone for', () => {
-    expect(guestBootPhases({ kernel: 1300, initrd: 2050, init: 2900, dockerd: 3710, engine: 12750 })).toEqual([
-      ['kernel', 1300],
-      ['initrd', 750],
-      ['init', 850],
-      ['services', 810],
-      ['dockerd', 9040],
-    ]);
+    expect(guestBootPhases({ kernel: 1300, initrd: 2050, init: 2900, dockerd: 3710, engine: 12750 })).toEqual(
+      [
+        ['kernel', 1300],
+        ['initrd', 750],
+        ['init', 850],
+        ['services', 810],
+        ['dockerd', 9040],
+      ],
+    );
     // An image whose initrd does not report: its time counts into the next phase.
     expect(guestBootPhases({ kernel: 1300, init: 2900, engine: 12000 })).toEqual([
       ['kernel', 1300],

@@ -5,7 +5,9 @@ import { lineSplitter } from '../util/lines.js';
 
 /** " kernel=1.30 initrd=2.05" → { kernel: 1300, initrd: 2050 } (ms). */
 export function parseBootMarks(text: string): Record<string, number> {
-  return Object.fromEntries([...text.matchAll(/(\w+)=([\d.]+)/g)].map((m) => [m[1]!, Math.round(Number(m[2]) * 1000)]));
+  return Object.fromEntries(
+    [...text.matchAll(/(\w+)=([\d.]+)/g)].map((m) => [m[1]!, Math.round(Number(m[2]) * 1000)]),
+  );
 }
 
 /**
@@ -84,13 +86,17 @@ export class GuestChannel {
         const s = await this.connectOnce();
         this.sock = s;
         s.setEncoding('utf8');
-        s.on('data', lineSplitter((line) => this.onLine(line)));
+        s.on(
+          'data',
+          lineSplitter((line) => this.onLine(line)),
+        );
         s.on('error', () => undefined); // 'close' follows; the agent notices the VM going away by its pid
         s.on('close', () => (this.sock = undefined));
         return;
       } catch {
         if (stopped()) throw new BerthError('VM_FAILED', 'the VM stopped');
-        if (Date.now() > deadline) throw new BerthError('TIMEOUT', `cannot connect to the guest channel ${this.path}`);
+        if (Date.now() > deadline)
+          throw new BerthError('TIMEOUT', `cannot connect to the guest channel ${this.path}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }

@@ -774,7 +774,8 @@ exec $B switch_root /root /sbin/init
  * The modules berth's initrd loads (with their dependencies): the root disk, its filesystem, the network, and
  * fw_cfg + 9p, which the shared folders (and so dockerd) wait for in berth-init.
  */
-export const INITRD_MODULES = 'crc32c_generic virtio_pci virtio_blk virtio_net ext4 qemu_fw_cfg 9pnet_virtio 9p';
+export const INITRD_MODULES =
+  'crc32c_generic virtio_pci virtio_blk virtio_net ext4 qemu_fw_cfg 9pnet_virtio 9p';
 
 /**
  * Run by mmdebstrap after the essential packages and before the rest: the initramfs settings must be in

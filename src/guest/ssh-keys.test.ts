@@ -38,7 +38,10 @@ describe('ensureKeyPair', () => {
 
   it('replaces a stored pair that ssh2 cannot read', async () => {
     const priv = path.join(dir, 'id');
-    await fsp.writeFile(priv, '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n');
+    await fsp.writeFile(
+      priv,
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n',
+    );
     await fsp.writeFile(`${priv}.pub`, 'ssh-ed25519 AAAA c\n');
     const k = await ensureKeyPair(priv, `${priv}.pub`, 'c');
     expect(ssh2.utils.parseKey(await fsp.readFile(priv, 'utf8'))).not.toBeInstanceOf(Error);

@@ -10,7 +10,9 @@ export interface KeyPair {
 
 /** True when ssh2 can read both halves back (the client parses the private key, sshd the public one). */
 function readable(privateKey: string, publicKey: string): boolean {
-  return !(ssh2.utils.parseKey(privateKey) instanceof Error) && !(ssh2.utils.parseKey(publicKey) instanceof Error);
+  return (
+    !(ssh2.utils.parseKey(privateKey) instanceof Error) && !(ssh2.utils.parseKey(publicKey) instanceof Error)
+  );
 }
 
 /**
@@ -33,7 +35,10 @@ export function generateKeyPair(comment: string): KeyPair {
  */
 export async function ensureKeyPair(privFile: string, pubFile: string, comment: string): Promise<KeyPair> {
   try {
-    const stored = { privateKey: await fsp.readFile(privFile, 'utf8'), publicKey: (await fsp.readFile(pubFile, 'utf8')).trim() };
+    const stored = {
+      privateKey: await fsp.readFile(privFile, 'utf8'),
+      publicKey: (await fsp.readFile(pubFile, 'utf8')).trim(),
+    };
     if (readable(stored.privateKey, stored.publicKey)) return stored;
   } catch (err) {
     if (!isErrnoException(err, 'ENOENT')) throw err;

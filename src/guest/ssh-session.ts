@@ -35,10 +35,12 @@ export class SshSession {
           if (settled) return;
           settled = true;
           if (hostKeyMismatch) {
-            reject(new BerthError('PERMISSION', `the guest's SSH host key does not match the one pinned for it`, {
-              hint: 'something else answers on the instance\'s SSH port; stop it and restart the instance',
-              cause: err,
-            }));
+            reject(
+              new BerthError('PERMISSION', `the guest's SSH host key does not match the one pinned for it`, {
+                hint: "something else answers on the instance's SSH port; stop it and restart the instance",
+                cause: err,
+              }),
+            );
           } else reject(err);
         })
         .connect({
@@ -91,7 +93,10 @@ export class SshSession {
   }
 
   /** Wires a local duplex to a guest exec with optional pty (used by `berth ssh` over the agent). */
-  execStream(cmd: string | undefined, pty: { rows: number; cols: number; term: string } | undefined): Promise<ClientChannel> {
+  execStream(
+    cmd: string | undefined,
+    pty: { rows: number; cols: number; term: string } | undefined,
+  ): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       const cb = (err: Error | undefined, ch: ClientChannel) => (err ? reject(err) : resolve(ch));
       const ptyOpt = pty ? { rows: pty.rows, cols: pty.cols, term: pty.term } : undefined;

@@ -3,7 +3,12 @@ import type { PortStatus } from '../forward/port-forwarder.js';
 import type { AgentEvent, AgentStatus } from './events.js';
 import { jsonLineSplitter } from './events.js';
 
-function request(socketPath: string, method: string, path: string, timeoutMs: number): Promise<http.IncomingMessage> {
+function request(
+  socketPath: string,
+  method: string,
+  path: string,
+  timeoutMs: number,
+): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, method, path, timeout: timeoutMs }, resolve);
     req.on('timeout', () => req.destroy(new Error(`agent API ${path} timed out`)));

@@ -4,7 +4,13 @@ import net from 'node:net';
 import path from 'node:path';
 import type http from 'node:http';
 import { loadInstanceConfig } from '../config/load.js';
-import { binfmtList, DOCKER_PLATFORM, hostArch, type BinfmtArch, type InstanceConfig } from '../config/schema.js';
+import {
+  binfmtList,
+  DOCKER_PLATFORM,
+  hostArch,
+  type BinfmtArch,
+  type InstanceConfig,
+} from '../config/schema.js';
 import type { Driver, VmSpec } from '../driver/driver.js';
 import {
   cachedProbe,
@@ -136,7 +142,8 @@ export class HostAgent {
     try {
       await this.boot();
     } catch (err) {
-      const e = err instanceof BerthError ? err : new BerthError('INTERNAL', errorMessage(err), { cause: err });
+      const e =
+        err instanceof BerthError ? err : new BerthError('INTERNAL', errorMessage(err), { cause: err });
       this.log.error({ err }, 'start failed');
       this.error = e.message;
       this.phase = 'failed';
@@ -147,9 +154,10 @@ export class HostAgent {
         code: e.code,
         message: e.message,
         hint: e.hint,
-        details: [e.details, serialTail ? `--- last lines of ${FILES.serialLog} ---\n${serialTail}` : undefined]
-          .filter(Boolean)
-          .join('\n') || undefined,
+        details:
+          [e.details, serialTail ? `--- last lines of ${FILES.serialLog} ---\n${serialTail}` : undefined]
+            .filter(Boolean)
+            .join('\n') || undefined,
       });
       if (this.spec) await this.driver.kill(this.spec).catch(() => undefined);
       await this.exit(1);
@@ -183,7 +191,14 @@ export class HostAgent {
     if (reattach) {
       this.progress('reattach', `re-attaching to the running VM (QEMU pid ${qemuPid})`);
       const image = await this.instanceImage(cfg);
-      spec = vmSpecFor(this.name, cfg, image, existing.accel as VmSpec['accel'], existing.sshPort, this.shares);
+      spec = vmSpecFor(
+        this.name,
+        cfg,
+        image,
+        existing.accel as VmSpec['accel'],
+        existing.sshPort,
+        this.shares,
+      );
       this.runtime = { ...existing, agentPid: process.pid };
       this.fingerprint = existing.fingerprint;
     } else {
@@ -198,7 +213,9 @@ export class HostAgent {
       const sshPort = await freePort();
       spec = vmSpecFor(this.name, cfg, image, accel, sshPort, this.shares);
       await this.writeGuestIdentity();
-      await fsp.writeFile(fwCfgFile(this.name, 'binfmt'), binfmtList(cfg.arch, cfg.binfmt).join(' '), { mode: 0o600 });
+      await fsp.writeFile(fwCfgFile(this.name, 'binfmt'), binfmtList(cfg.arch, cfg.binfmt).join(' '), {
+        mode: 0o600,
+      });
       await fsp.writeFile(fwCfgFile(this.name, 'mounts'), guestMountTable(this.shares), { mode: 0o600 });
       await this.writeSyncManifests(false);
       resumed = await this.tryResume(spec);
@@ -206,9 +223,13 @@ export class HostAgent {
         await this.writeSyncManifests(true);
         await this.driver.prepareDisk(spec, cfg.disk);
         const info = await readInstanceInfo(this.name);
-        if (info && info.imageDir !== image.dir) await writeInstanceInfo(this.name, { ...info, imageDir: image.dir });
+        if (info && info.imageDir !== image.dir)
+          await writeInstanceInfo(this.name, { ...info, imageDir: image.dir });
         lap('disk');
-        this.progress('boot', `booting the VM (${cfg.arch}, ${cfg.cpus} CPUs, ${Math.round(cfg.memory / 1024 ** 2)} MiB, ${accel})`);
+        this.progress(
+          'boot',
+          `booting the VM (${cfg.arch}, ${cfg.cpus} CPUs, ${Math.round(cfg.memory / 1024 ** 2)} MiB, ${accel})`,
+        );
         await this.driver.start(spec);
       }
       const pid = await readPid(spec.pidFile);
@@ -236,11 +257,15 @@ export class HostAgent {
     const portsReady = this.startPortForwarding(cfg, spec);
     // The guest says it is ready, and which channel protocol it speaks (older images: 1). A resumed or
     // running guest answers at once: SSH connects meanwhile instead of after it (the warm-start path).
-    const hello = this.channel.waitReady(BOOT_TIMEOUT_MS, () => this.stopping).then(() => {
-      if (this.channel!.version < 2) {
-        this.notice(`this instance's guest image predates port forwarding and shared folders; to get them, recreate it: berth delete ${this.name} && berth start ${this.name}`);
-      }
-    });
+    const hello = this.channel
+      .waitReady(BOOT_TIMEOUT_MS, () => this.stopping)
+      .then(() => {
+        if (this.channel!.version < 2) {
+          this.notice(
+            `this instance's guest image predates port forwarding and shared folders; to get them, recreate it: berth delete ${this.name} && berth start ${this.name}`,
+          );
+        }
+      });
     // SSH connects while the guest boots (sshd is up seconds before the engine), so the session is ready
     // when the engine is; on a cold boot it keeps trying for as long as the boot may take.
     this.forwarder = new EngineSocketForwarder(instanceFile(this.name, 'dockerSock'), this.log);
@@ -285,9 +310,13 @@ export class HostAgent {
     if (info?.imageDir && fs.existsSync(instanceFile(this.name, 'disk'))) {
       const pinned = await loadImage(info.imageDir);
       if (!pinned) {
-        throw new BerthError('IMAGE', `the guest image this instance was created from is gone (${info.imageDir})`, {
-          hint: `recreate the instance: berth delete ${this.name} && berth start ${this.name}`,
-        });
+        throw new BerthError(
+          'IMAGE',
+          `the guest image this instance was created from is gone (${info.imageDir})`,
+          {
+            hint: `recreate the instance: berth delete ${this.name} && berth start ${this.name}`,
+          },
+        );
       }
       return pinned;
     }
@@ -319,7 +348,11 @@ export class HostAgent {
     const dir = path.join(instanceDir(this.name), FILES.fwCfgDir);
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
-    await ensureKeyPair(instanceFile(this.name, 'hostKey'), instanceFile(this.name, 'hostKeyPub'), `berth-${this.name}`);
+    await ensureKeyPair(
+      instanceFile(this.name, 'hostKey'),
+      instanceFile(this.name, 'hostKeyPub'),
+      `berth-${this.name}`,
+    );
     await fsp.writeFile(fwCfgFile(this.name, 'authorized_keys'), user.publicKey + '\n', { mode: 0o600 });
   }
 
@@ -330,13 +363,18 @@ export class HostAgent {
   private async tryResume(spec: VmSpec): Promise<boolean> {
     const meta = await readSavedState(this.name);
     if (!meta) return false;
-    const problem = this.opts.cold ? 'cold start requested (--cold)' : savedStateProblem(meta, this.fingerprint!);
+    const problem = this.opts.cold
+      ? 'cold start requested (--cold)'
+      : savedStateProblem(meta, this.fingerprint!);
     if (problem) {
       this.notice(`discarding the saved state: ${problem}; cold start`);
       await discardSavedState(this.name);
       return false;
     }
-    this.progress('resume', `resuming from the saved state (${(meta.sizeBytes / 1024 ** 2).toFixed(0)} MiB, saved ${meta.savedAt})`);
+    this.progress(
+      'resume',
+      `resuming from the saved state (${(meta.sizeBytes / 1024 ** 2).toFixed(0)} MiB, saved ${meta.savedAt})`,
+    );
     try {
       await this.driver.start({ ...spec, incoming: true });
       await this.driver.loadState(spec, instanceFile(this.name, 'suspendState'));
@@ -366,10 +404,15 @@ export class HostAgent {
   private async startShareEvents(): Promise<void> {
     if (this.shares.length === 0) return;
     // berth's own busy files (instance disks, images) may live under a share: their writes are not relayed.
-    this.shareEvents = new ShareEventRelay(this.shares, this.channel!, this.log, (m) => this.notice(m), [berthHome(), imageCacheDir()]);
+    this.shareEvents = new ShareEventRelay(this.shares, this.channel!, this.log, (m) => this.notice(m), [
+      berthHome(),
+      imageCacheDir(),
+    ]);
     for (const problem of await this.shareEvents.start()) this.notice(problem);
     // Host-side changes with no events (while the agent was away: suspended, restarted; or since the manifest).
-    await this.shareEvents.resync().catch((err) => this.log.warn({ err }, 'sending the synchronised folders\' state failed'));
+    await this.shareEvents
+      .resync()
+      .catch((err) => this.log.warn({ err }, "sending the synchronised folders' state failed"));
   }
 
   /**
@@ -410,10 +453,15 @@ export class HostAgent {
     let arches = this.channel!.version >= 2 ? await this.channel!.binfmt() : undefined;
     if (!arches) {
       const r = await this.session!.exec('ls /proc/sys/fs/binfmt_misc', 10000).catch(() => undefined);
-      arches = r?.stdout.split(/\s+/).filter((f) => f.startsWith('qemu-')).map((f) => f.slice(5));
+      arches = r?.stdout
+        .split(/\s+/)
+        .filter((f) => f.startsWith('qemu-'))
+        .map((f) => f.slice(5));
       if (!arches) this.log.warn('could not list the binfmt interpreters');
     }
-    const foreign = (arches ?? []).map((a) => DOCKER_PLATFORM[a as BinfmtArch]).filter((p): p is string => Boolean(p));
+    const foreign = (arches ?? [])
+      .map((a) => DOCKER_PLATFORM[a as BinfmtArch])
+      .filter((p): p is string => Boolean(p));
     this.runtime = { ...this.runtime!, platforms: [native, ...foreign.sort()] };
     await writeRuntime(this.name, this.runtime);
   }
@@ -445,9 +493,13 @@ export class HostAgent {
       const problem = await this.channel!.unmountShares();
       if (problem) {
         this.shareEvents?.repin();
-        throw new BerthError('CONFLICT', `cannot suspend "${this.name}": a shared folder is in use in the guest (${problem})`, {
-          hint: 'stop what uses it (containers that bind-mount it, shells or programs started with "berth ssh"), or use "berth stop"',
-        });
+        throw new BerthError(
+          'CONFLICT',
+          `cannot suspend "${this.name}": a shared folder is in use in the guest (${problem})`,
+          {
+            hint: 'stop what uses it (containers that bind-mount it, shells or programs started with "berth ssh"), or use "berth stop"',
+          },
+        );
       }
     }
     this.stopping = true;
@@ -470,7 +522,10 @@ export class HostAgent {
         sizeBytes: size,
         savedAt: new Date().toISOString(),
       });
-      this.progress('suspend', `saved ${(size / 1024 ** 2).toFixed(0)} MiB in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      this.progress(
+        'suspend',
+        `saved ${(size / 1024 ** 2).toFixed(0)} MiB in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+      );
     } catch (err) {
       await discardSavedState(this.name);
       this.stopping = false;
@@ -485,7 +540,13 @@ export class HostAgent {
   private async connectSession(spec: VmSpec, timeoutMs = 120000): Promise<void> {
     const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
     const hostKeyPub = await fsp.readFile(instanceFile(this.name, 'hostKeyPub'), 'utf8');
-    const target = { host: '127.0.0.1', port: spec.sshPort, user: 'root', privateKey: user.privateKey, hostKey: publicKeyBlob(hostKeyPub) };
+    const target = {
+      host: '127.0.0.1',
+      port: spec.sshPort,
+      user: 'root',
+      privateKey: user.privateKey,
+      hostKey: publicKeyBlob(hostKeyPub),
+    };
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
@@ -519,7 +580,8 @@ export class HostAgent {
       const ok = await pingEngine(sock, 5000);
       if (ok) return;
       if (this.stopping) throw new BerthError('VM_FAILED', 'the VM stopped');
-      if (Date.now() > deadline) throw new BerthError('TIMEOUT', 'Docker Engine did not answer through the host socket');
+      if (Date.now() > deadline)
+        throw new BerthError('TIMEOUT', 'Docker Engine did not answer through the host socket');
       await systemClock.sleep(300);
     }
   }
@@ -537,14 +599,26 @@ export class HostAgent {
     if (this.stopping) return;
     this.stopping = true;
     this.phase = 'stopping';
-    const spec = this.spec ?? { pidFile: instanceFile(this.name, 'qemuPid'), qmpSocket: instanceFile(this.name, 'qmpSock') };
+    const spec = this.spec ?? {
+      pidFile: instanceFile(this.name, 'qemuPid'),
+      qmpSocket: instanceFile(this.name, 'qmpSock'),
+    };
     if (force) {
       await this.driver.kill(spec);
     } else {
-      this.emit({ type: 'progress', t: Date.now() - this.t0, step: 'stop', message: 'shutting the guest down' });
+      this.emit({
+        type: 'progress',
+        t: Date.now() - this.t0,
+        step: 'stop',
+        message: 'shutting the guest down',
+      });
       const clean = await this.driver.shutdown(spec, SHUTDOWN_TIMEOUT_MS);
       if (!clean) {
-        this.emit({ type: 'notice', t: Date.now() - this.t0, message: `the guest did not power off within ${SHUTDOWN_TIMEOUT_MS / 1000} s: forcing` });
+        this.emit({
+          type: 'notice',
+          t: Date.now() - this.t0,
+          message: `the guest did not power off within ${SHUTDOWN_TIMEOUT_MS / 1000} s: forcing`,
+        });
         await this.driver.kill(spec);
       }
     }
@@ -571,7 +645,8 @@ export class HostAgent {
     this.api?.close();
     await fsp.rm(instanceFile(this.name, 'agentSock'), { force: true });
     await fsp.rm(instanceFile(this.name, 'agentPid'), { force: true });
-    if (!pidAlive(this.runtime?.qemuPid)) await fsp.rm(instanceFile(this.name, 'dockerSock'), { force: true });
+    if (!pidAlive(this.runtime?.qemuPid))
+      await fsp.rm(instanceFile(this.name, 'dockerSock'), { force: true });
     process.exit(code);
   }
 }

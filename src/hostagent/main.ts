@@ -31,6 +31,7 @@ async function main(): Promise<void> {
 main().catch(async (err: unknown) => {
   process.stderr.write(`host agent: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   const name = process.argv[2];
-  if (name && ownsPidFile) await fsp.rm(instanceFile(name, 'agentPid'), { force: true }).catch(() => undefined);
+  if (name && ownsPidFile)
+    await fsp.rm(instanceFile(name, 'agentPid'), { force: true }).catch(() => undefined);
   process.exit(1);
 });

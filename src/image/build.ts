@@ -16,9 +16,13 @@ import { IMAGE_FILES, type ImageManifest, type ProgressFn } from './image.js';
  */
 export async function buildImage(recipe: ImageRecipe, outDir: string, progress: ProgressFn): Promise<void> {
   if (process.getuid?.() !== 0) {
-    throw new BerthError('PERMISSION', 'building the guest image needs root (mmdebstrap creates files owned by root)', {
-      hint: 'run "sudo berth image build" once, or give a prebuilt image: berth start --image PATH|URL --image-sha256 DIGEST',
-    });
+    throw new BerthError(
+      'PERMISSION',
+      'building the guest image needs root (mmdebstrap creates files owned by root)',
+      {
+        hint: 'run "sudo berth image build" once, or give a prebuilt image: berth start --image PATH|URL --image-sha256 DIGEST',
+      },
+    );
   }
   const mmdebstrap = await requireTool('mmdebstrap');
   await requireTool('mkfs.ext4');
@@ -31,7 +35,8 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
   try {
     const filesDir = path.join(work, 'files');
     await fsp.mkdir(filesDir);
-    for (const [name, text] of Object.entries(recipe.files)) await fsp.writeFile(path.join(filesDir, name), text);
+    for (const [name, text] of Object.entries(recipe.files))
+      await fsp.writeFile(path.join(filesDir, name), text);
     const root = path.join(work, 'root');
     const args = [
       '--variant=minbase',
@@ -42,7 +47,9 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
       ...recipe.dpkgExcludes.map((p) =>
         p.startsWith('!') ? `--dpkgopt=path-include=${p.slice(1)}` : `--dpkgopt=path-exclude=${p}`,
       ),
-      ...(recipe.files['essential.sh'] ? [`--essential-hook=sh ${filesDir}/essential.sh "$1" ${filesDir}`] : []),
+      ...(recipe.files['essential.sh']
+        ? [`--essential-hook=sh ${filesDir}/essential.sh "$1" ${filesDir}`]
+        : []),
       `--customize-hook=sh ${filesDir}/customize.sh "$1" ${filesDir}`,
       recipe.suite,
       root,
@@ -66,10 +73,14 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     } catch (err) {
       const missing = tail.map((l) => /^E: install (\S+)/.exec(l)?.[1]).find(Boolean);
       if (missing) {
-        throw new BerthError('MISSING_DEPENDENCY', `mmdebstrap needs ${missing} to build a ${recipe.arch} image`, {
-          hint: `install it: apt-get install ${missing}`,
-          cause: err,
-        });
+        throw new BerthError(
+          'MISSING_DEPENDENCY',
+          `mmdebstrap needs ${missing} to build a ${recipe.arch} image`,
+          {
+            hint: `install it: apt-get install ${missing}`,
+            cause: err,
+          },
+        );
       }
       throw new BerthError('IMAGE', 'mmdebstrap failed to build the guest root filesystem', {
         cause: err,
@@ -83,8 +94,10 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     const boot = await fsp.readdir(path.join(root, 'boot'));
     const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
     // berth's own initrd (customize.sh) when the recipe makes one, else the kernel package's.
-    const initrd = boot.find((f) => f === 'berth-initrd.img') ?? boot.find((f) => f.startsWith('initrd.img-'));
-    if (!vmlinuz || !initrd) throw new BerthError('IMAGE', `no kernel/initrd in the built root's /boot (found: ${boot.join(', ')})`);
+    const initrd =
+      boot.find((f) => f === 'berth-initrd.img') ?? boot.find((f) => f.startsWith('initrd.img-'));
+    if (!vmlinuz || !initrd)
+      throw new BerthError('IMAGE', `no kernel/initrd in the built root's /boot (found: ${boot.join(', ')})`);
     const kernel = path.join(staging, IMAGE_FILES.kernel);
     if (!recipe.pvhKernel || !(await extractPvhKernel(path.join(root, 'boot', vmlinuz), kernel))) {
       await fsp.copyFile(path.join(root, 'boot', vmlinuz), kernel);
@@ -96,8 +109,27 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     const used = Number(stdout.split(/\s/)[0]);
     const size = Math.ceil((used * 1.3 + 256 * 1024 ** 2) / 1024 ** 2);
     const raw = path.join(work, 'rootfs.raw');
-    await run('mkfs.ext4', ['-q', '-F', '-L', 'berth-root', '-E', 'root_owner=0:0', '-d', root, raw, `${size}M`]);
-    await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, path.join(staging, IMAGE_FILES.rootfs)]);
+    await run('mkfs.ext4', [
+      '-q',
+      '-F',
+      '-L',
+      'berth-root',
+      '-E',
+      'root_owner=0:0',
+      '-d',
+      root,
+      raw,
+      `${size}M`,
+    ]);
+    await run('qemu-img', [
+      'convert',
+      '-f',
+      'raw',
+      '-O',
+      'qcow2',
+      raw,
+      path.join(staging, IMAGE_FILES.rootfs),
+    ]);
     await fsp.rm(raw, { force: true });
 
     const manifest: ImageManifest = {

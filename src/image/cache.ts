@@ -19,7 +19,9 @@ export interface ImageSource {
 
 export async function loadImage(dir: string): Promise<GuestImage | undefined> {
   try {
-    const manifest = JSON.parse(await fsp.readFile(path.join(dir, IMAGE_FILES.manifest), 'utf8')) as ImageManifest;
+    const manifest = JSON.parse(
+      await fsp.readFile(path.join(dir, IMAGE_FILES.manifest), 'utf8'),
+    ) as ImageManifest;
     const img: GuestImage = {
       id: path.basename(dir),
       dir,
@@ -39,7 +41,7 @@ export async function loadImage(dir: string): Promise<GuestImage | undefined> {
 function checkArch(img: GuestImage, arch: Arch): GuestImage {
   if (img.manifest.arch !== arch) {
     throw new BerthError('IMAGE', `image ${img.id} is for ${img.manifest.arch}, the instance is ${arch}`, {
-      hint: 'give an image built for the instance\'s architecture',
+      hint: "give an image built for the instance's architecture",
     });
   }
   return img;
@@ -58,7 +60,11 @@ export async function ensureBuiltImage(arch: Arch, progress: ProgressFn): Promis
   return (await loadImage(dir))!;
 }
 
-function hashingStream(hash: ReturnType<typeof createHash>, total: number | undefined, progress: ProgressFn): Transform {
+function hashingStream(
+  hash: ReturnType<typeof createHash>,
+  total: number | undefined,
+  progress: ProgressFn,
+): Transform {
   let seen = 0;
   let lastPct = -10;
   return new Transform({
@@ -81,7 +87,11 @@ function hashingStream(hash: ReturnType<typeof createHash>, total: number | unde
  * A prebuilt image archive (tar of vmlinuz, initrd.img, rootfs.qcow2, image.json) from a local path or
  * an http(s) URL. URLs must come with a sha256, which is verified before anything lands in the cache.
  */
-export async function ensureImportedImage(src: ImageSource, arch: Arch, progress: ProgressFn): Promise<GuestImage> {
+export async function ensureImportedImage(
+  src: ImageSource,
+  arch: Arch,
+  progress: ProgressFn,
+): Promise<GuestImage> {
   const cacheRoot = imageCacheDir();
   if (src.sha256) {
     const hit = await loadImage(path.join(cacheRoot, `sha256-${src.sha256}`));
@@ -98,9 +108,12 @@ export async function ensureImportedImage(src: ImageSource, arch: Arch, progress
       try {
         res = await fetch(src.url);
       } catch (err) {
-        throw new BerthError('IMAGE', `cannot download ${src.url}: ${(err as Error).message}`, { cause: err });
+        throw new BerthError('IMAGE', `cannot download ${src.url}: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
-      if (!res.ok || !res.body) throw new BerthError('IMAGE', `cannot download ${src.url}: HTTP ${res.status}`);
+      if (!res.ok || !res.body)
+        throw new BerthError('IMAGE', `cannot download ${src.url}: HTTP ${res.status}`);
       const total = Number(res.headers.get('content-length')) || undefined;
       const { Readable } = await import('node:stream');
       await pipeline(
@@ -114,10 +127,16 @@ export async function ensureImportedImage(src: ImageSource, arch: Arch, progress
       try {
         st = await fsp.stat(p);
       } catch {
-        throw new BerthError('IMAGE', `image file ${p} does not exist`, { hint: 'check image.path in the instance YAML or --image' });
+        throw new BerthError('IMAGE', `image file ${p} does not exist`, {
+          hint: 'check image.path in the instance YAML or --image',
+        });
       }
       progress(`importing image ${p}`);
-      await pipeline(fs.createReadStream(p), hashingStream(hash, st.size, progress), fs.createWriteStream(archive, { mode: 0o600 }));
+      await pipeline(
+        fs.createReadStream(p),
+        hashingStream(hash, st.size, progress),
+        fs.createWriteStream(archive, { mode: 0o600 }),
+      );
     }
     const digest = hash.digest('hex');
     if (src.sha256 && digest !== src.sha256) {
@@ -135,9 +154,13 @@ export async function ensureImportedImage(src: ImageSource, arch: Arch, progress
     await fsp.rm(archive);
     const img = await loadImage(staging);
     if (!img) {
-      throw new BerthError('IMAGE', 'the image archive lacks vmlinuz, initrd.img, rootfs.qcow2 or image.json', {
-        hint: 'make archives with "berth image pack"',
-      });
+      throw new BerthError(
+        'IMAGE',
+        'the image archive lacks vmlinuz, initrd.img, rootfs.qcow2 or image.json',
+        {
+          hint: 'make archives with "berth image pack"',
+        },
+      );
     }
     checkArch(img, arch);
     await fsp.rename(staging, dest);
@@ -148,7 +171,11 @@ export async function ensureImportedImage(src: ImageSource, arch: Arch, progress
   }
 }
 
-export async function resolveImage(src: ImageSource | undefined, arch: Arch, progress: ProgressFn): Promise<GuestImage> {
+export async function resolveImage(
+  src: ImageSource | undefined,
+  arch: Arch,
+  progress: ProgressFn,
+): Promise<GuestImage> {
   if (src && (src.path || src.url)) return ensureImportedImage(src, arch, progress);
   return ensureBuiltImage(arch, progress);
 }

@@ -18,9 +18,13 @@ export async function ensureHostBinfmt(arch: Arch, progress: ProgressFn): Promis
   if (fs.existsSync(`${BINFMT_DIR}/${name}`)) return;
   const conf = `/usr/lib/binfmt.d/${name}.conf`;
   if (!fs.existsSync(conf)) {
-    throw new BerthError('MISSING_DEPENDENCY', `building a ${arch} image needs qemu-user-static on the host`, {
-      hint: 'install it: apt-get install qemu-user-static',
-    });
+    throw new BerthError(
+      'MISSING_DEPENDENCY',
+      `building a ${arch} image needs qemu-user-static on the host`,
+      {
+        hint: 'install it: apt-get install qemu-user-static',
+      },
+    );
   }
   progress(`registering ${name} in the host's binfmt_misc (needed to bootstrap a ${arch} root filesystem)`);
   if (!fs.existsSync(`${BINFMT_DIR}/register`)) {

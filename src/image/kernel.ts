@@ -40,7 +40,7 @@ export function hasPvhEntry(elf: Buffer): boolean {
     if (ph + 56 > elf.length || elf.readUInt32LE(ph) !== PT_NOTE) continue;
     const start = Number(elf.readBigUInt64LE(ph + 8));
     const end = Math.min(start + Number(elf.readBigUInt64LE(ph + 32)), elf.length);
-    for (let n = start; n + 12 <= end; ) {
+    for (let n = start; n + 12 <= end;) {
       const namesz = elf.readUInt32LE(n);
       const descsz = elf.readUInt32LE(n + 4);
       const type = elf.readUInt32LE(n + 8);

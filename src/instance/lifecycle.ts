@@ -10,7 +10,16 @@ import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from 
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
 import { agentStatus, agentStop, agentSuspend, followEvents } from '../hostagent/api-client.js';
 import type { AgentEvent, AgentStatus } from '../hostagent/events.js';
-import { acquireLock, ensureHome, instanceExists, pidAlive, readPid, requireInstance, validateName, writeFileAtomic } from '../store/instance-store.js';
+import {
+  acquireLock,
+  ensureHome,
+  instanceExists,
+  pidAlive,
+  readPid,
+  requireInstance,
+  validateName,
+  writeFileAtomic,
+} from '../store/instance-store.js';
 import { instanceDir, instanceFile } from '../store/paths.js';
 import { BerthError } from '../util/errors.js';
 import { systemClock } from '../util/retry.js';
@@ -25,7 +34,10 @@ export type InstanceStatus = 'Running' | 'Starting' | 'Stopping' | 'Stopped' | '
  * Creates the instance (dir 0700 + YAML from defaults and flags) or applies flags to its YAML.
  * Everything is validated before anything is written.
  */
-export async function prepareInstance(name: string, flags: ConfigFlags): Promise<{ config: InstanceConfig; created: boolean; changed: boolean }> {
+export async function prepareInstance(
+  name: string,
+  flags: ConfigFlags,
+): Promise<{ config: InstanceConfig; created: boolean; changed: boolean }> {
   validateName(name);
   await ensureHome();
   const file = instanceFile(name, 'config');
@@ -35,7 +47,11 @@ export async function prepareInstance(name: string, flags: ConfigFlags): Promise
     const dir = instanceDir(name);
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     await fsp.chmod(dir, 0o700);
-    await writeInstanceInfo(name, { arch: config.arch, diskBytes: config.disk, createdAt: new Date().toISOString() });
+    await writeInstanceInfo(name, {
+      arch: config.arch,
+      diskBytes: config.disk,
+      createdAt: new Date().toISOString(),
+    });
     await writeFileAtomic(file, text, 0o600);
     return { config, created: true, changed: false };
   }
@@ -46,7 +62,12 @@ export async function prepareInstance(name: string, flags: ConfigFlags): Promise
   resolveShares(after, file); // shared folders must exist: a clear error here, not a failed boot
   if (changed) await writeFileAtomic(file, newText, 0o600);
   // A YAML written by hand before the first start: record the instance's fixed facts now.
-  if (!info) await writeInstanceInfo(name, { arch: after.arch, diskBytes: after.disk, createdAt: new Date().toISOString() });
+  if (!info)
+    await writeInstanceInfo(name, {
+      arch: after.arch,
+      diskBytes: after.disk,
+      createdAt: new Date().toISOString(),
+    });
   if (info && after.disk > info.diskBytes) {
     await writeInstanceInfo(name, { ...info, diskBytes: after.disk });
   }
@@ -107,8 +128,11 @@ export async function describeInstance(name: string): Promise<InstanceView> {
       status === 'Running' && rt?.platforms
         ? rt.platforms
         : [DOCKER_PLATFORM[cfg.arch], ...binfmtList(cfg.arch, cfg.binfmt).map((a) => DOCKER_PLATFORM[a])],
-    savedState: saved ? { sizeBytes: Math.abs(saved.sizeBytes), savedAt: saved.savedAt, usable: saved.sizeBytes >= 0 } : undefined,
-    error: status === 'Broken' ? 'the VM runs but its host agent is gone; "berth start" re-attaches' : undefined,
+    savedState: saved
+      ? { sizeBytes: Math.abs(saved.sizeBytes), savedAt: saved.savedAt, usable: saved.sizeBytes >= 0 }
+      : undefined,
+    error:
+      status === 'Broken' ? 'the VM runs but its host agent is gone; "berth start" re-attaches' : undefined,
   };
 }
 
@@ -163,14 +187,18 @@ export async function startInstance(
     const st = await agentStatus(instanceFile(name, 'agentSock'));
     if (st?.phase === 'ready') return { kind: 'already-running', socket: st.socket! };
     let agentPid: number;
-    if (st && (st.phase === 'starting')) {
+    if (st && st.phase === 'starting') {
       agentPid = st.pid; // an agent is already booting it: follow along
     } else {
       if (st) await waitAgentGone(name, st.pid, 30000);
       agentPid = spawnAgent(name, Boolean(opts.cold));
       await waitForAgentSocket(name, agentPid, 15000);
     }
-    const last = await followEvents(instanceFile(name, 'agentSock'), onEvent, (e) => e.type === 'ready' || e.type === 'failed' || e.type === 'stopped');
+    const last = await followEvents(
+      instanceFile(name, 'agentSock'),
+      onEvent,
+      (e) => e.type === 'ready' || e.type === 'failed' || e.type === 'stopped',
+    );
     if (last?.type === 'ready') return { kind: 'ready', event: last };
     if (last?.type === 'failed') {
       throw new BerthError(last.code as ConstructorParameters<typeof BerthError>[0], last.message, {
@@ -193,7 +221,11 @@ async function waitAgentGone(name: string, pid: number, timeoutMs: number): Prom
 
 export type StopResult = 'stopped' | 'already-stopped';
 
-export async function stopInstance(name: string, force: boolean, onEvent: (e: AgentEvent) => void = () => undefined): Promise<StopResult> {
+export async function stopInstance(
+  name: string,
+  force: boolean,
+  onEvent: (e: AgentEvent) => void = () => undefined,
+): Promise<StopResult> {
   await requireInstance(name);
   const agentSock = instanceFile(name, 'agentSock');
   const st = await agentStatus(agentSock);
@@ -250,16 +282,25 @@ async function killLeftoverVm(name: string): Promise<void> {
 }
 
 /** Saves the running VM's state to a file and stops it; the next start resumes from it. */
-export async function suspendInstance(name: string, onEvent: (e: AgentEvent) => void = () => undefined): Promise<number> {
+export async function suspendInstance(
+  name: string,
+  onEvent: (e: AgentEvent) => void = () => undefined,
+): Promise<number> {
   await requireInstance(name);
   const agentSock = instanceFile(name, 'agentSock');
   const st = await agentStatus(agentSock);
   if (!st || st.phase !== 'ready') {
-    throw new BerthError('CONFLICT', `instance "${name}" is not running`, { hint: 'only a running instance can be suspended' });
+    throw new BerthError('CONFLICT', `instance "${name}" is not running`, {
+      hint: 'only a running instance can be suspended',
+    });
   }
   // The event stream replays the agent's history first: only events from now on count.
   const since = st.uptimeMs ?? Date.now() - Date.parse(st.startedAt);
-  const done = followEvents(agentSock, (e) => e.t >= since && onEvent(e), (e) => e.t >= since && (e.type === 'stopped' || e.type === 'suspend-failed'));
+  const done = followEvents(
+    agentSock,
+    (e) => e.t >= since && onEvent(e),
+    (e) => e.t >= since && (e.type === 'stopped' || e.type === 'suspend-failed'),
+  );
   await agentSuspend(agentSock);
   const last = await done;
   if (last?.type === 'suspend-failed') throw new BerthError('CONFLICT', last.message, { hint: last.hint });

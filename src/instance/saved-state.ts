@@ -17,7 +17,17 @@ export interface SavedStateMeta {
 export function stateFingerprint(cfg: InstanceConfig, imageId: string, qemuVersion: string): string {
   return createHash('sha256')
     .update(
-      JSON.stringify({ arch: cfg.arch, cpus: cfg.cpus, memory: cfg.memory, disk: cfg.disk, accel: cfg.accel, binfmt: cfg.binfmt, mounts: cfg.mounts, imageId, qemuVersion }),
+      JSON.stringify({
+        arch: cfg.arch,
+        cpus: cfg.cpus,
+        memory: cfg.memory,
+        disk: cfg.disk,
+        accel: cfg.accel,
+        binfmt: cfg.binfmt,
+        mounts: cfg.mounts,
+        imageId,
+        qemuVersion,
+      }),
     )
     .digest('hex')
     .slice(0, 16);

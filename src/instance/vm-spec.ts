@@ -36,7 +36,9 @@ export function vmSpecFor(
       binfmt: fwCfgFile(name, 'binfmt'),
       mounts: fwCfgFile(name, 'mounts'),
       // What a synchronised folder holds at boot (see syncManifest).
-      ...Object.fromEntries(shares.filter((s) => s.sync).map((s) => [`sync-${s.tag}`, fwCfgFile(name, `sync-${s.tag}`)])),
+      ...Object.fromEntries(
+        shares.filter((s) => s.sync).map((s) => [`sync-${s.tag}`, fwCfgFile(name, `sync-${s.tag}`)]),
+      ),
     },
     shares: shares.map(({ tag, hostPath, writable }) => ({ tag, hostPath, writable })),
     serialLog: path.join(dir, FILES.serialLog),

@@ -41,9 +41,15 @@ afterEach(async () => {
 describe('ShareEventRelay (real file watcher on a temp dir)', () => {
   it('pins directories except hidden ones and node_modules, and maps host paths to guest paths', async () => {
     const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
-    for (const d of ['a/b', '.git/objects', 'node_modules/x', 'c']) await fsp.mkdir(path.join(host, d), { recursive: true });
+    for (const d of ['a/b', '.git/objects', 'node_modules/x', 'c'])
+      await fsp.mkdir(path.join(host, d), { recursive: true });
     const g = new FakeGuest();
-    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: false }], g, pino({ level: 'silent' }), () => undefined);
+    relay = new ShareEventRelay(
+      [{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: false }],
+      g,
+      pino({ level: 'silent' }),
+      () => undefined,
+    );
     await relay.start();
     await until(() => g.pinned.length >= 4);
     expect(g.pinned.sort()).toEqual(['/g', '/g/a', '/g/a/b', '/g/c']);
@@ -65,13 +71,18 @@ describe('ShareEventRelay (real file watcher on a temp dir)', () => {
   it('drops the echo of its own touch (a mode change with the same mtime)', async () => {
     const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
     const g = new FakeGuest();
-    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: false }], g, pino({ level: 'silent' }), () => undefined);
+    relay = new ShareEventRelay(
+      [{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: false }],
+      g,
+      pino({ level: 'silent' }),
+      () => undefined,
+    );
     await relay.start();
     const f = path.join(host, 'f.txt');
     await fsp.writeFile(f, 'x');
     await until(() => g.touched.includes('/g/f.txt'));
     // writeFile may be seen as a create and then an update (a second, real mtime change): let them settle.
-    for (let last = -1; last !== g.touched.length; ) {
+    for (let last = -1; last !== g.touched.length;) {
       last = g.touched.length;
       await new Promise((r) => setTimeout(r, 400));
     }
@@ -80,7 +91,6 @@ describe('ShareEventRelay (real file watcher on a temp dir)', () => {
     await fsp.writeFile(path.join(host, 'other'), 'y');
     await until(() => g.touched.includes('/g/other'));
     expect(g.touched.slice(n)).toEqual(['/g/other']);
-
   });
 });
 
@@ -89,7 +99,12 @@ describe('synchronised folders', () => {
     const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
     await fsp.mkdir(path.join(host, '.git'));
     const g = new FakeGuest();
-    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: true }], g, pino({ level: 'silent' }), () => undefined);
+    relay = new ShareEventRelay(
+      [{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: true }],
+      g,
+      pino({ level: 'silent' }),
+      () => undefined,
+    );
     await relay.start();
     await fsp.writeFile(path.join(host, '.git', 'HEAD'), 'ref\n');
     await fsp.writeFile(path.join(host, '.berth-sync.1.1'), 'a copy on its way');
@@ -110,10 +125,15 @@ describe('synchronised folders', () => {
     await fsp.writeFile(path.join(host, 'a', '.hidden', 'f'), 'x');
     await fsp.writeFile(path.join(host, '.berth-sync.1.2'), 'a copy on its way');
     const g = new FakeGuest();
-    relay = new ShareEventRelay([
-      { tag: 'berth0', hostPath: plain, guestPath: '/p', writable: true, cache: 'mmap', sync: false },
-      { tag: 'berth1', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: true },
-    ], g, pino({ level: 'silent' }), () => undefined);
+    relay = new ShareEventRelay(
+      [
+        { tag: 'berth0', hostPath: plain, guestPath: '/p', writable: true, cache: 'mmap', sync: false },
+        { tag: 'berth1', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: true },
+      ],
+      g,
+      pino({ level: 'silent' }),
+      () => undefined,
+    );
     await relay.resync();
     expect(g.synced.map((c) => `${c.guestPath} ${c.state}`)).toEqual([
       '/g scan-begin',
@@ -130,7 +150,12 @@ describe('synchronised folders', () => {
     await fsp.writeFile(host, 'not a folder');
     const g = new FakeGuest();
     const notices: string[] = [];
-    relay = new ShareEventRelay([{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: true }], g, pino({ level: 'silent' }), (m) => notices.push(m));
+    relay = new ShareEventRelay(
+      [{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: true }],
+      g,
+      pino({ level: 'silent' }),
+      (m) => notices.push(m),
+    );
     await relay.resync();
     expect(g.synced.map((c) => c.state)).toEqual(['scan-begin']);
     expect(notices.join('\n')).toMatch(/cannot list .* in the synchronised folder/);

@@ -26,7 +26,8 @@ export interface GuestFileEvents {
 /** A burst in one folder (an unpacked archive, a build) wakes the folder once instead of every file. */
 export function foldBursts(guestPaths: string[]): string[] {
   const perDir = new Map<string, string[]>();
-  for (const p of guestPaths) perDir.set(path.posix.dirname(p), [...(perDir.get(path.posix.dirname(p)) ?? []), p]);
+  for (const p of guestPaths)
+    perDir.set(path.posix.dirname(p), [...(perDir.get(path.posix.dirname(p)) ?? []), p]);
   const out = new Set<string>();
   for (const [dir, paths] of perDir) {
     if (paths.length > BURST) out.add(dir);
@@ -75,7 +76,11 @@ export function syncState(p: string): string {
  * Every path under root (not root itself) with its syncState, a folder's entries at a time. A folder that
  * cannot be read throws: a list missing its paths would count them as deleted. One that vanished is skipped.
  */
-export async function walkStates(root: string, ignore: string[], onBatch: (batch: [string, string][]) => void): Promise<void> {
+export async function walkStates(
+  root: string,
+  ignore: string[],
+  onBatch: (batch: [string, string][]) => void,
+): Promise<void> {
   const queue = [root];
   while (queue.length > 0) {
     const dir = queue.shift()!;
@@ -84,10 +89,14 @@ export async function walkStates(root: string, ignore: string[], onBatch: (batch
       entries = await fsp.readdir(dir, { withFileTypes: true });
     } catch (err) {
       if (dir !== root && (err as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted meanwhile
-      throw new BerthError('PERMISSION', `cannot list ${dir} in the synchronised folder ${root}: ${errorMessage(err)}`, {
-        hint: 'make it readable, or remove "sync: true" from that mount',
-        cause: err,
-      });
+      throw new BerthError(
+        'PERMISSION',
+        `cannot list ${dir} in the synchronised folder ${root}: ${errorMessage(err)}`,
+        {
+          hint: 'make it readable, or remove "sync: true" from that mount',
+          cause: err,
+        },
+      );
     }
     const batch: [string, string][] = [];
     for (const e of entries) {
@@ -108,7 +117,10 @@ export async function walkStates(root: string, ignore: string[], onBatch: (batch
 export async function syncManifest(hostPath: string, ignore: string[]): Promise<string> {
   const lines: string[] = [];
   await walkStates(hostPath, ignore, (batch) => {
-    for (const [p, state] of batch) lines.push(`${escapeWord('/' + path.relative(hostPath, p).split(path.sep).join('/'))} ${escapeWord(state)}\n`);
+    for (const [p, state] of batch)
+      lines.push(
+        `${escapeWord('/' + path.relative(hostPath, p).split(path.sep).join('/'))} ${escapeWord(state)}\n`,
+      );
   });
   return lines.join('');
 }
@@ -167,7 +179,9 @@ export class ShareEventRelay {
       if (this.pinned.size >= MAX_PINS) {
         if (!this.capNoticed) {
           this.capNoticed = true;
-          this.notice(`file events: only ${MAX_PINS} directories of the shared folders are watched for host-side changes`);
+          this.notice(
+            `file events: only ${MAX_PINS} directories of the shared folders are watched for host-side changes`,
+          );
         }
         break;
       }
@@ -196,14 +210,18 @@ export class ShareEventRelay {
         // Only what is pinned in the guest can wake watchers there: hidden folders and node_modules are not
         // watched on the host either (and their file trees stay out of the watcher's memory). A synchronised
         // folder's copy must see every change.
-        const sub = await watcher.subscribe(share.hostPath, (err, events) => {
-          if (err) {
-            this.log.warn({ err }, `file watcher error on ${share.hostPath}`);
-            return;
-          }
-          if (share.sync) this.relaySync(share, events);
-          else this.relay(share, events);
-        }, { ignore: share.sync ? ignore : [...ignore, '**/.*', '**/node_modules'] });
+        const sub = await watcher.subscribe(
+          share.hostPath,
+          (err, events) => {
+            if (err) {
+              this.log.warn({ err }, `file watcher error on ${share.hostPath}`);
+              return;
+            }
+            if (share.sync) this.relaySync(share, events);
+            else this.relay(share, events);
+          },
+          { ignore: share.sync ? ignore : [...ignore, '**/.*', '**/node_modules'] },
+        );
         this.subs.push(sub);
       } catch (err) {
         const m = `file events from ${share.hostPath} will not reach the guest: ${errorMessage(err)}`;
@@ -244,7 +262,11 @@ export class ShareEventRelay {
         out.add(this.guestPath(share, hostPath));
         continue;
       }
-      if (e.type === 'create' && !this.pinned.has(hostPath) && !path.relative(share.hostPath, hostPath).split(path.sep).some(skipPin)) {
+      if (
+        e.type === 'create' &&
+        !this.pinned.has(hostPath) &&
+        !path.relative(share.hostPath, hostPath).split(path.sep).some(skipPin)
+      ) {
         void this.pinIfDir(share, hostPath);
       }
       if (out.size >= MAX_PER_BATCH) continue;
@@ -279,7 +301,9 @@ export class ShareEventRelay {
         });
       } catch (err) {
         // No "scan-end": the guest then takes nothing as deleted; the paths sent are compared all the same.
-        this.notice(`${errorMessage(err)}; changes made there while no events flowed may not have reached the guest`);
+        this.notice(
+          `${errorMessage(err)}; changes made there while no events flowed may not have reached the guest`,
+        );
         continue;
       }
       this.guest.sync([{ guestPath: share.guestPath, state: 'scan-end' }]);

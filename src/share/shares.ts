@@ -36,7 +36,11 @@ export function expandHome(p: string, home = os.homedir()): string {
  * The shares of a config, checked: host folders exist and are directories, guest paths are not the
  * guest's own system directories and do not repeat. Errors name the YAML field.
  */
-export function resolveShares(cfg: Pick<InstanceConfig, 'mounts'>, file: string, home = os.homedir()): Share[] {
+export function resolveShares(
+  cfg: Pick<InstanceConfig, 'mounts'>,
+  file: string,
+  home = os.homedir(),
+): Share[] {
   const seen = new Map<string, number>();
   return cfg.mounts.map((m, i) => {
     const field = (k: string) => `${file}: ${fieldName(['mounts', i, k])}`;
@@ -49,16 +53,24 @@ export function resolveShares(cfg: Pick<InstanceConfig, 'mounts'>, file: string,
         hint: 'create the folder, or remove the entry from mounts',
       });
     }
-    if (!st.isDirectory()) throw new BerthError('BAD_CONFIG', `${field('location')}: ${hostPath} is not a directory`);
+    if (!st.isDirectory())
+      throw new BerthError('BAD_CONFIG', `${field('location')}: ${hostPath} is not a directory`);
     const guestPath = path.posix.resolve(m.mountPoint ?? hostPath);
     if (reservedGuestPath(guestPath)) {
-      throw new BerthError('BAD_CONFIG', `${field(m.mountPoint ? 'mountPoint' : 'location')}: ${guestPath} is a system directory of the guest`, {
-        hint: 'share it at another guest path with mountPoint',
-      });
+      throw new BerthError(
+        'BAD_CONFIG',
+        `${field(m.mountPoint ? 'mountPoint' : 'location')}: ${guestPath} is a system directory of the guest`,
+        {
+          hint: 'share it at another guest path with mountPoint',
+        },
+      );
     }
     const dup = seen.get(guestPath);
     if (dup !== undefined) {
-      throw new BerthError('BAD_CONFIG', `${field('mountPoint')}: ${guestPath} is already shared by mounts[${dup}]`);
+      throw new BerthError(
+        'BAD_CONFIG',
+        `${field('mountPoint')}: ${guestPath} is already shared by mounts[${dup}]`,
+      );
     }
     seen.set(guestPath, i);
     return { tag: `berth${i}`, hostPath, guestPath, writable: m.writable, cache: m.cache, sync: m.sync };
@@ -72,7 +84,11 @@ export function resolveShares(cfg: Pick<InstanceConfig, 'mounts'>, file: string,
 export function guestMountTable(shares: Share[]): string {
   return shares
     .map((s) => {
-      if (/[\t\n]/.test(s.guestPath)) throw new BerthError('BAD_CONFIG', `a shared folder path may not contain tabs or newlines: ${JSON.stringify(s.guestPath)}`);
+      if (/[\t\n]/.test(s.guestPath))
+        throw new BerthError(
+          'BAD_CONFIG',
+          `a shared folder path may not contain tabs or newlines: ${JSON.stringify(s.guestPath)}`,
+        );
       const sync = s.sync ? `,berth.sync=${syncId(s.hostPath)}` : '';
       return `${s.tag}\t${s.guestPath}\t${s.writable ? 'rw' : 'ro'},msize=${NINEP_MSIZE},cache=${s.cache}${sync}\n`;
     })

@@ -47,7 +47,7 @@ describe('instance store', () => {
     expect(() => validateName('dev-2')).not.toThrow();
   });
 
-  it('locks exclusively and takes over a dead owner\'s lock', async () => {
+  it("locks exclusively and takes over a dead owner's lock", async () => {
     await fsp.mkdir(process.env.BERTH_HOME!, { recursive: true });
     const file = path.join(process.env.BERTH_HOME!, 'x.lock');
     const release = await acquireLock(file);

@@ -107,9 +107,13 @@ export async function acquireLock(file: string): Promise<() => Promise<void>> {
       if (!isErrnoException(err, 'EEXIST')) throw err;
       const owner = await readPid(file);
       if (pidAlive(owner) && owner !== process.pid) {
-        throw new BerthError('CONFLICT', `another berth process (pid ${owner}) is already working on this instance`, {
-          hint: 'wait for it to finish, then try again',
-        });
+        throw new BerthError(
+          'CONFLICT',
+          `another berth process (pid ${owner}) is already working on this instance`,
+          {
+            hint: 'wait for it to finish, then try again',
+          },
+        );
       }
       await fsp.rm(file, { force: true }); // stale: its owner is gone
     }

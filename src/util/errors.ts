@@ -33,7 +33,11 @@ export class BerthError extends Error {
   /** Extra lines shown under the message (e.g. the tail of a log). */
   readonly details?: string;
 
-  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; details?: string } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { hint?: string; cause?: unknown; details?: string } = {},
+  ) {
     super(message, { cause: opts.cause });
     this.name = 'BerthError';
     this.code = code;
@@ -56,6 +60,9 @@ export function errorMessage(err: unknown): string {
 
 /** Node system errors carry a string `code` (ENOENT, EADDRINUSE…). */
 export function isErrnoException(err: unknown, code?: string): err is NodeJS.ErrnoException {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' &&
-    (code === undefined || (err as NodeJS.ErrnoException).code === code);
+  return (
+    err instanceof Error &&
+    typeof (err as NodeJS.ErrnoException).code === 'string' &&
+    (code === undefined || (err as NodeJS.ErrnoException).code === code)
+  );
 }

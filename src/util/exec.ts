@@ -28,7 +28,13 @@ export async function run(
     });
     return { stdout: String(res.stdout ?? ''), stderr: String(res.stderr ?? '') };
   } catch (err) {
-    const e = err as { code?: string; exitCode?: number; stderr?: unknown; timedOut?: boolean; shortMessage?: string };
+    const e = err as {
+      code?: string;
+      exitCode?: number;
+      stderr?: unknown;
+      timedOut?: boolean;
+      shortMessage?: string;
+    };
     if (e.code === 'ENOENT') throw missingTool(file, err);
     if (e.timedOut) {
       throw new BerthError('TIMEOUT', `${file} did not finish within ${opts.timeoutMs} ms`, { cause: err });

@@ -27,7 +27,13 @@ export const systemClock: Clock = {
 export async function retryUntil<T>(
   fn: () => Promise<T>,
   done: (v: T) => boolean,
-  opts: { intervalMs: number; timeoutMs: number; onTimeout: (last: T | undefined) => never; clock?: Clock; signal?: AbortSignal },
+  opts: {
+    intervalMs: number;
+    timeoutMs: number;
+    onTimeout: (last: T | undefined) => never;
+    clock?: Clock;
+    signal?: AbortSignal;
+  },
 ): Promise<T> {
   const clock = opts.clock ?? systemClock;
   const deadline = clock.now() + opts.timeoutMs;

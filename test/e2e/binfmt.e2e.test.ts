@@ -23,8 +23,18 @@ describe.runIf(process.arch === 'x64')('foreign-arch containers via binfmt_misc'
   it('status lists the platforms the instance can run', async () => {
     const s = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as { platforms: string[] };
     expect(s.platforms[0]).toBe('linux/amd64');
-    expect(s.platforms).toEqual(expect.arrayContaining(['linux/arm64', 'linux/arm/v7', 'linux/riscv64', 'linux/ppc64le', 'linux/s390x']));
-    expect((await berth(e, ['status', NAME])).stdout).toMatch(/platforms: linux\/amd64 \(native\), .*linux\/arm64/);
+    expect(s.platforms).toEqual(
+      expect.arrayContaining([
+        'linux/arm64',
+        'linux/arm/v7',
+        'linux/riscv64',
+        'linux/ppc64le',
+        'linux/s390x',
+      ]),
+    );
+    expect((await berth(e, ['status', NAME])).stdout).toMatch(
+      /platforms: linux\/amd64 \(native\), .*linux\/arm64/,
+    );
   });
 
   it('docker build --platform linux/arm64 runs RUN steps of an arm64 image; the container reports aarch64', async () => {
@@ -32,7 +42,16 @@ describe.runIf(process.arch === 'x64')('foreign-arch containers via binfmt_misc'
     expect(b.code, b.stderr).toBe(0);
     const arch = await docker(e, ['image', 'inspect', '--format', '{{.Architecture}}', 'bb:arm64']);
     expect(arch.stdout.trim()).toBe('arm64');
-    const r = await docker(e, ['run', '--rm', '--platform', 'linux/arm64', 'bb:arm64', 'sh', '-c', 'uname -m; cat /built-on']);
+    const r = await docker(e, [
+      'run',
+      '--rm',
+      '--platform',
+      'linux/arm64',
+      'bb:arm64',
+      'sh',
+      '-c',
+      'uname -m; cat /built-on',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('aarch64\naarch64');
     // native containers are untouched

@@ -4,7 +4,16 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, busyboxContext, docker, makeEnv, noStackTrace, processesMatching, waitFor, type Env } from './helpers.js';
+import {
+  berth,
+  busyboxContext,
+  docker,
+  makeEnv,
+  noStackTrace,
+  processesMatching,
+  waitFor,
+  type Env,
+} from './helpers.js';
 
 // One real VM (TCG here) shared by the tests of this file, in a throwaway BERTH_HOME and DOCKER_CONFIG.
 const NAME = 'e2e';
@@ -43,7 +52,9 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     const a = await docker(e, ['--context', CTX, 'version', '--format', '{{.Server.Os}}/{{.Server.Arch}}']);
     expect(a.code).toBe(0);
     expect(a.stdout.trim()).toBe('linux/amd64');
-    const b = await docker(e, ['version', '--format', '{{.Server.Version}}'], { env: { ...e.env, DOCKER_HOST: `unix://${sock}` } });
+    const b = await docker(e, ['version', '--format', '{{.Server.Version}}'], {
+      env: { ...e.env, DOCKER_HOST: `unix://${sock}` },
+    });
     expect(b.code).toBe(0);
     expect(b.stdout.trim()).toMatch(/^\d+\.\d+/);
   });
@@ -57,13 +68,24 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
   });
 
   it('docker run -i passes stdin through a hijacked connection and half-close', async () => {
-    const r = await docker(e, ['run', '--rm', '-i', 'bb:e2e', 'sh', '-c', 'cat; echo eof-seen'], { input: 'line1\nline2\n' });
+    const r = await docker(e, ['run', '--rm', '-i', 'bb:e2e', 'sh', '-c', 'cat; echo eof-seen'], {
+      input: 'line1\nline2\n',
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('line1\nline2\neof-seen');
   });
 
   it('docker logs -f sees lines written after it started following', async () => {
-    const id = (await docker(e, ['run', '-d', 'bb:e2e', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done'])).stdout.trim();
+    const id = (
+      await docker(e, [
+        'run',
+        '-d',
+        'bb:e2e',
+        'sh',
+        '-c',
+        'i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done',
+      ])
+    ).stdout.trim();
     const follower = execa('docker', ['logs', '-f', id], { env: e.env, extendEnv: false, reject: false });
     let seen = '';
     follower.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
@@ -76,25 +98,34 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
 
   it('docker exec -it gets a real pty (driven by script(1))', async () => {
     const id = (await docker(e, ['run', '-d', 'bb:e2e', 'sleep', '600'])).stdout.trim();
-    const r = await execa('script', ['-qec', `docker exec -it ${id} sh -c 'tty; test -t 0 && echo is-a-tty; exit 5'`, '/dev/null'], {
-      env: e.env,
-      extendEnv: false,
-      reject: false,
-      input: '',
-    });
+    const r = await execa(
+      'script',
+      ['-qec', `docker exec -it ${id} sh -c 'tty; test -t 0 && echo is-a-tty; exit 5'`, '/dev/null'],
+      {
+        env: e.env,
+        extendEnv: false,
+        reject: false,
+        input: '',
+      },
+    );
     expect(r.exitCode).toBe(5);
     expect(String(r.stdout)).toMatch(/\/dev\/pts\/\d+/);
     expect(String(r.stdout)).toContain('is-a-tty');
     const typed = await execa('script', ['-qec', `docker exec -it ${id} sh`, '/dev/null'], {
-      env: e.env, extendEnv: false, reject: false, input: 'echo sum=$((40+2))\nexit 7\n',
+      env: e.env,
+      extendEnv: false,
+      reject: false,
+      input: 'echo sum=$((40+2))\nexit 7\n',
     });
     expect(typed.exitCode).toBe(7);
     expect(String(typed.stdout)).toContain('sum=42');
     await docker(e, ['rm', '-f', id]);
   });
 
-  it('docker attach streams a running container\'s output', async () => {
-    const id = (await docker(e, ['run', '-d', 'bb:e2e', 'sh', '-c', 'sleep 2; echo attached-output; sleep 1'])).stdout.trim();
+  it("docker attach streams a running container's output", async () => {
+    const id = (
+      await docker(e, ['run', '-d', 'bb:e2e', 'sh', '-c', 'sleep 2; echo attached-output; sleep 1'])
+    ).stdout.trim();
     const r = await docker(e, ['attach', '--no-stdin', id]);
     expect(r.stdout).toContain('attached-output');
     await docker(e, ['rm', '-f', id]);
@@ -111,7 +142,7 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     await c.remove();
   });
 
-  it('berth ssh returns the command\'s exit code and output unchanged', async () => {
+  it("berth ssh returns the command's exit code and output unchanged", async () => {
     const r = await berth(e, ['ssh', NAME, '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('out');
@@ -124,7 +155,14 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     const l = await berth(e, ['list', '--json']);
     const list = JSON.parse(l.stdout) as Array<Record<string, unknown>>;
     expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ name: NAME, status: 'Running', arch: 'x86_64', cpus: 2, memory: 2 * 1024 ** 3, socket: sock });
+    expect(list[0]).toMatchObject({
+      name: NAME,
+      status: 'Running',
+      arch: 'x86_64',
+      cpus: 2,
+      memory: 2 * 1024 ** 3,
+      socket: sock,
+    });
     expect(['tcg', 'kvm']).toContain(list[0]!.accel);
     expect(typeof list[0]!.disk).toBe('number');
     const s = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as Record<string, unknown>;
@@ -142,7 +180,16 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
   });
 
   it('a named volume survives stop/start; stop of a stopped instance is harmless; racing starts boot one VM', async () => {
-    const w = await docker(e, ['run', '--rm', '-v', 'e2edata:/data', 'bb:e2e', 'sh', '-c', 'echo persisted > /data/f && sync']);
+    const w = await docker(e, [
+      'run',
+      '--rm',
+      '-v',
+      'e2edata:/data',
+      'bb:e2e',
+      'sh',
+      '-c',
+      'echo persisted > /data/f && sync',
+    ]);
     expect(w.code, w.stderr).toBe(0);
     const stop = await berth(e, ['stop', NAME]);
     expect(stop.code).toBe(0);
@@ -157,7 +204,10 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     // Edits to the YAML apply at the next start: fewer CPUs, a bigger disk (grown online in the guest).
     const cfgFile = path.join(e.home, NAME, 'berth.yaml');
     const yaml = await fsp.readFile(cfgFile, 'utf8');
-    await fsp.writeFile(cfgFile, yaml.replace(/^cpus: .*$/m, 'cpus: 1').replace(/^disk: .*$/m, 'disk: 70GiB'));
+    await fsp.writeFile(
+      cfgFile,
+      yaml.replace(/^cpus: .*$/m, 'cpus: 1').replace(/^disk: .*$/m, 'disk: 70GiB'),
+    );
 
     // Two starts at once: one boots, the other is refused clearly (never a second QEMU).
     const [a, b] = await Promise.all([berth(e, ['start', NAME]), berth(e, ['start', NAME])]);
@@ -183,11 +233,24 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
   });
 
   it('synced data survives kill -9 of QEMU; the agent notices and the next start boots cleanly', async () => {
-    const w = await docker(e, ['run', '--rm', '-v', 'e2edata:/data', 'bb:e2e', 'sh', '-c', 'echo survived-kill > /data/k && sync']);
+    const w = await docker(e, [
+      'run',
+      '--rm',
+      '-v',
+      'e2edata:/data',
+      'bb:e2e',
+      'sh',
+      '-c',
+      'echo survived-kill > /data/k && sync',
+    ]);
     expect(w.code).toBe(0);
     const [pid] = await qemuPids();
     process.kill(pid!, 'SIGKILL');
-    await waitFor(async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status === 'Stopped', 30000, 'status Stopped');
+    await waitFor(
+      async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status === 'Stopped',
+      30000,
+      'status Stopped',
+    );
     expect(fs.existsSync(sock)).toBe(false);
     const s = await berth(e, ['start', NAME]);
     expect(s.code, s.stderr).toBe(0);
@@ -197,9 +260,16 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
 
   it('a crashed host agent leaves the VM running; start re-attaches without a reboot', async () => {
     const id = (await docker(e, ['run', '-d', 'bb:e2e', 'sleep', '600'])).stdout.trim();
-    const st = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as { agentPid: number; qemuPid: number };
+    const st = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as {
+      agentPid: number;
+      qemuPid: number;
+    };
     process.kill(st.agentPid, 'SIGKILL');
-    await waitFor(async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status === 'Broken', 10000, 'status Broken');
+    await waitFor(
+      async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status === 'Broken',
+      10000,
+      'status Broken',
+    );
     const human = await berth(e, ['status', NAME]);
     expect(human.stdout).toMatch(/re-attaches/);
     const s = await berth(e, ['start', NAME]);
@@ -226,7 +296,11 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     expect((await docker(e, ['context', 'show'])).stdout.trim()).toBe(CTX);
     const v = await docker(e, ['--context', 'berth-two', 'info', '--format', '{{.NCPU}}']);
     expect(v.stdout.trim()).toBe('1');
-    const list = JSON.parse((await berth(e, ['list', '--json'])).stdout) as Array<{ name: string; status: string; socket: string }>;
+    const list = JSON.parse((await berth(e, ['list', '--json'])).stdout) as Array<{
+      name: string;
+      status: string;
+      socket: string;
+    }>;
     expect(list.map((i) => `${i.name}:${i.status}`)).toEqual([`${NAME}:Running`, 'two:Running']);
     expect(new Set(list.map((i) => i.socket)).size).toBe(2);
     // the first instance is unaffected

@@ -35,7 +35,12 @@ export interface RunResult {
 }
 
 export async function berth(e: Env, args: string[], opts: Options = {}): Promise<RunResult> {
-  const r = await execa(process.execPath, [BERTH_BIN, ...args], { env: e.env, reject: false, extendEnv: false, ...opts });
+  const r = await execa(process.execPath, [BERTH_BIN, ...args], {
+    env: e.env,
+    reject: false,
+    extendEnv: false,
+    ...opts,
+  });
   return { code: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
 
@@ -66,7 +71,11 @@ export async function processesMatching(needle: string): Promise<number[]> {
   return out;
 }
 
-export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -102,7 +111,10 @@ export async function arm64Busybox(): Promise<string> {
     r = await execa('apt-get', ['download', 'busybox-static:arm64'], { cwd: dl });
   }
   const deb = (await fsp.readdir(dl)).find((f) => f.endsWith('.deb'))!;
-  const out = await execa('sh', ['-c', `dpkg-deb --fsys-tarfile '${path.join(dl, deb)}' | tar -xO ./bin/busybox > '${bin}.tmp'`]);
+  const out = await execa('sh', [
+    '-c',
+    `dpkg-deb --fsys-tarfile '${path.join(dl, deb)}' | tar -xO ./bin/busybox > '${bin}.tmp'`,
+  ]);
   if (out.exitCode !== 0) throw new Error('could not extract busybox from busybox-static:arm64');
   await fsp.chmod(`${bin}.tmp`, 0o755);
   await fsp.rename(`${bin}.tmp`, bin);

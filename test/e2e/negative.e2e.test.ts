@@ -46,7 +46,13 @@ describe('bad input', () => {
   });
 
   it('unknown instance: exit 66 for stop, status, ssh, delete', async () => {
-    for (const cmd of [['stop', 'nope'], ['status', 'nope'], ['ssh', 'nope'], ['delete', 'nope'], ['logs', 'nope']]) {
+    for (const cmd of [
+      ['stop', 'nope'],
+      ['status', 'nope'],
+      ['ssh', 'nope'],
+      ['delete', 'nope'],
+      ['logs', 'nope'],
+    ]) {
       const r = await berth(e, cmd);
       expect(r.code, cmd.join(' ')).toBe(66);
       expect(r.stderr).toMatch(/instance "nope" does not exist/);

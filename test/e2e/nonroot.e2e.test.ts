@@ -22,11 +22,25 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
   let userHome: string;
 
   const asUser = (args: string[], env: Record<string, string> = {}) =>
-    execa('runuser', ['-u', USER, '--', 'env', `HOME=${userHome}`, `BERTH_HOME=${userHome}/.berth`,
-      `DOCKER_CONFIG=${userHome}/.docker`, `PATH=${process.env.PATH}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...args], {
-      reject: false,
-      cwd: '/',
-    });
+    execa(
+      'runuser',
+      [
+        '-u',
+        USER,
+        '--',
+        'env',
+        `HOME=${userHome}`,
+        `BERTH_HOME=${userHome}/.berth`,
+        `DOCKER_CONFIG=${userHome}/.docker`,
+        `PATH=${process.env.PATH}`,
+        ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        ...args,
+      ],
+      {
+        reject: false,
+        cwd: '/',
+      },
+    );
 
   beforeAll(async () => {
     root = await makeEnv('nonroot');
@@ -50,7 +64,16 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
       await execa('useradd', ['--create-home', '--shell', '/bin/sh', USER]);
     }
     userHome = (await execa('sh', ['-c', `getent passwd ${USER} | cut -d: -f6`])).stdout.trim();
-    await execa('runuser', ['-u', USER, '--', 'rm', '-rf', `${userHome}/.berth`, `${userHome}/.cache/berth`, `${userHome}/.docker`]);
+    await execa('runuser', [
+      '-u',
+      USER,
+      '--',
+      'rm',
+      '-rf',
+      `${userHome}/.berth`,
+      `${userHome}/.cache/berth`,
+      `${userHome}/.docker`,
+    ]);
     // The user needs to read the program: give it a world-readable copy of the built CLI.
     appDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-app-'));
     for (const d of ['bin', 'dist', 'node_modules', 'package.json']) {
@@ -66,14 +89,35 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
   });
 
   it('a wrong digest is refused and nothing is cached', async () => {
-    const r = await asUser([process.execPath, path.join(appDir, 'bin', 'berth'), 'image', 'import', url, '--sha256', '0'.repeat(64)]);
+    const r = await asUser([
+      process.execPath,
+      path.join(appDir, 'bin', 'berth'),
+      'image',
+      'import',
+      url,
+      '--sha256',
+      '0'.repeat(64),
+    ]);
     expect(r.exitCode).toBe(74);
     expect(String(r.stderr)).toMatch(/digest mismatch/);
   });
 
   it('starts, runs a container through the host docker CLI, and stops, all as that user', async () => {
     const bin = path.join(appDir, 'bin', 'berth');
-    const s = await asUser([process.execPath, bin, 'start', 'user1', '--cpus', '1', '--memory', '1GiB', '--image', url, '--image-sha256', digest]);
+    const s = await asUser([
+      process.execPath,
+      bin,
+      'start',
+      'user1',
+      '--cpus',
+      '1',
+      '--memory',
+      '1GiB',
+      '--image',
+      url,
+      '--image-sha256',
+      digest,
+    ]);
     expect(s.exitCode, String(s.stderr)).toBe(0);
     expect(String(s.stderr)).toMatch(/downloading image/);
     const sock = `${userHome}/.berth/user1/docker.sock`;
@@ -89,12 +133,24 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(String(r.stdout).trim()).toBe('0');
     // The home is shared: a file a root container writes there belongs to the host user, not to root.
-    const w = await asUser(['docker', 'run', '--rm', '-v', `${userHome}:/h`, 'bb:user', 'sh', '-c', 'echo hi > /h/from-container.txt']);
+    const w = await asUser([
+      'docker',
+      'run',
+      '--rm',
+      '-v',
+      `${userHome}:/h`,
+      'bb:user',
+      'sh',
+      '-c',
+      'echo hi > /h/from-container.txt',
+    ]);
     expect(w.exitCode, String(w.stderr)).toBe(0);
     const made = fs.statSync(path.join(userHome, 'from-container.txt'));
     expect(made.uid).toBe(Number((await execa('id', ['-u', USER])).stdout.trim()));
     fs.rmSync(path.join(userHome, 'from-container.txt'));
-    const viaHost = await asUser(['docker', 'version', '--format', '{{.Server.Os}}'], { DOCKER_HOST: `unix://${sock}` });
+    const viaHost = await asUser(['docker', 'version', '--format', '{{.Server.Os}}'], {
+      DOCKER_HOST: `unix://${sock}`,
+    });
     expect(String(viaHost.stdout).trim()).toBe('linux');
     const st = await asUser([process.execPath, bin, 'stop', 'user1']);
     expect(st.exitCode).toBe(0);

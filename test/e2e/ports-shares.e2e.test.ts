@@ -5,7 +5,17 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, docker, httpGet, makeEnv, tcpOpen, toolsContext, udpEcho, waitFor, type Env } from './helpers.js';
+import {
+  berth,
+  docker,
+  httpGet,
+  makeEnv,
+  tcpOpen,
+  toolsContext,
+  udpEcho,
+  waitFor,
+  type Env,
+} from './helpers.js';
 
 // One VM with two shared folders (one read-only) and port rules, in a throwaway BERTH_HOME.
 const NAME = 'ports';
@@ -122,10 +132,32 @@ describe('ports, shared folders and host names', () => {
   });
 
   it('a published port serves a shared folder on the host, and closes when the container stops', async () => {
-    const r = await docker(e, ['run', '-d', '--name', 'web', '-p', '18080:80', '-v', `${shared}/www:/www`, 'tools:e2e', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    const r = await docker(e, [
+      'run',
+      '-d',
+      '--name',
+      'web',
+      '-p',
+      '18080:80',
+      '-v',
+      `${shared}/www:/www`,
+      'tools:e2e',
+      'httpd',
+      '-f',
+      '-p',
+      '80',
+      '-h',
+      '/www',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(await waitFor(() => httpGet(18080, '/index.html'), 10000, 'the published port')).toBe('served from a shared folder\n');
-    expect((await ports()).find((p) => p.guestPort === 18080)).toMatchObject({ proto: 'tcp', hostPort: 18080, state: 'forwarded' });
+    expect(await waitFor(() => httpGet(18080, '/index.html'), 10000, 'the published port')).toBe(
+      'served from a shared folder\n',
+    );
+    expect((await ports()).find((p) => p.guestPort === 18080)).toMatchObject({
+      proto: 'tcp',
+      hostPort: 18080,
+      state: 'forwarded',
+    });
     expect((await docker(e, ['rm', '-f', 'web'])).code).toBe(0);
     const t = Date.now();
     await waitFor(async () => !(await tcpOpen(18080)), 5000, 'the host port to close');
@@ -133,20 +165,52 @@ describe('ports, shared folders and host names', () => {
   });
 
   it('-P: the random port docker reports is reachable on the host', async () => {
-    const r = await docker(e, ['run', '-d', '--name', 'rnd', '-P', '-v', `${shared}/www:/www`, 'tools:e2e', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    const r = await docker(e, [
+      'run',
+      '-d',
+      '--name',
+      'rnd',
+      '-P',
+      '-v',
+      `${shared}/www:/www`,
+      'tools:e2e',
+      'httpd',
+      '-f',
+      '-p',
+      '80',
+      '-h',
+      '/www',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const p = await docker(e, ['port', 'rnd', '80/tcp']);
     const port = Number(/:(\d+)/.exec(p.stdout)![1]);
     expect(port).toBeGreaterThan(1024);
-    expect(await waitFor(() => httpGet(port, '/index.html'), 10000, `random port ${port}`)).toBe('served from a shared folder\n');
+    expect(await waitFor(() => httpGet(port, '/index.html'), 10000, `random port ${port}`)).toBe(
+      'served from a shared folder\n',
+    );
     await docker(e, ['rm', '-f', 'rnd']);
   });
 
   it('a UDP port published with -p …/udp answers from the host', async () => {
-    const r = await docker(e, ['run', '-d', '--name', 'udp', '-p', '15353:5353/udp', 'tools:e2e', 'udp-echo', '5353']);
+    const r = await docker(e, [
+      'run',
+      '-d',
+      '--name',
+      'udp',
+      '-p',
+      '15353:5353/udp',
+      'tools:e2e',
+      'udp-echo',
+      '5353',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(await waitFor(() => udpEcho(15353, 'ping over udp', 1000), 10000, 'the UDP echo')).toBe('ping over udp');
-    expect((await ports()).find((p) => p.guestPort === 15353)).toMatchObject({ proto: 'udp', state: 'forwarded' });
+    expect(await waitFor(() => udpEcho(15353, 'ping over udp', 1000), 10000, 'the UDP echo')).toBe(
+      'ping over udp',
+    );
+    expect((await ports()).find((p) => p.guestPort === 15353)).toMatchObject({
+      proto: 'udp',
+      state: 'forwarded',
+    });
     await docker(e, ['rm', '-f', 'udp']);
   });
 
@@ -154,7 +218,9 @@ describe('ports, shared folders and host names', () => {
     await guestListener('127.0.0.1', 19090, 'loopback in the guest');
     await guestListener('0.0.0.0', 19191, 'ignored');
     await guestListener('0.0.0.0', 18282, 'mapped');
-    expect(await waitFor(() => readLine(19090), 10000, 'the loopback listener')).toBe('loopback in the guest');
+    expect(await waitFor(() => readLine(19090), 10000, 'the loopback listener')).toBe(
+      'loopback in the guest',
+    );
     expect(await waitFor(() => readLine(28282), 10000, 'the mapped listener')).toBe('mapped');
     const all = await ports();
     expect(all.find((p) => p.guestPort === 19090)).toMatchObject({ guestBind: 'lo', state: 'forwarded' });
@@ -165,29 +231,60 @@ describe('ports, shared folders and host names', () => {
 
   it('a host port held by another program is reported in berth ports --json; the others keep working', async () => {
     await guestListener('0.0.0.0', HELD_PORT, 'twin');
-    const row = await waitFor(async () => (await ports()).find((p) => p.guestPort === HELD_PORT), 10000, 'the held port in the list');
+    const row = await waitFor(
+      async () => (await ports()).find((p) => p.guestPort === HELD_PORT),
+      10000,
+      'the held port in the list',
+    );
     expect(row).toMatchObject({ state: 'conflict', reason: expect.stringMatching(/in use/) });
     expect(await readLine(19090)).toBe('loopback in the guest');
     const log = await fsp.readFile(path.join(e.home, NAME, 'ha.log'), 'utf8');
-    expect(log).toMatch(new RegExp(`guest port tcp/${HELD_PORT} not forwarded: host port 127.0.0.1:${HELD_PORT} is in use`));
+    expect(log).toMatch(
+      new RegExp(`guest port tcp/${HELD_PORT} not forwarded: host port 127.0.0.1:${HELD_PORT} is in use`),
+    );
   });
 
   it('bind mounts: container writes land on the host owned by the host user; host writes show in the container', async () => {
-    const r = await docker(e, ['run', '--rm', '-v', `${shared}:/s`, 'tools:e2e', 'sh', '-c',
-      'echo from-container > /s/c.txt && chmod 640 /s/c.txt && ln -s c.txt /s/link && mkdir /s/d && echo x > /s/d/old && mv /s/d/old /s/d/new && touch -d "2001-02-03 04:05:06" /s/c.txt']);
+    const r = await docker(e, [
+      'run',
+      '--rm',
+      '-v',
+      `${shared}:/s`,
+      'tools:e2e',
+      'sh',
+      '-c',
+      'echo from-container > /s/c.txt && chmod 640 /s/c.txt && ln -s c.txt /s/link && mkdir /s/d && echo x > /s/d/old && mv /s/d/old /s/d/new && touch -d "2001-02-03 04:05:06" /s/c.txt',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expectContainerWrites(shared);
     expect(fs.readdirSync(path.join(shared, 'd'))).toEqual(['new']);
 
     await fsp.writeFile(path.join(shared, 'h.txt'), 'from-host\n');
-    const c = await docker(e, ['run', '--rm', '-v', `${shared}:/s`, 'tools:e2e', 'sh', '-c', 'cat /s/h.txt; rm /s/h.txt /s/link']);
+    const c = await docker(e, [
+      'run',
+      '--rm',
+      '-v',
+      `${shared}:/s`,
+      'tools:e2e',
+      'sh',
+      '-c',
+      'cat /s/h.txt; rm /s/h.txt /s/link',
+    ]);
     expect(c.stdout).toBe('from-host');
     expect(fs.existsSync(path.join(shared, 'h.txt'))).toBe(false);
   });
 
   it('a file larger than 2 GiB keeps its size and contents past 2 GiB', async () => {
-    const r = await docker(e, ['run', '--rm', '-v', `${shared}:/s`, 'tools:e2e', 'sh', '-c',
-      'truncate -s 3G /s/big && echo past-2g | dd of=/s/big bs=1 seek=2684354560 conv=notrunc 2>/dev/null && ls -l /s/big']);
+    const r = await docker(e, [
+      'run',
+      '--rm',
+      '-v',
+      `${shared}:/s`,
+      'tools:e2e',
+      'sh',
+      '-c',
+      'truncate -s 3G /s/big && echo past-2g | dd of=/s/big bs=1 seek=2684354560 conv=notrunc 2>/dev/null && ls -l /s/big',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(fs.statSync(path.join(shared, 'big')).size).toBe(3 * 1024 ** 3);
     const fd = await fsp.open(path.join(shared, 'big'), 'r');
@@ -199,7 +296,16 @@ describe('ports, shared folders and host names', () => {
   });
 
   it('a read-only share is read-only in the guest', async () => {
-    const r = await docker(e, ['run', '--rm', '-v', `${readonly}:/ro`, 'tools:e2e', 'sh', '-c', 'cat /ro/keep.txt; echo no > /ro/new.txt']);
+    const r = await docker(e, [
+      'run',
+      '--rm',
+      '-v',
+      `${readonly}:/ro`,
+      'tools:e2e',
+      'sh',
+      '-c',
+      'cat /ro/keep.txt; echo no > /ro/new.txt',
+    ]);
     expect(r.stdout).toBe('read only');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Read-only file system/);
@@ -208,7 +314,17 @@ describe('ports, shared folders and host names', () => {
 
   it('a recursive inotify watcher in a container sees host-side edits, creates and deletes in nested folders', async () => {
     await fsp.writeFile(path.join(shared, 'watch', 'a', 'b', 'edit.txt'), 'v1\n');
-    const r = await docker(e, ['run', '-d', '--name', 'watcher', '-v', `${shared}/watch:/w`, 'tools:e2e', 'inotify-watch', '/w']);
+    const r = await docker(e, [
+      'run',
+      '-d',
+      '--name',
+      'watcher',
+      '-v',
+      `${shared}/watch:/w`,
+      'tools:e2e',
+      'inotify-watch',
+      '/w',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const logs = async () => (await docker(e, ['logs', 'watcher'])).stdout;
     await waitFor(async () => (await logs()).includes('watching /w'), 10000, 'the watcher to start');
@@ -218,7 +334,15 @@ describe('ports, shared folders and host names', () => {
     await waitFor(async () => (await logs()).includes('/w/a/created.txt'), 5000, 'the create event');
     const before = (await logs()).split('\n').length;
     await fsp.rm(path.join(shared, 'watch', 'a', 'created.txt'));
-    await waitFor(async () => (await logs()).split('\n').slice(before - 1).some((l) => l.includes('/w/a')), 5000, 'the delete event');
+    await waitFor(
+      async () =>
+        (await logs())
+          .split('\n')
+          .slice(before - 1)
+          .some((l) => l.includes('/w/a')),
+      5000,
+      'the delete event',
+    );
     // The container reads what the host wrote (no stale cache).
     const c = await docker(e, ['exec', 'watcher', 'cat', '/w/a/b/edit.txt']);
     expect(c.stdout).toBe('v1\nv2');
@@ -230,17 +354,40 @@ describe('ports, shared folders and host names', () => {
     const fsType = await berth(e, ['ssh', NAME, '--', 'stat', '-f', '-c', '%T', synced]);
     expect(fsType.stdout.trim()).toMatch(/^ext2\/ext3$/);
     // Present at boot, before any event.
-    const w = await docker(e, ['run', '-d', '--name', 'syncwatch', '-v', `${synced}:/w`, 'tools:e2e', 'inotify-watch', '/w']);
+    const w = await docker(e, [
+      'run',
+      '-d',
+      '--name',
+      'syncwatch',
+      '-v',
+      `${synced}:/w`,
+      'tools:e2e',
+      'inotify-watch',
+      '/w',
+    ]);
     expect(w.code, w.stderr).toBe(0);
     const logs = async () => (await docker(e, ['logs', 'syncwatch'])).stdout;
     await waitFor(async () => (await logs()).includes('watching /w'), 10000, 'the watcher to start');
     expect((await docker(e, ['exec', 'syncwatch', 'cat', '/w/src/deep/app.js'])).stdout).toBe('v1');
 
     // Container → host.
-    const r = await docker(e, ['exec', 'syncwatch', 'sh', '-c',
-      'echo from-container > /w/c.txt && chmod 640 /w/c.txt && touch -d "2001-02-03 04:05:06" /w/c.txt && ln -s c.txt /w/link && mkdir -p /w/d/e && echo x > /w/d/e/old && mv /w/d/e/old /w/d/e/new && rm /w/src/deep/app.js']);
+    const r = await docker(e, [
+      'exec',
+      'syncwatch',
+      'sh',
+      '-c',
+      'echo from-container > /w/c.txt && chmod 640 /w/c.txt && touch -d "2001-02-03 04:05:06" /w/c.txt && ln -s c.txt /w/link && mkdir -p /w/d/e && echo x > /w/d/e/old && mv /w/d/e/old /w/d/e/new && rm /w/src/deep/app.js',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    await waitFor(async () => fs.existsSync(path.join(synced, 'd', 'e', 'new')) && !fs.existsSync(path.join(synced, 'src', 'deep', 'app.js')) && fs.existsSync(path.join(synced, 'link')) || undefined, 10000, 'the container\'s changes on the host');
+    await waitFor(
+      async () =>
+        (fs.existsSync(path.join(synced, 'd', 'e', 'new')) &&
+          !fs.existsSync(path.join(synced, 'src', 'deep', 'app.js')) &&
+          fs.existsSync(path.join(synced, 'link'))) ||
+        undefined,
+      10000,
+      "the container's changes on the host",
+    );
     expectContainerWrites(synced);
     expect(fs.readdirSync(path.join(synced, 'd', 'e'))).toEqual(['new']);
     expect(fs.readdirSync(synced).filter((n) => n.startsWith('.berth-sync'))).toEqual([]);
@@ -248,22 +395,58 @@ describe('ports, shared folders and host names', () => {
     // Host → container: the watcher sees a native event for each; the content is the host's.
     const before = (await logs()).split('\n').length;
     await fsp.writeFile(path.join(synced, 'src', 'deep', 'h.txt'), 'from-host\n');
-    await waitFor(async () => (await logs()).split('\n').slice(before - 1).some((l) => l.includes('/w/src/deep/h.txt')), 5000, 'the host create in the container');
+    await waitFor(
+      async () =>
+        (await logs())
+          .split('\n')
+          .slice(before - 1)
+          .some((l) => l.includes('/w/src/deep/h.txt')),
+      5000,
+      'the host create in the container',
+    );
     expect((await docker(e, ['exec', 'syncwatch', 'cat', '/w/src/deep/h.txt'])).stdout).toBe('from-host');
     await fsp.appendFile(path.join(synced, 'src', 'deep', 'h.txt'), 'more\n');
-    await waitFor(async () => (await docker(e, ['exec', 'syncwatch', 'cat', '/w/src/deep/h.txt'])).stdout === 'from-host\nmore' || undefined, 5000, 'the host edit in the container');
+    await waitFor(
+      async () =>
+        (await docker(e, ['exec', 'syncwatch', 'cat', '/w/src/deep/h.txt'])).stdout === 'from-host\nmore' ||
+        undefined,
+      5000,
+      'the host edit in the container',
+    );
     await fsp.rm(path.join(synced, 'd'), { recursive: true });
-    await waitFor(async () => (await docker(e, ['exec', 'syncwatch', 'ls', '/w'])).stdout.split('\n').includes('d') ? undefined : true, 5000, 'the host delete in the container');
+    await waitFor(
+      async () =>
+        (await docker(e, ['exec', 'syncwatch', 'ls', '/w'])).stdout.split('\n').includes('d')
+          ? undefined
+          : true,
+      5000,
+      'the host delete in the container',
+    );
     await docker(e, ['rm', '-f', 'syncwatch']);
   });
 
   it('a read-only synchronised folder is read-only in the guest and still follows the host', async () => {
-    const r = await docker(e, ['run', '--rm', '-v', `${syncedRo}:/ro`, 'tools:e2e', 'sh', '-c', 'cat /ro/keep.txt; echo no > /ro/new.txt']);
+    const r = await docker(e, [
+      'run',
+      '--rm',
+      '-v',
+      `${syncedRo}:/ro`,
+      'tools:e2e',
+      'sh',
+      '-c',
+      'cat /ro/keep.txt; echo no > /ro/new.txt',
+    ]);
     expect(r.stdout).toBe('read only, synchronised');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Read-only file system/);
     await fsp.writeFile(path.join(syncedRo, 'later.txt'), 'from the host\n');
-    await waitFor(async () => (await berth(e, ['ssh', NAME, '--', 'cat', path.join(syncedRo, 'later.txt')])).stdout === 'from the host' || undefined, 5000, 'the host file in the guest');
+    await waitFor(
+      async () =>
+        (await berth(e, ['ssh', NAME, '--', 'cat', path.join(syncedRo, 'later.txt')])).stdout ===
+          'from the host' || undefined,
+      5000,
+      'the host file in the guest',
+    );
   });
 
   it('host.berth.internal reaches a server on the host loopback from a container', async () => {
@@ -271,7 +454,16 @@ describe('ports, shared folders and host names', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as net.AddressInfo).port;
     try {
-      const r = await docker(e, ['run', '--rm', 'tools:e2e', 'wget', '-q', '-O', '-', `http://host.berth.internal:${port}/`]);
+      const r = await docker(e, [
+        'run',
+        '--rm',
+        'tools:e2e',
+        'wget',
+        '-q',
+        '-O',
+        '-',
+        `http://host.berth.internal:${port}/`,
+      ]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe('hello from the host');
     } finally {
@@ -280,7 +472,25 @@ describe('ports, shared folders and host names', () => {
   });
 
   it('forwards come back after the host agent restarts and after stop/start', async () => {
-    const r = await docker(e, ['run', '-d', '--name', 'keep', '--restart', 'always', '-p', '18081:80', '-v', `${shared}/www:/www`, 'tools:e2e', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    const r = await docker(e, [
+      'run',
+      '-d',
+      '--name',
+      'keep',
+      '--restart',
+      'always',
+      '-p',
+      '18081:80',
+      '-v',
+      `${shared}/www:/www`,
+      'tools:e2e',
+      'httpd',
+      '-f',
+      '-p',
+      '80',
+      '-h',
+      '/www',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     await waitFor(() => httpGet(18081, '/index.html'), 10000, 'the published port');
     const pid = Number(await fsp.readFile(path.join(e.home, NAME, 'ha.pid'), 'utf8'));
@@ -288,19 +498,50 @@ describe('ports, shared folders and host names', () => {
     // A host change in a synchronised folder while no agent relays events: its scan at re-attach brings it.
     await fsp.writeFile(path.join(synced, 'while-agent-down.txt'), 'no event for this\n');
     expect((await berth(e, ['start', NAME, '--no-activate'])).code).toBe(0);
-    await waitFor(async () => (await berth(e, ['ssh', NAME, '--', 'cat', path.join(synced, 'while-agent-down.txt')])).stdout === 'no event for this' || undefined, 10000, 'the change made while the agent was down');
+    await waitFor(
+      async () =>
+        (await berth(e, ['ssh', NAME, '--', 'cat', path.join(synced, 'while-agent-down.txt')])).stdout ===
+          'no event for this' || undefined,
+      10000,
+      'the change made while the agent was down',
+    );
     expect(await httpGet(18081, '/index.html')).toBe('served from a shared folder\n');
     expect((await ports()).find((p) => p.guestPort === 18081)).toMatchObject({ state: 'forwarded' });
 
     // The guest's last write to a synchronised folder reaches the host before the stop completes.
-    expect((await docker(e, ['run', '--rm', '-v', `${synced}:/s`, 'tools:e2e', 'sh', '-c', 'echo last > /s/last.txt'])).code).toBe(0);
+    expect(
+      (
+        await docker(e, [
+          'run',
+          '--rm',
+          '-v',
+          `${synced}:/s`,
+          'tools:e2e',
+          'sh',
+          '-c',
+          'echo last > /s/last.txt',
+        ])
+      ).code,
+    ).toBe(0);
     expect((await berth(e, ['stop', NAME])).code).toBe(0);
     expect(fs.readFileSync(path.join(synced, 'last.txt'), 'utf8')).toBe('last\n');
     expect(await tcpOpen(18081)).toBe(false);
     await fsp.writeFile(path.join(synced, 'while-stopped.txt'), 'edited while stopped\n');
     expect((await berth(e, ['start', NAME, '--no-activate'])).code).toBe(0);
-    expect(await waitFor(() => httpGet(18081, '/index.html'), 20000, 'the port after a restart')).toBe('served from a shared folder\n');
-    expect((await berth(e, ['ssh', NAME, '--', 'cat', path.join(synced, 'while-stopped.txt'), path.join(synced, 'last.txt')])).stdout).toBe('edited while stopped\nlast');
+    expect(await waitFor(() => httpGet(18081, '/index.html'), 20000, 'the port after a restart')).toBe(
+      'served from a shared folder\n',
+    );
+    expect(
+      (
+        await berth(e, [
+          'ssh',
+          NAME,
+          '--',
+          'cat',
+          path.join(synced, 'while-stopped.txt'),
+          path.join(synced, 'last.txt'),
+        ])
+      ).stdout,
+    ).toBe('edited while stopped\nlast');
   });
 });
-

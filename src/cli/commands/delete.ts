@@ -15,7 +15,8 @@ export function registerDelete(program: Command, run: (fn: () => Promise<void>) 
         await deleteInstance(name, Boolean(o.force));
         if (await dockerCliAvailable()) {
           const c = await removeContext(name);
-          if (c.wasCurrent) info(`notice: docker context "${contextName(name)}" was current; switched to "default"`);
+          if (c.wasCurrent)
+            info(`notice: docker context "${contextName(name)}" was current; switched to "default"`);
         }
         info(`instance "${name}" deleted`);
       }),

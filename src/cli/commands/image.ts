@@ -9,12 +9,15 @@ import { info, json, result, step } from '../output.js';
 
 function archOf(v: string | undefined): Arch {
   const a = v ?? hostArch();
-  if (!(ARCHES as readonly string[]).includes(a)) throw new BerthError('USAGE', `--arch: "${a}" is not one of ${ARCHES.join(', ')}`);
+  if (!(ARCHES as readonly string[]).includes(a))
+    throw new BerthError('USAGE', `--arch: "${a}" is not one of ${ARCHES.join(', ')}`);
   return a as Arch;
 }
 
 export function registerImage(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {
-  const image = program.command('image').description('manage guest images (the cache is shared by all instances)');
+  const image = program
+    .command('image')
+    .description('manage guest images (the cache is shared by all instances)');
   image
     .command('build')
     .description('build the default guest image from Debian packages (cached by recipe)')
@@ -48,8 +51,15 @@ export function registerImage(program: Command, run: (fn: () => Promise<void>) =
     .action((source: string, o: { sha256?: string; arch?: string }) =>
       run(async () => {
         const isUrl = /^https?:\/\//.test(source);
-        if (isUrl && !o.sha256) throw new BerthError('USAGE', 'an image URL needs --sha256', { hint: 'berth image pack prints the digest' });
-        const img = await ensureImportedImage(isUrl ? { url: source, sha256: o.sha256 } : { path: source, sha256: o.sha256 }, archOf(o.arch), (m) => step(m));
+        if (isUrl && !o.sha256)
+          throw new BerthError('USAGE', 'an image URL needs --sha256', {
+            hint: 'berth image pack prints the digest',
+          });
+        const img = await ensureImportedImage(
+          isUrl ? { url: source, sha256: o.sha256 } : { path: source, sha256: o.sha256 },
+          archOf(o.arch),
+          (m) => step(m),
+        );
         result(img.dir);
       }),
     );

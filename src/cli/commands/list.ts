@@ -24,7 +24,16 @@ export function registerList(program: Command, run: (fn: () => Promise<void>) =>
         result(
           table([
             ['NAME', 'STATUS', 'ARCH', 'CPUS', 'MEMORY', 'DISK', 'RUNS', 'SOCKET'],
-            ...all.map((v) => [v.name, v.status, v.arch, String(v.cpus), formatSize(v.memory), formatSize(v.disk), v.runs, v.socket]),
+            ...all.map((v) => [
+              v.name,
+              v.status,
+              v.arch,
+              String(v.cpus),
+              formatSize(v.memory),
+              formatSize(v.disk),
+              v.runs,
+              v.socket,
+            ]),
           ]),
         );
       }),

@@ -18,7 +18,12 @@ function formatAgentLine(line: string): string {
   }
 }
 
-async function follow(file: string, from: number, emit: (chunk: string) => void, signal: AbortSignal): Promise<void> {
+async function follow(
+  file: string,
+  from: number,
+  emit: (chunk: string) => void,
+  signal: AbortSignal,
+): Promise<void> {
   let pos = from;
   while (!signal.aborted) {
     const st = await fsp.stat(file).catch(() => undefined);
@@ -49,14 +54,19 @@ export function registerLogs(program: Command, run: (fn: () => Promise<void>) =>
           throw new BerthError('USAGE', `--source: "${o.source}" is not agent or serial`);
         }
         const sources: Source[] = o.source ? [o.source as Source] : ['agent', 'serial'];
-        const files: Record<Source, string> = { agent: instanceFile(name, 'agentLog'), serial: instanceFile(name, 'serialLog') };
+        const files: Record<Source, string> = {
+          agent: instanceFile(name, 'agentLog'),
+          serial: instanceFile(name, 'serialLog'),
+        };
         const sizes: Record<string, number> = {};
         for (const s of sources) {
           const text = fs.existsSync(files[s]) ? await fsp.readFile(files[s], 'utf8') : '';
           sizes[s] = Buffer.byteLength(text);
           process.stdout.write(`==> ${s === 'agent' ? 'host agent' : 'guest console'} (${files[s]}) <==\n`);
           const lines = text.split('\n');
-          process.stdout.write((s === 'agent' ? lines.map((l) => (l ? formatAgentLine(l) : l)) : lines).join('\n'));
+          process.stdout.write(
+            (s === 'agent' ? lines.map((l) => (l ? formatAgentLine(l) : l)) : lines).join('\n'),
+          );
           if (!text.endsWith('\n') && text) process.stdout.write('\n');
         }
         if (!o.follow) return;
@@ -64,10 +74,21 @@ export function registerLogs(program: Command, run: (fn: () => Promise<void>) =>
         process.once('SIGINT', () => ac.abort());
         await Promise.all(
           sources.map((s) =>
-            follow(files[s], sizes[s]!, (chunk) => {
-              const out = s === 'agent' ? chunk.split('\n').map((l) => (l ? `[agent] ${formatAgentLine(l)}` : l)).join('\n') : chunk;
-              process.stdout.write(out);
-            }, ac.signal),
+            follow(
+              files[s],
+              sizes[s]!,
+              (chunk) => {
+                const out =
+                  s === 'agent'
+                    ? chunk
+                        .split('\n')
+                        .map((l) => (l ? `[agent] ${formatAgentLine(l)}` : l))
+                        .join('\n')
+                    : chunk;
+                process.stdout.write(out);
+              },
+              ac.signal,
+            ),
           ),
         );
       }),

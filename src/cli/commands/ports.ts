@@ -9,7 +9,9 @@ export function registerPorts(program: Command, run: (fn: () => Promise<void>) =
   program
     .command('ports')
     .argument('[name]', 'instance name', 'default')
-    .description('list the guest ports that are listening and where each is forwarded on the host (or why not)')
+    .description(
+      'list the guest ports that are listening and where each is forwarded on the host (or why not)',
+    )
     .option('--json', 'machine-readable output')
     .action((name: string, o: { json?: boolean }) =>
       run(async () => {
@@ -17,7 +19,9 @@ export function registerPorts(program: Command, run: (fn: () => Promise<void>) =
         const sock = instanceFile(name, 'agentSock');
         const st = await agentStatus(sock);
         if (!st || st.phase !== 'ready') {
-          throw new BerthError('CONFLICT', `instance "${name}" is not running`, { hint: `start it: berth start${name === 'default' ? '' : ` ${name}`}` });
+          throw new BerthError('CONFLICT', `instance "${name}" is not running`, {
+            hint: `start it: berth start${name === 'default' ? '' : ` ${name}`}`,
+          });
         }
         const ports = await agentPorts(sock);
         if (o.json) return json(ports);

@@ -7,7 +7,7 @@ export function registerRestart(program: Command, run: (fn: () => Promise<void>)
     .command('restart')
     .argument('[name]', 'instance name', 'default')
     .description('stop and start an instance (applies configuration changes)')
-    .option('--no-activate', 'do not make the instance\'s docker context current')
+    .option('--no-activate', "do not make the instance's docker context current")
     .action((name: string, o: { activate: boolean }) =>
       run(async () => {
         await runStop(name, false);

@@ -17,10 +17,18 @@ export async function runSsh(name: string, cmd: string[]): Promise<number> {
   const { SshSession } = await import('../../guest/ssh-session.js');
   const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
   const hostKey = publicKeyBlob(await fsp.readFile(instanceFile(name, 'hostKeyPub'), 'utf8'));
-  const session = await SshSession.connect({ host: '127.0.0.1', port: v.sshPort, user: 'root', privateKey: user.privateKey, hostKey });
+  const session = await SshSession.connect({
+    host: '127.0.0.1',
+    port: v.sshPort,
+    user: 'root',
+    privateKey: user.privateKey,
+    hostKey,
+  });
   const stdin = process.stdin;
   const tty = Boolean(stdin.isTTY && process.stdout.isTTY);
-  const pty = tty ? { rows: process.stdout.rows, cols: process.stdout.columns, term: process.env.TERM ?? 'xterm-256color' } : undefined;
+  const pty = tty
+    ? { rows: process.stdout.rows, cols: process.stdout.columns, term: process.env.TERM ?? 'xterm-256color' }
+    : undefined;
   const ch = await session.execStream(cmd.length ? cmd.map(shellQuote).join(' ') : undefined, pty);
   return new Promise<number>((resolve) => {
     let code = 0;
@@ -49,7 +57,10 @@ export async function runSsh(name: string, cmd: string[]): Promise<number> {
   });
 }
 
-export function registerSsh(program: Command, run: (fn: () => Promise<number | void>) => Promise<void>): void {
+export function registerSsh(
+  program: Command,
+  run: (fn: () => Promise<number | void>) => Promise<void>,
+): void {
   program
     .command('ssh')
     .argument('[name]', 'instance name', 'default')
@@ -59,7 +70,9 @@ export function registerSsh(program: Command, run: (fn: () => Promise<number | v
       // "berth ssh -- CMD…" means the default instance: everything after "--" is the command.
       const dd = process.argv.indexOf('--');
       if (dd >= 0) {
-        const before = process.argv.slice(process.argv.indexOf('ssh') + 1, dd).filter((a) => !a.startsWith('-'));
+        const before = process.argv
+          .slice(process.argv.indexOf('ssh') + 1, dd)
+          .filter((a) => !a.startsWith('-'));
         name = before[0] ?? 'default';
         command = process.argv.slice(dd + 1);
       }

@@ -2,7 +2,12 @@ import type { Command } from 'commander';
 import { loadInstanceConfig } from '../../config/load.js';
 import { ACCELS, ARCHES, hostArch, type Arch } from '../../config/schema.js';
 import { instanceFile } from '../../store/paths.js';
-import { currentContext, dockerCliAvailable, ensureContext, contextName } from '../../docker/docker-context.js';
+import {
+  currentContext,
+  dockerCliAvailable,
+  ensureContext,
+  contextName,
+} from '../../docker/docker-context.js';
 import { prepareInstance, startInstance } from '../../instance/lifecycle.js';
 import { QEMU_BINARY } from '../../driver/qemu/args.js';
 import { guestBootPhases } from '../../guest/guest-channel.js';
@@ -65,7 +70,10 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
     { cold: o.cold },
   );
   if (res.kind === 'already-running') {
-    if (prep.changed) info('notice: the instance is running; configuration changes apply at the next start ("berth restart")');
+    if (prep.changed)
+      info(
+        'notice: the instance is running; configuration changes apply at the next start ("berth restart")',
+      );
     info(`instance "${name}" is already running`);
     result(res.socket);
     return;
@@ -89,10 +97,13 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
         : `  docker --context ${ctx} ps`;
       if (!o.activate) {
         const cur = await currentContext();
-        if (cur && cur !== contextName(name)) info(`notice: your current docker context stays "${cur}" (--no-activate)`);
+        if (cur && cur !== contextName(name))
+          info(`notice: your current docker context stays "${cur}" (--no-activate)`);
       }
       if (o.activate && (process.env.DOCKER_HOST || process.env.DOCKER_CONTEXT)) {
-        info('notice: DOCKER_HOST or DOCKER_CONTEXT is set in your environment and overrides the current context');
+        info(
+          'notice: DOCKER_HOST or DOCKER_CONTEXT is set in your environment and overrides the current context',
+        );
       }
     } catch (err) {
       info(`notice: could not set up the docker context: ${(err as Error).message}`);
@@ -109,16 +120,21 @@ export function registerStart(program: Command, run: (fn: () => Promise<void>) =
   program
     .command('start')
     .argument('[name]', 'instance name', 'default')
-    .description('create (on first use) and start an instance; returns when Docker answers on the host socket')
+    .description(
+      'create (on first use) and start an instance; returns when Docker answers on the host socket',
+    )
     .option('--cpus <n>', 'virtual CPUs')
     .option('--memory <size>', 'memory, e.g. 4GiB')
     .option('--disk <size>', 'disk size, e.g. 60GiB (can grow later, never shrink)')
     .option('--accel <accel>', `accelerator: ${ACCELS.join('|')}`)
-    .option('--arch <arch>', `guest architecture: ${ARCHES.join('|')} (a foreign one is fully emulated: slow)`)
+    .option(
+      '--arch <arch>',
+      `guest architecture: ${ARCHES.join('|')} (a foreign one is fully emulated: slow)`,
+    )
     .option('--runtime <runtime>', 'container runtime: docker')
     .option('--image <path|url>', 'use a prebuilt image archive instead of building one')
     .option('--image-sha256 <digest>', 'sha256 of the image archive (required for URLs)')
-    .option('--no-activate', 'do not make the instance\'s docker context current')
+    .option('--no-activate', "do not make the instance's docker context current")
     .option('--cold', 'boot afresh, discarding a saved state from "berth suspend"')
     .option('-v, --verbose', 'show where the start time went')
     .action((name: string, o: StartOpts) => run(() => runStart(name, o)));

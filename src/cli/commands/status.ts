@@ -27,7 +27,9 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
           `dir:     ${v.dir}`,
         ];
         if (v.savedState) {
-          lines.push(`saved:   ${formatSize(v.savedState.sizeBytes)} state from ${v.savedState.savedAt}${v.savedState.usable ? ' (next start resumes from it)' : ' (incomplete: next start boots cold)'}`);
+          lines.push(
+            `saved:   ${formatSize(v.savedState.sizeBytes)} state from ${v.savedState.savedAt}${v.savedState.usable ? ' (next start resumes from it)' : ' (incomplete: next start boots cold)'}`,
+          );
         }
         if (v.error) lines.push(`problem: ${v.error}`);
         result(lines.join('\n'));

@@ -15,8 +15,10 @@ export async function runStop(name: string, force: boolean): Promise<void> {
     info(`instance "${name}" stopped (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
   if ((await dockerCliAvailable()) && (await currentContext()) === contextName(name)) {
-    info(`notice: your current docker context "${contextName(name)}" points at this stopped instance;` +
-      ` "berth start${name === 'default' ? '' : ` ${name}`}" brings it back, "docker context use default" switches away`);
+    info(
+      `notice: your current docker context "${contextName(name)}" points at this stopped instance;` +
+        ` "berth start${name === 'default' ? '' : ` ${name}`}" brings it back, "docker context use default" switches away`,
+    );
   }
 }
 

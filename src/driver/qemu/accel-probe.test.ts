@@ -9,7 +9,10 @@ describe('accelerator decision', () => {
   });
 
   it('auto falls back to TCG with a notice when /dev/kvm exists but hangs the kernel', () => {
-    const d = decideAccel('auto', { ...linux, probe: { ok: false, detail: 'guest kernel printed nothing within 5 s' } });
+    const d = decideAccel('auto', {
+      ...linux,
+      probe: { ok: false, detail: 'guest kernel printed nothing within 5 s' },
+    });
     expect(d.accel).toBe('tcg');
     expect(d.notice).toMatch(/kvm does not work here \(guest kernel printed nothing/);
   });
@@ -28,19 +31,26 @@ describe('accelerator decision', () => {
   });
 
   it('auto uses HVF on macOS when it works', () => {
-    expect(decideAccel('auto', { ...linux, platform: 'darwin', kvmDevice: false, probe: { ok: true, detail: '' } }).accel).toBe('hvf');
+    expect(
+      decideAccel('auto', { ...linux, platform: 'darwin', kvmDevice: false, probe: { ok: true, detail: '' } })
+        .accel,
+    ).toBe('hvf');
   });
 
   it('foreign-arch guests are emulated', () => {
     const d = decideAccel('auto', { ...linux, guestArch: 'aarch64' });
     expect(d).toEqual({ accel: 'tcg', notice: expect.stringMatching(/every instruction is emulated/) });
-    expect(() => decideAccel('kvm', { ...linux, guestArch: 'aarch64' })).toThrow(/cannot run a aarch64 guest/);
+    expect(() => decideAccel('kvm', { ...linux, guestArch: 'aarch64' })).toThrow(
+      /cannot run a aarch64 guest/,
+    );
   });
 
   it('explicit choices are honoured or refused clearly', () => {
     expect(decideAccel('tcg', linux)).toEqual({ accel: 'tcg' });
     expect(decideAccel('kvm', linux)).toEqual({ accel: 'kvm' });
     expect(() => decideAccel('hvf', linux)).toThrow(/--accel hvf is not available on linux/);
-    expect(() => decideAccel('kvm', { ...linux, kvmDevice: false })).toThrow(/\/dev\/kvm is missing or not writable/);
+    expect(() => decideAccel('kvm', { ...linux, kvmDevice: false })).toThrow(
+      /\/dev\/kvm is missing or not writable/,
+    );
   });
 });

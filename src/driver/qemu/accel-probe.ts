@@ -31,8 +31,12 @@ export function hardwareAccelFor(platform: NodeJS.Platform): ConcreteAccel | und
 
 /** Whether auto-selection needs a probe before it can decide. */
 export function needsProbe(requested: Accel, f: Omit<AccelFacts, 'probe'>): boolean {
-  return requested === 'auto' && f.hostArch === f.guestArch && hardwareAccelFor(f.platform) !== undefined &&
-    (f.platform !== 'linux' || f.kvmDevice);
+  return (
+    requested === 'auto' &&
+    f.hostArch === f.guestArch &&
+    hardwareAccelFor(f.platform) !== undefined &&
+    (f.platform !== 'linux' || f.kvmDevice)
+  );
 }
 
 /** Pure decision: requested accelerator + facts → accelerator to use (or a clear error). */
@@ -46,9 +50,13 @@ export function decideAccel(requested: Accel, f: AccelFacts): AccelDecision {
       });
     }
     if (f.hostArch !== f.guestArch) {
-      throw new BerthError('USAGE', `--accel ${requested} cannot run a ${f.guestArch} guest on a ${f.hostArch} host`, {
-        hint: 'foreign-arch guests run under full emulation: use --accel tcg or auto',
-      });
+      throw new BerthError(
+        'USAGE',
+        `--accel ${requested} cannot run a ${f.guestArch} guest on a ${f.hostArch} host`,
+        {
+          hint: 'foreign-arch guests run under full emulation: use --accel tcg or auto',
+        },
+      );
     }
     if (requested === 'kvm' && !f.kvmDevice) {
       throw new BerthError('PERMISSION', '/dev/kvm is missing or not writable by this user', {
@@ -67,12 +75,22 @@ export function decideAccel(requested: Accel, f: AccelFacts): AccelDecision {
         'faster; a full foreign VM is the reliable choice when user-space emulation breaks (e.g. programs that need inotify under qemu-user)',
     };
   }
-  if (!hw) return { accel: 'tcg', notice: `no hardware accelerator on ${f.platform}: using TCG (software emulation)` };
+  if (!hw)
+    return {
+      accel: 'tcg',
+      notice: `no hardware accelerator on ${f.platform}: using TCG (software emulation)`,
+    };
   if (hw === 'kvm' && !f.kvmDevice) {
-    return { accel: 'tcg', notice: 'KVM unavailable (/dev/kvm missing or not writable): using TCG (software emulation, slower)' };
+    return {
+      accel: 'tcg',
+      notice: 'KVM unavailable (/dev/kvm missing or not writable): using TCG (software emulation, slower)',
+    };
   }
   if (f.probe && !f.probe.ok) {
-    return { accel: 'tcg', notice: `${hw} does not work here (${f.probe.detail}): using TCG (software emulation, slower)` };
+    return {
+      accel: 'tcg',
+      notice: `${hw} does not work here (${f.probe.detail}): using TCG (software emulation, slower)`,
+    };
   }
   return { accel: hw };
 }
@@ -98,9 +116,23 @@ export async function probeHardwareAccel(
   deadlineMs = 5000,
 ): Promise<{ ok: boolean; detail: string }> {
   const args = [
-    '-accel', accel, '-cpu', 'host', '-m', '256M', '-nodefaults', '-no-user-config', '-display', 'none',
-    '-no-reboot', '-serial', 'stdio', '-kernel', kernel,
-    '-append', `${arch === 'x86_64' ? 'console=ttyS0' : 'console=ttyAMA0'} panic=-1 earlyprintk=serial`,
+    '-accel',
+    accel,
+    '-cpu',
+    'host',
+    '-m',
+    '256M',
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-serial',
+    'stdio',
+    '-kernel',
+    kernel,
+    '-append',
+    `${arch === 'x86_64' ? 'console=ttyS0' : 'console=ttyAMA0'} panic=-1 earlyprintk=serial`,
   ];
   if (arch === 'aarch64') args.unshift('-machine', 'virt');
   return new Promise((resolve) => {
@@ -115,7 +147,10 @@ export async function probeHardwareAccel(
       child.kill('SIGKILL');
       resolve(r);
     };
-    const timer = setTimeout(() => finish({ ok: false, detail: `guest kernel printed nothing within ${deadlineMs / 1000} s` }), deadlineMs);
+    const timer = setTimeout(
+      () => finish({ ok: false, detail: `guest kernel printed nothing within ${deadlineMs / 1000} s` }),
+      deadlineMs,
+    );
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       out += d;
       if (/Linux version/.test(out)) finish({ ok: true, detail: 'guest kernel booted' });
@@ -124,7 +159,10 @@ export async function probeHardwareAccel(
     child.on('error', (e) => finish({ ok: false, detail: e.message }));
     child.on('exit', (code, signal) => {
       const last = err.trim().split('\n').pop() ?? '';
-      finish({ ok: false, detail: `qemu ${signal ? `crashed (${signal})` : `exited with code ${code}`}${last ? `: ${last}` : ''}` });
+      finish({
+        ok: false,
+        detail: `qemu ${signal ? `crashed (${signal})` : `exited with code ${code}`}${last ? `: ${last}` : ''}`,
+      });
     });
   });
 }

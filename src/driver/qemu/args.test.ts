@@ -75,7 +75,9 @@ describe('buildQemuArgs', () => {
     expect(a).toContain('file,id=serial0,path=/h/dev/serial.log');
     expect(valueAfter(a, '-pidfile')).toEqual(['/h/dev/qemu.pid']);
     expect(valueAfter(a, '-device')).toContain('virtserialport,chardev=events,name=io.berth.events');
-    expect(valueAfter(a, '-fw_cfg')).toEqual(['name=opt/berth/authorized_keys,file=/h/dev/fw_cfg/authorized_keys']);
+    expect(valueAfter(a, '-fw_cfg')).toEqual([
+      'name=opt/berth/authorized_keys,file=/h/dev/fw_cfg/authorized_keys',
+    ]);
   });
 
   it('uses the virt machine and ttyAMA0 for aarch64', () => {

@@ -58,7 +58,8 @@ function machineFor(spec: VmSpec): string[] {
 function cpuFor(spec: VmSpec): string[] {
   // Emulated aarch64: cortex-a57 (ARMv8.0, what arm64 images target) avoids "max"'s pointer
   // authentication and SVE, which are costly to emulate.
-  if (spec.accel === 'tcg') return ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', spec.arch === 'aarch64' ? 'cortex-a57' : 'max'];
+  if (spec.accel === 'tcg')
+    return ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', spec.arch === 'aarch64' ? 'cortex-a57' : 'max'];
   return ['-accel', spec.accel, '-cpu', 'host'];
 }
 
@@ -82,35 +83,57 @@ function shareArgs(s: SharedFolder, i: number): string[] {
 export function buildQemuArgs(spec: VmSpec): string[] {
   const mem = Math.floor(spec.memoryBytes / 1024 ** 2);
   const args = [
-    '-name', `berth-${spec.name}`,
+    '-name',
+    `berth-${spec.name}`,
     ...machineFor(spec),
     ...cpuFor(spec),
-    '-smp', String(spec.cpus),
-    '-m', `${mem}M`,
+    '-smp',
+    String(spec.cpus),
+    '-m',
+    `${mem}M`,
     '-nodefaults',
     '-no-user-config',
-    '-display', 'none',
-    '-vga', 'none',
-    '-kernel', spec.image.kernel,
-    '-initrd', spec.image.initrd,
-    '-append', kernelCmdline(spec),
-    '-drive', `if=none,id=root,file=${spec.disk},format=qcow2,cache=writeback,discard=unmap,aio=threads`,
-    '-device', 'virtio-blk-pci,drive=root',
-    '-netdev', `user,id=${NETDEV_ID},net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
-    '-device', `virtio-net-pci,netdev=${NETDEV_ID}`,
-    '-device', 'virtio-rng-pci',
+    '-display',
+    'none',
+    '-vga',
+    'none',
+    '-kernel',
+    spec.image.kernel,
+    '-initrd',
+    spec.image.initrd,
+    '-append',
+    kernelCmdline(spec),
+    '-drive',
+    `if=none,id=root,file=${spec.disk},format=qcow2,cache=writeback,discard=unmap,aio=threads`,
+    '-device',
+    'virtio-blk-pci,drive=root',
+    '-netdev',
+    `user,id=${NETDEV_ID},net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
+    '-device',
+    `virtio-net-pci,netdev=${NETDEV_ID}`,
+    '-device',
+    'virtio-rng-pci',
     // Free page reporting: the guest hands pages it frees back to the host (RSS shrinks; a suspended
     // state holds only memory in use).
-    '-device', 'virtio-balloon-pci,free-page-reporting=on',
+    '-device',
+    'virtio-balloon-pci,free-page-reporting=on',
     // The RTC follows the host clock, so a resumed guest can read the right time from it.
-    '-rtc', 'base=utc,clock=host',
-    '-chardev', `file,id=serial0,path=${spec.serialLog}`,
-    '-serial', 'chardev:serial0',
-    '-chardev', `socket,id=events,path=${spec.eventSocket},server=on,wait=off`,
-    '-device', 'virtio-serial-pci',
-    '-device', 'virtserialport,chardev=events,name=io.berth.events',
-    '-qmp', `unix:${spec.qmpSocket},server=on,wait=off`,
-    '-pidfile', spec.pidFile,
+    '-rtc',
+    'base=utc,clock=host',
+    '-chardev',
+    `file,id=serial0,path=${spec.serialLog}`,
+    '-serial',
+    'chardev:serial0',
+    '-chardev',
+    `socket,id=events,path=${spec.eventSocket},server=on,wait=off`,
+    '-device',
+    'virtio-serial-pci',
+    '-device',
+    'virtserialport,chardev=events,name=io.berth.events',
+    '-qmp',
+    `unix:${spec.qmpSocket},server=on,wait=off`,
+    '-pidfile',
+    spec.pidFile,
   ];
   spec.shares.forEach((s, i) => args.push(...shareArgs(s, i)));
   if (spec.incoming) args.push('-incoming', 'defer');

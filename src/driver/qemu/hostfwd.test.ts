@@ -3,16 +3,26 @@ import { hmpFailure, hostfwdAddCommand, hostfwdRemoveCommand, parseUsernet } fro
 
 describe('hostfwd over HMP', () => {
   it('builds add and remove commands', () => {
-    const f = { proto: 'udp' as const, hostIP: '127.0.0.1', hostPort: 5353, guestIP: '10.0.2.16', guestPort: 53 };
+    const f = {
+      proto: 'udp' as const,
+      hostIP: '127.0.0.1',
+      hostPort: 5353,
+      guestIP: '10.0.2.16',
+      guestPort: 53,
+    };
     expect(hostfwdAddCommand(f)).toBe('hostfwd_add net0 udp:127.0.0.1:5353-10.0.2.16:53');
     expect(hostfwdRemoveCommand(f)).toBe('hostfwd_remove net0 udp:127.0.0.1:5353');
   });
 
   it('reads failures from the HMP text', () => {
     expect(hmpFailure('', 'add')).toBeUndefined();
-    expect(hmpFailure("Could not set up host forwarding rule 'tcp:127.0.0.1:80-:80'\r\n", 'add')).toMatch(/Could not set up/);
+    expect(hmpFailure("Could not set up host forwarding rule 'tcp:127.0.0.1:80-:80'\r\n", 'add')).toMatch(
+      /Could not set up/,
+    );
     expect(hmpFailure('host forwarding rule for tcp:127.0.0.1:8080 removed\r\n', 'remove')).toBeUndefined();
-    expect(hmpFailure('host forwarding rule for tcp:127.0.0.1:8080 not found\r\n', 'remove')).toMatch(/not found/);
+    expect(hmpFailure('host forwarding rule for tcp:127.0.0.1:8080 not found\r\n', 'remove')).toMatch(
+      /not found/,
+    );
   });
 
   it('parses the forwarding rules out of "info usernet"', () => {

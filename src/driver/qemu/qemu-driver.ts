@@ -53,7 +53,16 @@ export class QemuDriver implements Driver {
     if (!fs.existsSync(spec.disk)) {
       const tmp = `${spec.disk}.tmp`;
       await run('qemu-img', [
-        'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', spec.image.rootfs, tmp, String(diskBytes),
+        'create',
+        '-q',
+        '-f',
+        'qcow2',
+        '-F',
+        'qcow2',
+        '-b',
+        spec.image.rootfs,
+        tmp,
+        String(diskBytes),
       ]);
       await fsp.chmod(tmp, 0o600);
       await fsp.rename(tmp, spec.disk);
@@ -117,7 +126,9 @@ export class QemuDriver implements Driver {
       } catch (err) {
         // Whatever went wrong (QEMU refusing to migrate included), the VM runs on as it was.
         await q.execute('cont').catch(() => undefined);
-        throw err instanceof BerthError ? err : new BerthError('VM_FAILED', `saving the VM state failed: ${(err as Error).message}`);
+        throw err instanceof BerthError
+          ? err
+          : new BerthError('VM_FAILED', `saving the VM state failed: ${(err as Error).message}`);
       }
     } finally {
       q.close();
@@ -134,11 +145,17 @@ export class QemuDriver implements Driver {
         try {
           st = await q.execute<{ status: string; 'error-desc'?: string }>('query-migrate');
         } catch (err) {
-          throw new BerthError('VM_FAILED', `the saved state could not be loaded (QEMU went away: ${(err as Error).message})`);
+          throw new BerthError(
+            'VM_FAILED',
+            `the saved state could not be loaded (QEMU went away: ${(err as Error).message})`,
+          );
         }
         if (st.status === 'completed') break;
         if (st.status === 'failed' || st.status === 'cancelled') {
-          throw new BerthError('VM_FAILED', `the saved state could not be loaded: ${st['error-desc'] ?? st.status}`);
+          throw new BerthError(
+            'VM_FAILED',
+            `the saved state could not be loaded: ${st['error-desc'] ?? st.status}`,
+          );
         }
         await systemClock.sleep(20);
       }

@@ -10,14 +10,19 @@ import { QmpClient } from './qmp-client.js';
 let server: net.Server | undefined;
 afterEach(() => server?.close());
 
-async function fakeQmp(handle: (cmd: { execute: string; id: string }, send: (o: unknown) => void) => void): Promise<string> {
+async function fakeQmp(
+  handle: (cmd: { execute: string; id: string }, send: (o: unknown) => void) => void,
+): Promise<string> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'qmp-'));
   const sock = path.join(dir, 'qmp.sock');
   server = net.createServer((c) => {
     const send = (o: unknown) => c.write(JSON.stringify(o) + '\r\n');
     send({ QMP: { version: { qemu: { major: 7 } }, capabilities: [] } });
     c.setEncoding('utf8');
-    c.on('data', lineSplitter((l) => handle(JSON.parse(l) as { execute: string; id: string }, send)));
+    c.on(
+      'data',
+      lineSplitter((l) => handle(JSON.parse(l) as { execute: string; id: string }, send)),
+    );
   });
   await new Promise<void>((r) => server!.listen(sock, r));
   return sock;
@@ -30,7 +35,11 @@ describe('QmpClient', () => {
       else if (cmd.execute === 'query-status') {
         send({ event: 'RESUME', timestamp: {} });
         send({ return: { status: 'running', running: true }, id: cmd.id });
-      } else send({ error: { class: 'CommandNotFound', desc: `The command ${cmd.execute} has not been found` }, id: cmd.id });
+      } else
+        send({
+          error: { class: 'CommandNotFound', desc: `The command ${cmd.execute} has not been found` },
+          id: cmd.id,
+        });
     });
     const q = await QmpClient.connect(sock);
     const events: unknown[] = [];
