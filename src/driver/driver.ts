@@ -30,7 +30,7 @@ export interface VmSpec {
   disk: string;
   /** Host TCP port on 127.0.0.1 forwarded to the guest's sshd. */
   sshPort: number;
-  /** Guest hostname (set by systemd from the kernel command line, before anything starts). */
+  /** Guest hostname (on the kernel command line: berth-init sets it before anything starts). */
   hostname: string;
   /** fw_cfg entries: name (under opt/berth) → host file. */
   fwCfg: Record<string, string>;

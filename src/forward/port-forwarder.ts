@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import { USER_NET } from '../driver/qemu/user-net.js';
 import net from 'node:net';
 import type { PortForwardRule } from '../config/schema.js';
 import type { HostForward, PortForwarding, VmControl } from '../driver/driver.js';
@@ -29,7 +30,7 @@ export interface PortStatus {
 }
 
 /** Guest addresses the forwards target: the guest's own address, and the one rewritten to its 127.0.0.1. */
-export const GUEST_IP = { any: '10.0.2.15', lo: '10.0.2.16' } as const;
+export const GUEST_IP = { any: USER_NET.guest, lo: USER_NET.loopback } as const;
 
 /** Parses berth-guestd's "ports tcp:8080:any udp:5353:lo" (the word "ports" already removed). */
 export function parseListeners(text: string): GuestListener[] {

@@ -22,6 +22,7 @@ import {
 } from '../driver/qemu/accel-probe.js';
 import { QEMU_BINARY } from '../driver/qemu/args.js';
 import { QemuDriver } from '../driver/qemu/qemu-driver.js';
+import { guestNetworkEntry } from '../driver/qemu/user-net.js';
 import { EngineSocketForwarder } from '../forward/engine-socket-forwarder.js';
 import { parseListeners, PortForwarder, type PortStatus } from '../forward/port-forwarder.js';
 import { ShareEventRelay, syncManifest } from '../share/share-events.js';
@@ -217,6 +218,7 @@ export class HostAgent {
         mode: 0o600,
       });
       await fsp.writeFile(fwCfgFile(this.name, 'mounts'), guestMountTable(this.shares), { mode: 0o600 });
+      await fsp.writeFile(fwCfgFile(this.name, 'network'), guestNetworkEntry(), { mode: 0o600 });
       await this.writeSyncManifests(false);
       resumed = await this.tryResume(spec);
       if (!resumed) {

@@ -35,6 +35,7 @@ export function vmSpecFor(
       'ssh_host_ed25519_key.pub': path.join(dir, FILES.hostKeyPub),
       binfmt: fwCfgFile(name, 'binfmt'),
       mounts: fwCfgFile(name, 'mounts'),
+      network: fwCfgFile(name, 'network'),
       // What a synchronised folder holds at boot (see syncManifest).
       ...Object.fromEntries(
         shares.filter((s) => s.sync).map((s) => [`sync-${s.tag}`, fwCfgFile(name, `sync-${s.tag}`)]),

@@ -54,7 +54,7 @@ describe('buildQemuArgs', () => {
   });
 
   it('sets the hostname on the kernel command line', () => {
-    expect(valueAfter(buildQemuArgs(spec()), '-append')[0]).toContain(' systemd.hostname=berth-dev');
+    expect(valueAfter(buildQemuArgs(spec()), '-append')[0]).toContain(' berth.hostname=berth-dev');
   });
 
   it('uses the host CPU under KVM', () => {

@@ -1,7 +1,8 @@
 import type { Arch } from '../../config/schema.js';
-import { FW_CFG_PREFIX } from '../../guest/guest-files.js';
 import type { SharedFolder, VmSpec } from '../driver.js';
+import { FW_CFG_PREFIX } from './fw-cfg.js';
 import { NETDEV_ID } from './hostfwd.js';
+import { USER_NET } from './user-net.js';
 
 export const QEMU_BINARY: Record<Arch, string> = {
   x86_64: 'qemu-system-x86_64',
@@ -18,7 +19,6 @@ export const KERNEL_CMDLINE = [
   'panic=-1',
   'quiet',
   'loglevel=4',
-  'systemd.show_status=false',
   // No legacy devices to probe in a VM: keyboard controller, extra UARTs; trust the TSC.
   'i8042.noaux',
   'i8042.nokbd',
@@ -35,7 +35,9 @@ export function kernelCmdline(spec: Pick<VmSpec, 'arch' | 'accel' | 'hostname'>)
   return [
     consoleFor(spec.arch),
     ...KERNEL_CMDLINE,
-    `systemd.hostname=${spec.hostname}`,
+    `berth.hostname=${spec.hostname}`,
+    // Where the guest finds the files the host hands it (see fw-cfg.ts).
+    `berth.fwcfg=${FW_CFG_PREFIX}`,
     // Under TCG only (see docs/architecture.md, "Boot trimming"):
     // - mitigations=off: the CPU is emulated; speculative-execution mitigations only cost time there.
     // - ASLR off: QEMU 7.2 keys translated code by virtual address, so a library mapped at a new address in
@@ -108,7 +110,7 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-device',
     'virtio-blk-pci,drive=root',
     '-netdev',
-    `user,id=${NETDEV_ID},net=10.0.2.0/24,hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
+    `user,id=${NETDEV_ID},net=${USER_NET.subnet},hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
     '-device',
     `virtio-net-pci,netdev=${NETDEV_ID}`,
     '-device',
