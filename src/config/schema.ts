@@ -4,6 +4,10 @@ import { parseSize } from '../util/size.js';
 
 export const ARCHES = ['x86_64', 'aarch64'] as const;
 export type Arch = (typeof ARCHES)[number];
+/** The container runtimes berth can run in an instance (runtime/runtimes.ts has one module for each). */
+export const RUNTIMES = ['docker'] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+
 export const ACCELS = ['auto', 'kvm', 'hvf', 'tcg'] as const;
 export type Accel = (typeof ACCELS)[number];
 
@@ -216,7 +220,7 @@ export const instanceConfigSchema = z
     memory: sizeString('memory', 256 * 1024 ** 2).default('2GiB'),
     disk: sizeString('disk', 2 * 1024 ** 3).default('60GiB'),
     accel: z.enum(ACCELS).default('auto'),
-    runtime: z.enum(['docker']).default('docker'),
+    runtime: z.enum(RUNTIMES).default('docker'),
     image: imageSchema.optional(),
     /** Foreign-arch containers via binfmt_misc: true (all), false (none), or a list of qemu arch names. */
     binfmt: z

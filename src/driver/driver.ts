@@ -32,8 +32,11 @@ export interface VmSpec {
   sshPort: number;
   /** Guest hostname (on the kernel command line: berth-init sets it before anything starts). */
   hostname: string;
-  /** fw_cfg entries: name (under opt/berth) → host file. */
-  fwCfg: Record<string, string>;
+  /**
+   * Files handed to the guest at boot (name → host file): identity, mount table, network. How they reach the
+   * guest is the driver's business (QEMU: fw_cfg entries; guest/PROTOCOL.md lists the names).
+   */
+  guestFiles: Record<string, string>;
   serialLog: string;
   qmpSocket: string;
   /** Unix socket (server side: QEMU) for guest → host events over virtio-serial. */
@@ -82,6 +85,69 @@ export interface PortForwarding {
   removeForward(vm: VmControl, f: Pick<HostForward, 'proto' | 'hostIP' | 'hostPort'>): Promise<void>;
 }
 
-export interface Driver extends Lifecycle, StateManager, PortForwarding {
+/** The guest's addresses on the VM's own network, as the driver sets it up (forward targets, DNS, the host). */
+export interface GuestNetwork {
+  /** The guest's own address (forwards to wildcard listeners go here) and its prefix length. */
+  guest: string;
+  prefixLength: number;
+  /** The guest's default route. */
+  gateway: string;
+  /** The resolver the guest's own DNS server forwards to. */
+  dns: string;
+  /** The address that reaches the host's loopback (host.berth.internal). */
+  host: string;
+  /** A guest address rewritten to the guest's 127.0.0.1 (forwards to loopback-only listeners go here). */
+  loopback: string;
+}
+
+/** The `network` file the guest reads at boot: one `key=value` per line (shell and Perl read it alike). */
+export function guestNetworkEntry(net: GuestNetwork): string {
+  return (
+    [
+      `address=${net.guest}`,
+      `prefix=${net.prefixLength}`,
+      `gateway=${net.gateway}`,
+      `dns=${net.dns}`,
+      `host=${net.host}`,
+      `loopback=${net.loopback}`,
+    ].join('\n') + '\n'
+  );
+}
+
+/** What a driver can do: the agent asks this instead of assuming one hypervisor. */
+export interface DriverFeatures {
+  /** Saves and restores a running VM (berth suspend, warm start). */
+  suspend: boolean;
+  /** Host ports forwarded by the VM's network, changed at run time (no copy through the agent). */
+  hostForwards: boolean;
+  /** How host folders are shared. */
+  sharing: '9p';
+  /** Accelerators it knows, software emulation included. */
+  accelerators: Exclude<Accel, 'auto'>[];
+}
+
+/** What a start needs to choose the accelerator: the YAML's choice and the kernel a probe would boot. */
+export interface AccelRequest {
+  requested: Accel;
+  arch: Arch;
+  kernel: string;
+}
+
+/** Host-side facts about the hypervisor. */
+export interface HostSupport {
+  /** Throws MISSING_DEPENDENCY (naming the package) when the host cannot run a VM of this arch. */
+  checkHost(arch: Arch): Promise<void>;
+  /** The accelerator to use; `notice` when auto fell back (e.g. a KVM that cannot boot a kernel). */
+  chooseAccel(
+    req: AccelRequest,
+    progress: (message: string) => void,
+  ): Promise<{ accel: Exclude<Accel, 'auto'>; notice?: string }>;
+  /** Identifies the hypervisor build (binary, version): a saved state resumes only on the same one. */
+  fingerprint(arch: Arch): Promise<string>;
+}
+
+export interface Driver extends Lifecycle, StateManager, PortForwarding, HostSupport {
   readonly name: string;
+  readonly features: DriverFeatures;
+  readonly network: GuestNetwork;
 }

@@ -1,9 +1,13 @@
 import fsp from 'node:fs/promises';
 import net from 'node:net';
 import type { Logger } from '../util/logger.js';
-import type { SshSession } from '../guest/ssh-session.js';
+import type { Duplex } from 'node:stream';
 
-export const GUEST_ENGINE_SOCKET = '/run/docker.sock';
+/** What carries the engine's connections to the guest (the agent's SSH session: direct-streamlocal). */
+export interface GuestStreams {
+  /** A stream to a unix socket inside the guest. */
+  openUnixStream(socketPath: string): Promise<Duplex & { close(): void }>;
+}
 
 /**
  * Serves the guest's engine socket on a host unix socket (mode 0600). Each client connection becomes one
@@ -12,30 +16,31 @@ export const GUEST_ENGINE_SOCKET = '/run/docker.sock';
  */
 export class EngineSocketForwarder {
   private server?: net.Server;
-  private session?: SshSession;
-  private waiters: Array<(s: SshSession) => void> = [];
+  private session?: GuestStreams;
+  private waiters: Array<(s: GuestStreams) => void> = [];
   private readonly sockets = new Set<net.Socket>();
 
   constructor(
     private readonly hostPath: string,
     private readonly log: Logger,
-    private readonly guestPath = GUEST_ENGINE_SOCKET,
+    /** The engine's socket in the guest (the runtime's). */
+    private readonly guestPath: string,
   ) {}
 
   /** Attaches (or re-attaches after a reconnect) the SSH session that carries the channels. */
-  setSession(s: SshSession | undefined): void {
+  setSession(s: GuestStreams | undefined): void {
     this.session = s;
     if (s) for (const w of this.waiters.splice(0)) w(s);
   }
 
-  private sessionReady(timeoutMs: number): Promise<SshSession | undefined> {
+  private sessionReady(timeoutMs: number): Promise<GuestStreams | undefined> {
     if (this.session) return Promise.resolve(this.session);
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== done);
         resolve(undefined);
       }, timeoutMs);
-      const done = (s: SshSession) => {
+      const done = (s: GuestStreams) => {
         clearTimeout(t);
         resolve(s);
       };

@@ -90,6 +90,7 @@ describe('portForwards validation', () => {
 });
 
 class FakeNet implements PortForwarding {
+  readonly network = { guest: '10.0.2.15', loopback: '10.0.2.16' };
   forwards: HostForward[] = [];
   async listForwards() {
     return [...this.forwards];

@@ -1,36 +1,10 @@
 import dgram from 'node:dgram';
-import { USER_NET } from '../driver/qemu/user-net.js';
 import net from 'node:net';
+import type { ForwardState, GuestListener, PortStatus } from '../agent-api/ports.js';
 import type { PortForwardRule } from '../config/schema.js';
-import type { HostForward, PortForwarding, VmControl } from '../driver/driver.js';
+import type { GuestNetwork, HostForward, PortForwarding, VmControl } from '../driver/driver.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-
-/** A socket listening in the guest, as berth-guestd reports it. */
-export interface GuestListener {
-  proto: 'tcp' | 'udp';
-  port: number;
-  /** Bound to a wildcard address, or to loopback only. */
-  bind: 'any' | 'lo';
-}
-
-export type ForwardState = 'forwarded' | 'ignored' | 'conflict' | 'privileged' | 'failed';
-
-/** One guest listener and what became of it: what `berth ports` shows. */
-export interface PortStatus {
-  proto: 'tcp' | 'udp';
-  guestPort: number;
-  guestBind: 'any' | 'lo';
-  hostIP?: string;
-  hostPort?: number;
-  state: ForwardState;
-  reason?: string;
-  /** Index of the portForwards rule that decided, if any. */
-  rule?: number;
-}
-
-/** Guest addresses the forwards target: the guest's own address, and the one rewritten to its 127.0.0.1. */
-export const GUEST_IP = { any: USER_NET.guest, lo: USER_NET.loopback } as const;
 
 /** Parses berth-guestd's "ports tcp:8080:any udp:5353:lo" (the word "ports" already removed). */
 export function parseListeners(text: string): GuestListener[] {
@@ -122,7 +96,8 @@ export class PortForwarder {
   private closed = false;
 
   constructor(
-    private readonly driver: PortForwarding,
+    /** The VM's network: it forwards, and says where (the guest's address, the one rewritten to its 127.0.0.1). */
+    private readonly driver: PortForwarding & { network: Pick<GuestNetwork, 'guest' | 'loopback'> },
     private readonly vm: VmControl,
     private readonly rules: PortForwardRule[],
     private readonly log: Logger,
@@ -178,7 +153,7 @@ export class PortForwarder {
         proto: l.proto,
         hostIP: plan.hostIP,
         hostPort: plan.hostPort,
-        guestIP: GUEST_IP[l.bind],
+        guestIP: l.bind === 'any' ? this.driver.network.guest : this.driver.network.loopback,
         guestPort: l.port,
       };
       const hk = hostKey(f);

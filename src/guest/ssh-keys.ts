@@ -1,6 +1,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import ssh2 from 'ssh2';
+import { tempFile } from '../store/filenames.js';
 import { isErrnoException } from '../util/errors.js';
 
 export interface KeyPair {
@@ -46,7 +47,7 @@ export async function ensureKeyPair(privFile: string, pubFile: string, comment: 
   await fsp.mkdir(path.dirname(privFile), { recursive: true, mode: 0o700 });
   const k = generateKeyPair(comment);
   // Private key last, under a name of this process: a reader sees either no key or a whole pair.
-  const tmp = `${privFile}.${process.pid}.tmp`;
+  const tmp = tempFile(privFile, true);
   await fsp.writeFile(tmp, k.privateKey, { mode: 0o600 });
   await fsp.writeFile(pubFile, `${k.publicKey}\n`, { mode: 0o600 });
   await fsp.rename(tmp, privFile);

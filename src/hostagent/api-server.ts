@@ -1,7 +1,8 @@
 import fsp from 'node:fs/promises';
 import http from 'node:http';
-import type { PortStatus } from '../forward/port-forwarder.js';
-import type { AgentEvent, AgentStatus } from './events.js';
+import type { AgentEvent, AgentStatus } from '../agent-api/events.js';
+import type { PortStatus } from '../agent-api/ports.js';
+import { AGENT_ROUTES, type AgentRoute } from '../agent-api/routes.js';
 
 export interface AgentApiHandlers {
   status(): AgentStatus;
@@ -13,38 +14,45 @@ export interface AgentApiHandlers {
   suspend(): Promise<void>;
 }
 
-/** HTTP over the agent's unix socket (0600): GET /status, GET /events (JSON lines), GET /ports, POST /stop, POST /suspend. */
-export async function startApiServer(socketPath: string, h: AgentApiHandlers): Promise<http.Server> {
-  await fsp.rm(socketPath, { force: true });
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://agent');
-    if (req.method === 'GET' && url.pathname === '/status') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(h.status()));
-      return;
-    }
-    if (req.method === 'GET' && url.pathname === '/ports') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(h.ports()));
-      return;
-    }
-    if (req.method === 'GET' && url.pathname === '/events') {
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void;
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+
+function routes(h: AgentApiHandlers): Record<AgentRoute, Handler> {
+  return {
+    status: (_req, res) => res.writeHead(200, JSON_TYPE).end(JSON.stringify(h.status())),
+    ports: (_req, res) => res.writeHead(200, JSON_TYPE).end(JSON.stringify(h.ports())),
+    events: (req, res) => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       for (const e of h.history()) res.write(JSON.stringify(e) + '\n');
       const unsub = h.subscribe((e) => res.write(JSON.stringify(e) + '\n'));
       req.on('close', unsub);
-      return;
-    }
-    if (req.method === 'POST' && url.pathname === '/stop') {
-      const force = url.searchParams.get('force') === '1';
-      res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":true}');
-      void h.stop(force);
-      return;
-    }
-    if (req.method === 'POST' && url.pathname === '/suspend') {
-      res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":true}');
+    },
+    stop: (_req, res, url) => {
+      res.writeHead(202, JSON_TYPE).end('{"accepted":true}');
+      void h.stop(url.searchParams.get('force') === '1');
+    },
+    suspend: (_req, res) => {
+      res.writeHead(202, JSON_TYPE).end('{"accepted":true}');
       void h.suspend().catch(() => undefined); // failures are reported as events
+    },
+  };
+}
+
+/** Serves the agent API (agent-api/routes.ts) on the agent's unix socket, 0600. */
+export async function startApiServer(socketPath: string, h: AgentApiHandlers): Promise<http.Server> {
+  await fsp.rm(socketPath, { force: true });
+  const table = routes(h);
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const route = (Object.keys(AGENT_ROUTES) as AgentRoute[]).find(
+      (r) => AGENT_ROUTES[r].method === req.method && AGENT_ROUTES[r].path === url.pathname,
+    );
+    if (!route) {
+      res.writeHead(404, JSON_TYPE).end('{"error":"not found"}');
       return;
     }
-    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+    table[route](req, res, url);
   });
   const oldUmask = process.umask(0o177);
   try {

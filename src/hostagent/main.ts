@@ -1,10 +1,16 @@
 import fsp from 'node:fs/promises';
+import { driverFor } from '../driver/drivers.js';
+import { runtimeFor } from '../runtime/runtimes.js';
 import { acquireLock } from '../store/instance-store.js';
 import { instanceFile } from '../store/paths.js';
 import { fileLogger } from '../util/logger.js';
+import { startApiServer } from './api-server.js';
+import { EventLog } from './event-log.js';
+import { GuestLink } from './guest-link.js';
 import { agentLogFd, HostAgent } from './host-agent.js';
+import { VmLauncher } from './vm-launcher.js';
 
-/** Entry point of the detached host agent process: `node dist/hostagent/main.js NAME`. */
+/** Entry point of the detached host agent process: `node dist/hostagent/main.js NAME [--cold]`. */
 let ownsPidFile = false;
 
 async function main(): Promise<void> {
@@ -20,7 +26,20 @@ async function main(): Promise<void> {
   ownsPidFile = true;
   const log = fileLogger(agentLogFd(name));
   log.info({ pid: process.pid }, 'host agent starting');
-  const agent = new HostAgent(name, log, { cold: process.argv.includes('--cold') });
+  const events = new EventLog(log);
+  const driver = driverFor();
+  const launcher = new VmLauncher(name, driver, events, log, { cold: process.argv.includes('--cold') });
+  const agent = new HostAgent({
+    name,
+    log,
+    events,
+    driver,
+    launch: () => launcher.launch(),
+    link: (launch) => new GuestLink(name, launch, driver, runtimeFor(launch.cfg.runtime), events, log),
+    serveApi: (h) => startApiServer(instanceFile(name, 'agentSock'), h),
+    exit: (code) => process.exit(code),
+    shutdownTimeoutMs: Number(process.env.BERTH_SHUTDOWN_TIMEOUT_MS ?? 60 * 1000),
+  });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => void agent.stop(false));
   }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { Arch } from '../config/schema.js';
+import { CACHE_FILES, tempFile } from '../store/filenames.js';
 import { imageCacheDir } from '../store/paths.js';
 import { BerthError, isErrnoException } from '../util/errors.js';
 import { buildImage } from './build.js';
@@ -98,7 +99,7 @@ export async function ensureImportedImage(
     if (hit) return checkArch(hit, arch);
   }
   await fsp.mkdir(cacheRoot, { recursive: true, mode: 0o700 });
-  const work = await fsp.mkdtemp(path.join(cacheRoot, '.import-'));
+  const work = await fsp.mkdtemp(path.join(cacheRoot, CACHE_FILES.importPrefix));
   try {
     const archive = path.join(work, 'image.tar');
     const hash = createHash('sha256');
@@ -182,7 +183,7 @@ export async function resolveImage(
 
 /** Packs a cached image into a tar archive that `image.path`/`image.url` accept; returns its sha256. */
 export async function packImage(img: GuestImage, out: string): Promise<string> {
-  const tmp = `${out}.tmp`;
+  const tmp = tempFile(out);
   const tar = await import('tar');
   await tar.c({ file: tmp, cwd: img.dir, portable: true }, Object.values(IMAGE_FILES));
   const hash = createHash('sha256');

@@ -1,4 +1,5 @@
 import fsp from 'node:fs/promises';
+import { tempFile } from '../store/filenames.js';
 
 /**
  * x86_64: the bootable kernel berth gives QEMU. Debian ships a bzImage whose payload is xz-compressed; under
@@ -10,7 +11,7 @@ export async function extractPvhKernel(bzImage: string, out: string): Promise<bo
   const data = await fsp.readFile(bzImage);
   const at = data.indexOf(XZ_MAGIC);
   if (at < 0) return false;
-  const tmp = `${out}.tmp`;
+  const tmp = tempFile(out);
   try {
     // --single-stream: the bytes after the payload (the rest of the bzImage) are ignored.
     const { execa } = await import('execa');

@@ -7,9 +7,11 @@ import { loadInstanceConfig } from '../config/load.js';
 import { resolveShares } from '../share/shares.js';
 import { binfmtList, DOCKER_PLATFORM, hostArch, type InstanceConfig } from '../config/schema.js';
 import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from '../config/write.js';
-import { QemuDriver } from '../driver/qemu/qemu-driver.js';
-import { agentStatus, agentStop, agentSuspend, followEvents } from '../hostagent/api-client.js';
-import type { AgentEvent, AgentStatus } from '../hostagent/events.js';
+import { driverFor } from '../driver/drivers.js';
+import { runtimeFor } from '../runtime/runtimes.js';
+import type { ContainerRuntime } from '../runtime/runtime.js';
+import { agentStatus, agentStop, agentSuspend, followEvents } from '../agent-api/client.js';
+import type { AgentEvent, AgentStatus } from '../agent-api/events.js';
 import {
   acquireLock,
   ensureHome,
@@ -22,11 +24,10 @@ import {
 } from '../store/instance-store.js';
 import { instanceDir, instanceFile } from '../store/paths.js';
 import { BerthError } from '../util/errors.js';
-import { systemClock } from '../util/retry.js';
-import { readRuntime, type RuntimeState } from './runtime-state.js';
+import { retryUntil } from '../util/retry.js';
 import { controlSpecFor } from './vm-spec.js';
 import { readSavedState } from './saved-state.js';
-import { readInstanceInfo, writeInstanceInfo } from './instance-info.js';
+import { instanceInfoRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
 
 export type InstanceStatus = 'Running' | 'Starting' | 'Stopping' | 'Stopped' | 'Suspended' | 'Broken';
 
@@ -47,7 +48,7 @@ export async function prepareInstance(
     const dir = instanceDir(name);
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     await fsp.chmod(dir, 0o700);
-    await writeInstanceInfo(name, {
+    await instanceInfoRecord.write(name, {
       arch: config.arch,
       diskBytes: config.disk,
       createdAt: new Date().toISOString(),
@@ -57,19 +58,19 @@ export async function prepareInstance(
   }
   const text = await fsp.readFile(file, 'utf8');
   const { text: newText, after, changed } = updatedConfigText(text, file, flags);
-  const info = await readInstanceInfo(name);
+  const info = await instanceInfoRecord.read(name);
   if (info) checkChange({ arch: info.arch, disk: info.diskBytes }, after, file);
   resolveShares(after, file); // shared folders must exist: a clear error here, not a failed boot
   if (changed) await writeFileAtomic(file, newText, 0o600);
   // A YAML written by hand before the first start: record the instance's fixed facts now.
   if (!info)
-    await writeInstanceInfo(name, {
+    await instanceInfoRecord.write(name, {
       arch: after.arch,
       diskBytes: after.disk,
       createdAt: new Date().toISOString(),
     });
   if (info && after.disk > info.diskBytes) {
-    await writeInstanceInfo(name, { ...info, diskBytes: after.disk });
+    await instanceInfoRecord.write(name, { ...info, diskBytes: after.disk });
   }
   return { config: after, created: false, changed };
 }
@@ -99,7 +100,7 @@ export interface InstanceView {
 export async function describeInstance(name: string): Promise<InstanceView> {
   await requireInstance(name);
   const cfg = await loadInstanceConfig(instanceFile(name, 'config'));
-  const rt: RuntimeState | undefined = await readRuntime(name);
+  const rt: RuntimeState | undefined = await runtimeRecord.read(name);
   const st = await agentStatus(instanceFile(name, 'agentSock'));
   const qemuPid = await readPid(instanceFile(name, 'qemuPid'));
   const qemuUp = pidAlive(qemuPid);
@@ -153,19 +154,26 @@ function spawnAgent(name: string, cold: boolean): number {
 }
 
 async function waitForAgentSocket(name: string, agentPid: number, timeoutMs: number): Promise<AgentStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const st = await agentStatus(instanceFile(name, 'agentSock'), 1000);
-    if (st && st.pid === agentPid) return st;
-    if (!pidAlive(agentPid)) {
-      const log = await fsp.readFile(instanceFile(name, 'agentStdio'), 'utf8').catch(() => '');
-      throw new BerthError('INTERNAL', 'the host agent exited while starting', {
-        details: log.trimEnd().split('\n').slice(-10).join('\n'),
-      });
-    }
-    if (Date.now() > deadline) throw new BerthError('TIMEOUT', 'the host agent did not come up');
-    await systemClock.sleep(50);
-  }
+  const st = await retryUntil(
+    async () => {
+      if (!pidAlive(agentPid)) {
+        const log = await fsp.readFile(instanceFile(name, 'agentStdio'), 'utf8').catch(() => '');
+        throw new BerthError('INTERNAL', 'the host agent exited while starting', {
+          details: log.trimEnd().split('\n').slice(-10).join('\n'),
+        });
+      }
+      return agentStatus(instanceFile(name, 'agentSock'), 1000);
+    },
+    (st) => st?.pid === agentPid,
+    {
+      intervalMs: 50,
+      timeoutMs,
+      onTimeout: () => {
+        throw new BerthError('TIMEOUT', 'the host agent did not come up');
+      },
+    },
+  );
+  return st!;
 }
 
 export type StartResult =
@@ -190,7 +198,7 @@ export async function startInstance(
     if (st && st.phase === 'starting') {
       agentPid = st.pid; // an agent is already booting it: follow along
     } else {
-      if (st) await waitAgentGone(name, st.pid, 30000);
+      if (st) await waitPidGone(st.pid, 30000);
       agentPid = spawnAgent(name, Boolean(opts.cold));
       await waitForAgentSocket(name, agentPid, 15000);
     }
@@ -214,9 +222,13 @@ export async function startInstance(
   }
 }
 
-async function waitAgentGone(name: string, pid: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (pidAlive(pid) && Date.now() < deadline) await systemClock.sleep(100);
+/** Waits (bounded) for a process to exit; gives up quietly: callers go on either way. */
+async function waitPidGone(pid: number, timeoutMs: number, intervalMs = 100): Promise<void> {
+  await retryUntil(
+    async () => pidAlive(pid),
+    (alive) => !alive,
+    { intervalMs, timeoutMs },
+  );
 }
 
 export type StopResult = 'stopped' | 'already-stopped';
@@ -230,12 +242,12 @@ export async function stopInstance(
   const agentSock = instanceFile(name, 'agentSock');
   const st = await agentStatus(agentSock);
   const ctl = controlSpecFor(name);
-  const driver = new QemuDriver();
+  const driver = driverFor();
   if (st) {
     const done = followEvents(agentSock, onEvent, (e) => e.type === 'stopped');
     await agentStop(agentSock, force);
     await done;
-    await waitAgentGone(name, st.pid, 90000);
+    await waitPidGone(st.pid, 90000);
     return 'stopped';
   }
   if (!pidAlive(await readPid(ctl.pidFile))) {
@@ -270,14 +282,16 @@ export async function deleteInstance(name: string, force: boolean): Promise<void
  * line, so a recycled pid is left alone).
  */
 async function killLeftoverVm(name: string): Promise<void> {
-  const pids = new Set([await readPid(instanceFile(name, 'qemuPid')), (await readRuntime(name))?.qemuPid]);
+  const pids = new Set([
+    await readPid(instanceFile(name, 'qemuPid')),
+    (await runtimeRecord.read(name))?.qemuPid,
+  ]);
   for (const pid of pids) {
     if (!pid || !pidAlive(pid)) continue;
     const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
     if (!cmdline.split('\0').includes(`berth-${name}`)) continue;
     process.kill(pid, 'SIGKILL');
-    const deadline = Date.now() + 5000;
-    while (pidAlive(pid) && Date.now() < deadline) await systemClock.sleep(100);
+    await waitPidGone(pid, 5000);
   }
 }
 
@@ -304,10 +318,17 @@ export async function suspendInstance(
   await agentSuspend(agentSock);
   const last = await done;
   if (last?.type === 'suspend-failed') throw new BerthError('CONFLICT', last.message, { hint: last.hint });
-  await waitAgentGone(name, st.pid, 60000);
+  await waitPidGone(st.pid, 60000);
   const saved = await readSavedState(name);
   if (last?.type !== 'stopped' || !saved) {
     throw new BerthError('VM_FAILED', `suspending "${name}" failed`, { hint: `see "berth logs ${name}"` });
   }
   return saved.sizeBytes;
+}
+
+/** The container runtime an instance runs (its YAML's `runtime:`; Docker when the YAML cannot be read). */
+export async function instanceRuntime(name: string): Promise<ContainerRuntime> {
+  await requireInstance(name);
+  const cfg = await loadInstanceConfig(instanceFile(name, 'config')).catch(() => undefined);
+  return runtimeFor(cfg?.runtime ?? 'docker');
 }

@@ -5,7 +5,8 @@ import type { GuestImage } from '../image/image.js';
 import { FILES } from '../store/filenames.js';
 import { instanceDir } from '../store/paths.js';
 
-export function fwCfgFile(name: string, entry: string): string {
+/** A file handed to the guest at boot (see VmSpec.guestFiles), kept in the instance dir. */
+export function guestFile(name: string, entry: string): string {
   return path.join(instanceDir(name), FILES.fwCfgDir, entry);
 }
 
@@ -29,16 +30,16 @@ export function vmSpecFor(
     disk: path.join(dir, FILES.disk),
     sshPort,
     hostname: `berth-${name}`,
-    fwCfg: {
-      authorized_keys: fwCfgFile(name, 'authorized_keys'),
+    guestFiles: {
+      authorized_keys: guestFile(name, 'authorized_keys'),
       ssh_host_ed25519_key: path.join(dir, FILES.hostKey),
       'ssh_host_ed25519_key.pub': path.join(dir, FILES.hostKeyPub),
-      binfmt: fwCfgFile(name, 'binfmt'),
-      mounts: fwCfgFile(name, 'mounts'),
-      network: fwCfgFile(name, 'network'),
+      binfmt: guestFile(name, 'binfmt'),
+      mounts: guestFile(name, 'mounts'),
+      network: guestFile(name, 'network'),
       // What a synchronised folder holds at boot (see syncManifest).
       ...Object.fromEntries(
-        shares.filter((s) => s.sync).map((s) => [`sync-${s.tag}`, fwCfgFile(name, `sync-${s.tag}`)]),
+        shares.filter((s) => s.sync).map((s) => [`sync-${s.tag}`, guestFile(name, `sync-${s.tag}`)]),
       ),
     },
     shares: shares.map(({ tag, hostPath, writable }) => ({ tag, hostPath, writable })),

@@ -5,6 +5,8 @@ export const FILES = {
   qemuPid: 'qemu.pid',
   qmpSock: 'qmp.sock',
   serialLog: 'serial.log',
+  /** QEMU's own stderr (its refusal to start, if any). */
+  qemuStderr: 'serial.log.qemu-stderr',
   agentPid: 'ha.pid',
   agentSock: 'ha.sock',
   agentLog: 'ha.log',
@@ -27,3 +29,17 @@ export const HOME_FILES = {
   userKeyPub: '_config/user_ed25519.pub',
   accelProbe: '_config/accel-probe.json',
 } as const;
+
+/** Names in the image cache (XDG cache dir) besides the images themselves: work dirs, renamed into place. */
+export const CACHE_FILES = {
+  buildPrefix: '.build-',
+  importPrefix: '.import-',
+} as const;
+
+/**
+ * The temp file beside `file` that is written and then renamed over it, so no reader (and no crash) ever sees
+ * half a file. `unique`: one per writer (several processes may write the same file at once).
+ */
+export function tempFile(file: string, unique = false): string {
+  return unique ? `${file}.tmp-${process.pid}-${Date.now()}` : `${file}.tmp`;
+}

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, isErrnoException } from '../util/errors.js';
-import { FILES } from './filenames.js';
+import { FILES, tempFile } from './filenames.js';
 import { berthHome, instanceDir, NAME_RE } from './paths.js';
 
 export function validateName(name: string): void {
@@ -55,7 +55,7 @@ export async function listInstances(): Promise<string[]> {
 
 /** Writes a file atomically (temp file + rename) so readers never see half a file. */
 export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  const tmp = tempFile(file, true);
   await fsp.writeFile(tmp, data, { mode });
   await fsp.rename(tmp, file);
 }

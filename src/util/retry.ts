@@ -21,8 +21,9 @@ export const systemClock: Clock = {
 };
 
 /**
- * Calls fn every intervalMs until it returns a value for which done() holds, or timeoutMs passes;
- * then calls onTimeout (which should throw).
+ * The one poll loop: calls fn every intervalMs until done(value) holds, or timeoutMs passes. On timeout it
+ * calls onTimeout (which throws), or, without one, returns the last value (the caller decides). fn may throw
+ * to stop early (e.g. the VM went away). The clock is injectable, so tests run without real waits.
  */
 export async function retryUntil<T>(
   fn: () => Promise<T>,
@@ -30,18 +31,20 @@ export async function retryUntil<T>(
   opts: {
     intervalMs: number;
     timeoutMs: number;
-    onTimeout: (last: T | undefined) => never;
+    onTimeout?: (last: T) => never;
     clock?: Clock;
     signal?: AbortSignal;
   },
 ): Promise<T> {
   const clock = opts.clock ?? systemClock;
   const deadline = clock.now() + opts.timeoutMs;
-  let last: T | undefined;
   for (;;) {
-    last = await fn();
+    const last = await fn();
     if (done(last)) return last;
-    if (clock.now() >= deadline) opts.onTimeout(last);
+    if (clock.now() >= deadline) {
+      if (opts.onTimeout) opts.onTimeout(last);
+      return last;
+    }
     await clock.sleep(opts.intervalMs, opts.signal);
   }
 }

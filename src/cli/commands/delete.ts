@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { contextName, dockerCliAvailable, removeContext } from '../../docker/docker-context.js';
-import { deleteInstance } from '../../instance/lifecycle.js';
+import { deleteInstance, instanceRuntime } from '../../instance/lifecycle.js';
 import { info } from '../output.js';
 
 export function registerDelete(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {
@@ -12,11 +11,12 @@ export function registerDelete(program: Command, run: (fn: () => Promise<void>) 
     .option('-f, --force', 'stop it first if it is running')
     .action((name: string, o: { force?: boolean }) =>
       run(async () => {
+        const host = (await instanceRuntime(name)).host;
         await deleteInstance(name, Boolean(o.force));
-        if (await dockerCliAvailable()) {
-          const c = await removeContext(name);
+        if (await host.available()) {
+          const c = await host.remove(name);
           if (c.wasCurrent)
-            info(`notice: docker context "${contextName(name)}" was current; switched to "default"`);
+            info(`notice: ${host.noun} "${host.name(name)}" was current; switched to "default"`);
         }
         info(`instance "${name}" deleted`);
       }),

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { agentPorts, agentStatus } from '../../hostagent/api-client.js';
+import { agentPorts, agentStatus } from '../../agent-api/client.js';
 import { requireInstance } from '../../store/instance-store.js';
 import { instanceFile } from '../../store/paths.js';
 import { BerthError } from '../../util/errors.js';

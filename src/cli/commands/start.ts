@@ -2,17 +2,11 @@ import type { Command } from 'commander';
 import { loadInstanceConfig } from '../../config/load.js';
 import { ACCELS, ARCHES, hostArch, type Arch } from '../../config/schema.js';
 import { instanceFile } from '../../store/paths.js';
-import {
-  currentContext,
-  dockerCliAvailable,
-  ensureContext,
-  contextName,
-} from '../../docker/docker-context.js';
 import { prepareInstance, startInstance } from '../../instance/lifecycle.js';
-import { QEMU_BINARY } from '../../driver/qemu/args.js';
+import { driverFor } from '../../driver/drivers.js';
+import { runtimeFor } from '../../runtime/runtimes.js';
 import { guestBootPhases } from '../../guest/guest-channel.js';
 import { BerthError } from '../../util/errors.js';
-import { requireTool } from '../../util/exec.js';
 import { info, result, step } from '../output.js';
 
 export interface StartOpts {
@@ -45,9 +39,9 @@ function toInt(v: string | undefined, flag: string): number | undefined {
 
 export async function runStart(name: string, o: StartOpts): Promise<void> {
   const t0 = Date.now();
-  // A missing QEMU is reported before anything is created on disk.
+  // A missing hypervisor is reported before anything is created on disk.
   const arch = (o.arch ?? (await existingArch(name)) ?? hostArch()) as Arch;
-  if (QEMU_BINARY[arch]) await requireTool(QEMU_BINARY[arch]);
+  if ((ARCHES as readonly string[]).includes(arch)) await driverFor().checkHost(arch);
   const prep = await prepareInstance(name, {
     cpus: toInt(o.cpus, '--cpus'),
     memory: o.memory,
@@ -88,17 +82,18 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
       for (const [k, v] of phases) info(`  ${k.padEnd(8)} ${(v / 1000).toFixed(1)} s`);
     }
   }
-  let ctxLine = `  DOCKER_HOST=unix://${ev.socket} docker ps`;
-  if (await dockerCliAvailable()) {
+  const host = runtimeFor(prep.config.runtime).host;
+  let ctxLine = `  DOCKER_HOST=unix://${ev.socket} ${host.cli} ps`;
+  if (await host.available()) {
     try {
-      const ctx = await ensureContext(name, ev.socket, o.activate);
+      const ctx = await host.ensure(name, ev.socket, o.activate);
       ctxLine = o.activate
-        ? `  docker ps                      (context "${ctx}" is now current)`
-        : `  docker --context ${ctx} ps`;
+        ? `  ${host.cli} ps                      (context "${ctx}" is now current)`
+        : `  ${host.cli} --context ${ctx} ps`;
       if (!o.activate) {
-        const cur = await currentContext();
-        if (cur && cur !== contextName(name))
-          info(`notice: your current docker context stays "${cur}" (--no-activate)`);
+        const cur = await host.current();
+        if (cur && cur !== host.name(name))
+          info(`notice: your current ${host.noun} stays "${cur}" (--no-activate)`);
       }
       if (o.activate && (process.env.DOCKER_HOST || process.env.DOCKER_CONTEXT)) {
         info(
@@ -106,10 +101,10 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
         );
       }
     } catch (err) {
-      info(`notice: could not set up the docker context: ${(err as Error).message}`);
+      info(`notice: could not set up the ${host.noun}: ${(err as Error).message}`);
     }
   } else {
-    info('notice: no docker CLI on PATH; skipping the docker context');
+    info(`notice: no ${host.cli} CLI on PATH; skipping the ${host.noun}`);
   }
   info(`instance "${name}" is running (${((Date.now() - t0) / 1000).toFixed(1)} s). Use it with:`);
   info(ctxLine);

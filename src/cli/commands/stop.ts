@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { contextName, currentContext, dockerCliAvailable } from '../../docker/docker-context.js';
-import { stopInstance } from '../../instance/lifecycle.js';
+import { instanceRuntime, stopInstance } from '../../instance/lifecycle.js';
 import { info, step } from '../output.js';
 
 export async function runStop(name: string, force: boolean): Promise<void> {
   const t0 = Date.now();
+  const host = (await instanceRuntime(name)).host;
   const r = await stopInstance(name, force, (e) => {
     if (e.type === 'progress' && e.step === 'stop') step(e.message);
     else if (e.type === 'notice') info(`notice: ${e.message}`);
@@ -14,10 +14,10 @@ export async function runStop(name: string, force: boolean): Promise<void> {
   } else {
     info(`instance "${name}" stopped (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
-  if ((await dockerCliAvailable()) && (await currentContext()) === contextName(name)) {
+  if ((await host.available()) && (await host.current()) === host.name(name)) {
     info(
-      `notice: your current docker context "${contextName(name)}" points at this stopped instance;` +
-        ` "berth start${name === 'default' ? '' : ` ${name}`}" brings it back, "docker context use default" switches away`,
+      `notice: your current ${host.noun} "${host.name(name)}" points at this stopped instance;` +
+        ` "berth start${name === 'default' ? '' : ` ${name}`}" brings it back, "${host.cli} context use default" switches away`,
     );
   }
 }

@@ -20,7 +20,7 @@ const spec = (over: Partial<VmSpec> = {}): VmSpec => ({
   disk: '/h/dev/disk.qcow2',
   sshPort: 40022,
   hostname: 'berth-dev',
-  fwCfg: { authorized_keys: '/h/dev/fw_cfg/authorized_keys' },
+  guestFiles: { authorized_keys: '/h/dev/fw_cfg/authorized_keys' },
   serialLog: '/h/dev/serial.log',
   qmpSocket: '/h/dev/qmp.sock',
   eventSocket: '/h/dev/events.sock',

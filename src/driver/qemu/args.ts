@@ -139,7 +139,7 @@ export function buildQemuArgs(spec: VmSpec): string[] {
   ];
   spec.shares.forEach((s, i) => args.push(...shareArgs(s, i)));
   if (spec.incoming) args.push('-incoming', 'defer');
-  for (const [name, file] of Object.entries(spec.fwCfg)) {
+  for (const [name, file] of Object.entries(spec.guestFiles)) {
     args.push('-fw_cfg', `name=${FW_CFG_PREFIX}/${name},file=${file}`);
   }
   return args;

@@ -6,10 +6,33 @@ import { requireTool, run } from '../../util/exec.js';
 import { shellQuote } from '../../util/shell-quote.js';
 import { pidAlive, readPid } from '../../store/instance-store.js';
 import { systemClock } from '../../util/retry.js';
-import type { Driver, HostForward, VmControl, VmSpec, VmState } from '../driver.js';
+import type { Arch } from '../../config/schema.js';
+import { hostArch } from '../../config/schema.js';
+import { homeFile } from '../../store/paths.js';
+import type {
+  AccelRequest,
+  Driver,
+  DriverFeatures,
+  HostForward,
+  VmControl,
+  VmSpec,
+  VmState,
+} from '../driver.js';
+import {
+  cachedProbe,
+  decideAccel,
+  hardwareAccelFor,
+  kvmDeviceUsable,
+  needsProbe,
+  probeHardwareAccel,
+  type ConcreteAccel,
+} from './accel-probe.js';
 import { buildQemuArgs, QEMU_BINARY } from './args.js';
 import { hmpFailure, hostfwdAddCommand, hostfwdRemoveCommand, parseUsernet } from './hostfwd.js';
 import { QmpClient } from './qmp-client.js';
+import { USER_NET } from './user-net.js';
+import { FILES, tempFile } from '../../store/filenames.js';
+import path from 'node:path';
 
 async function diskVirtualSize(disk: string): Promise<number> {
   const { stdout } = await run('qemu-img', ['info', '--output=json', '-U', disk]);
@@ -18,6 +41,13 @@ async function diskVirtualSize(disk: string): Promise<number> {
 
 export class QemuDriver implements Driver {
   readonly name = 'qemu';
+  readonly features: DriverFeatures = {
+    suspend: true,
+    hostForwards: true,
+    sharing: '9p',
+    accelerators: ['kvm', 'hvf', 'tcg'],
+  };
+  readonly network = USER_NET;
   /** QMP serves one client at a time: forwarding changes from this process go one after another. */
   private hmpQueue: Promise<unknown> = Promise.resolve();
 
@@ -48,10 +78,47 @@ export class QemuDriver implements Driver {
     if (failure) throw new BerthError('CONFLICT', failure);
   }
 
+  async checkHost(arch: Arch): Promise<void> {
+    await requireTool(QEMU_BINARY[arch]);
+  }
+
+  /**
+   * auto: KVM/HVF only if a probe boots the guest kernel under it within a deadline (a /dev/kvm that opens is
+   * not enough: see accel-probe.ts), cached per QEMU binary and kernel; else TCG with a notice.
+   */
+  async chooseAccel(
+    req: AccelRequest,
+    progress: (m: string) => void,
+  ): Promise<{ accel: ConcreteAccel; notice?: string }> {
+    const facts = {
+      platform: process.platform,
+      hostArch: hostArch(),
+      guestArch: req.arch,
+      kvmDevice: process.platform === 'linux' && kvmDeviceUsable(),
+    };
+    let probe: { ok: boolean; detail: string } | undefined;
+    if (needsProbe(req.requested, facts)) {
+      const hw = hardwareAccelFor(process.platform)!;
+      const bin = await requireTool(QEMU_BINARY[req.arch]);
+      const st = await fsp.stat(bin);
+      progress(`checking that ${hw} works`);
+      probe = await cachedProbe(homeFile('accelProbe'), `${hw}:${bin}:${st.mtimeMs}:${req.kernel}`, () =>
+        probeHardwareAccel(req.arch, hw, req.kernel),
+      );
+    }
+    return decideAccel(req.requested, { ...facts, probe });
+  }
+
+  async fingerprint(arch: Arch): Promise<string> {
+    const bin = await requireTool(QEMU_BINARY[arch]);
+    const st = await fsp.stat(bin);
+    return `${bin}:${st.size}:${st.mtimeMs}`;
+  }
+
   async prepareDisk(spec: VmSpec, diskBytes: number): Promise<void> {
     await requireTool('qemu-img');
     if (!fs.existsSync(spec.disk)) {
-      const tmp = `${spec.disk}.tmp`;
+      const tmp = tempFile(spec.disk);
       await run('qemu-img', [
         'create',
         '-q',
@@ -76,7 +143,8 @@ export class QemuDriver implements Driver {
     const bin = await requireTool(QEMU_BINARY[spec.arch]);
     for (const f of [spec.qmpSocket, spec.eventSocket, spec.pidFile]) await fsp.rm(f, { force: true });
     const args = buildQemuArgs(spec);
-    const stderrFd = fs.openSync(`${spec.serialLog}.qemu-stderr`, 'w', 0o600);
+    const stderrFile = path.join(spec.dir, FILES.qemuStderr);
+    const stderrFd = fs.openSync(stderrFile, 'w', 0o600);
     const child = spawn(bin, args, { detached: true, stdio: ['ignore', 'ignore', stderrFd] });
     fs.closeSync(stderrFd);
     child.unref();
@@ -87,7 +155,7 @@ export class QemuDriver implements Driver {
     for (;;) {
       const early = await Promise.race([exited, systemClock.sleep(20).then(() => undefined)]);
       if (early !== undefined) {
-        const err = await fsp.readFile(`${spec.serialLog}.qemu-stderr`, 'utf8').catch(() => '');
+        const err = await fsp.readFile(stderrFile, 'utf8').catch(() => '');
         throw new BerthError('VM_FAILED', `QEMU exited at once (code ${early})`, {
           details: err.trim().split('\n').slice(-10).join('\n'),
         });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { which } from '../util/exec.js';
+import { which } from '../../util/exec.js';
 
 /** Name of the docker context for an instance: "berth" for default, "berth-NAME" otherwise. */
 export function contextName(instance: string): string {

@@ -1,16 +1,18 @@
 import http from 'node:http';
-import type { PortStatus } from '../forward/port-forwarder.js';
+import type { PortStatus } from './ports.js';
+import { AGENT_ROUTES } from './routes.js';
 import type { AgentEvent, AgentStatus } from './events.js';
 import { jsonLineSplitter } from './events.js';
 
 function request(
   socketPath: string,
-  method: string,
-  path: string,
+  route: keyof typeof AGENT_ROUTES,
   timeoutMs: number,
+  query = '',
 ): Promise<http.IncomingMessage> {
+  const { method, path } = AGENT_ROUTES[route];
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path, timeout: timeoutMs }, resolve);
+    const req = http.request({ socketPath, method, path: path + query, timeout: timeoutMs }, resolve);
     req.on('timeout', () => req.destroy(new Error(`agent API ${path} timed out`)));
     req.on('error', reject);
     req.end();
@@ -26,7 +28,7 @@ async function body(res: http.IncomingMessage): Promise<string> {
 
 export async function agentStatus(socketPath: string, timeoutMs = 3000): Promise<AgentStatus | undefined> {
   try {
-    const res = await request(socketPath, 'GET', '/status', timeoutMs);
+    const res = await request(socketPath, 'status', timeoutMs);
     return JSON.parse(await body(res)) as AgentStatus;
   } catch {
     return undefined; // no agent answering: the caller treats the instance as not managed
@@ -34,17 +36,17 @@ export async function agentStatus(socketPath: string, timeoutMs = 3000): Promise
 }
 
 export async function agentPorts(socketPath: string, timeoutMs = 3000): Promise<PortStatus[]> {
-  const res = await request(socketPath, 'GET', '/ports', timeoutMs);
+  const res = await request(socketPath, 'ports', timeoutMs);
   return JSON.parse(await body(res)) as PortStatus[];
 }
 
 export async function agentStop(socketPath: string, force: boolean): Promise<void> {
-  const res = await request(socketPath, 'POST', `/stop${force ? '?force=1' : ''}`, 5000);
+  const res = await request(socketPath, 'stop', 5000, force ? '?force=1' : '');
   await body(res);
 }
 
 export async function agentSuspend(socketPath: string): Promise<void> {
-  const res = await request(socketPath, 'POST', '/suspend', 5000);
+  const res = await request(socketPath, 'suspend', 5000);
   await body(res);
 }
 
@@ -54,7 +56,7 @@ export async function followEvents(
   onEvent: (e: AgentEvent) => void,
   until: (e: AgentEvent) => boolean,
 ): Promise<AgentEvent | undefined> {
-  const res = await request(socketPath, 'GET', '/events', 0);
+  const res = await request(socketPath, 'events', 0);
   res.setEncoding('utf8');
   return new Promise((resolve) => {
     let last: AgentEvent | undefined;

@@ -1,0 +1,307 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../agent-api/events.js';
+import { parseInstanceConfig } from '../config/load.js';
+import type { Driver, VmControl, VmSpec } from '../driver/driver.js';
+import { instanceFile } from '../store/paths.js';
+import { runtimeRecord, savedStateRecord } from '../store/records.js';
+import { BerthError } from '../util/errors.js';
+import type { Clock } from '../util/retry.js';
+import type { AgentApiHandlers } from './api-server.js';
+import { EventLog } from './event-log.js';
+import { HostAgent, type Link } from './host-agent.js';
+import type { Launch } from './vm-launcher.js';
+
+const log = pino({ level: 'silent' });
+const instantClock: Clock = { now: () => Date.now(), sleep: async () => undefined };
+
+/** A driver that records what the agent asks of it; the VM is this test process (always "alive"). */
+class FakeDriver implements Driver {
+  readonly name = 'fake';
+  readonly features = {
+    suspend: true,
+    hostForwards: true,
+    sharing: '9p' as const,
+    accelerators: ['tcg' as const],
+  };
+  readonly network = {
+    guest: '10.0.0.2',
+    prefixLength: 24,
+    gateway: '10.0.0.1',
+    dns: '10.0.0.1',
+    host: '10.0.0.1',
+    loopback: '10.0.0.3',
+  };
+  calls: string[] = [];
+  cleanShutdown = true;
+  saveFails = false;
+  async prepareDisk() {}
+  async start() {
+    this.calls.push('start');
+    return { pid: process.pid };
+  }
+  async state() {
+    return 'running' as const;
+  }
+  async shutdown(_vm: VmControl, timeoutMs: number) {
+    this.calls.push(`shutdown ${timeoutMs}`);
+    return this.cleanShutdown;
+  }
+  async kill() {
+    this.calls.push('kill');
+  }
+  async saveState(_vm: VmControl, file: string) {
+    this.calls.push('saveState');
+    if (this.saveFails) throw new Error('migration refused');
+    fs.writeFileSync(file, 'x'.repeat(42));
+    return 42;
+  }
+  async loadState() {}
+  async listForwards() {
+    return [];
+  }
+  async addForward() {}
+  async removeForward() {}
+  async checkHost() {}
+  async chooseAccel() {
+    return { accel: 'tcg' as const };
+  }
+  async fingerprint() {
+    return 'fake-1';
+  }
+}
+
+class FakeLink implements Link {
+  calls: string[] = [];
+  connected = true;
+  connectError?: Error;
+  unmountError?: Error;
+  async connect() {
+    this.calls.push('connect');
+    if (this.connectError) throw this.connectError;
+    return {
+      platforms: ['linux/amd64', 'linux/arm64'],
+      breakdown: { guest: 5, ssh: 1, engine: 2 },
+      guestBoot: { kernel: 100 },
+    };
+  }
+  async startShareEvents() {
+    this.calls.push('shares');
+  }
+  portList() {
+    return [{ proto: 'tcp' as const, guestPort: 80, guestBind: 'any' as const, state: 'forwarded' as const }];
+  }
+  async unmountSharesForSuspend() {
+    this.calls.push('unmount');
+    if (this.unmountError) throw this.unmountError;
+  }
+  async afterFailedSuspend() {
+    this.calls.push('remount');
+  }
+  async flushGuest() {
+    this.calls.push('flush');
+  }
+  async close() {
+    this.calls.push('close');
+  }
+}
+
+function launchFor(name: string): Launch {
+  const cfg = parseInstanceConfig('cpus: 1\n', 'berth.yaml');
+  const spec = { pidFile: instanceFile(name, 'qemuPid'), qmpSocket: instanceFile(name, 'qmpSock') } as VmSpec;
+  return {
+    cfg,
+    shares: [],
+    spec,
+    mode: 'cold',
+    breakdown: { image: 1, qemu: 2 },
+    runtime: {
+      sshPort: 2222,
+      accel: 'tcg',
+      imageId: 'img',
+      imageDir: '/img',
+      qemuPid: process.pid,
+      startedAt: new Date().toISOString(),
+      fingerprint: 'fp',
+    },
+  };
+}
+
+function setup(opts: { launchError?: Error; qemuPid?: number } = {}) {
+  const name = 'unit';
+  fs.mkdirSync(path.join(process.env.BERTH_HOME!, name), { recursive: true });
+  const driver = new FakeDriver();
+  const link = new FakeLink();
+  const events = new EventLog(log);
+  const seen: AgentEvent[] = [];
+  events.subscribe((e) => seen.push(e));
+  let api: AgentApiHandlers | undefined;
+  let exited: (code: number) => void = () => undefined;
+  const exitCode = new Promise<number>((resolve) => (exited = resolve));
+  const agent = new HostAgent({
+    name,
+    log,
+    events,
+    driver,
+    clock: instantClock,
+    launch: async () => {
+      if (opts.launchError) throw opts.launchError;
+      const l = launchFor(name);
+      if (opts.qemuPid) l.runtime.qemuPid = opts.qemuPid;
+      return l;
+    },
+    link: () => link,
+    serveApi: async (h) => {
+      api = h;
+      return { close: () => undefined };
+    },
+    exit: (code) => exited(code),
+    shutdownTimeoutMs: 1234,
+    watchIntervalMs: 10,
+  });
+  return { name, agent, driver, link, seen, api: () => api!, exitCode };
+}
+
+describe('HostAgent (state machine, fakes)', () => {
+  let home: string;
+  beforeEach(() => {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-agent-'));
+    process.env.BERTH_HOME = home;
+  });
+  afterEach(() => {
+    delete process.env.BERTH_HOME;
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it('boots to ready: records the run, emits ready with both breakdowns, serves status and ports', async () => {
+    const t = setup();
+    await t.agent.run();
+    const ready = t.seen.find((e) => e.type === 'ready');
+    expect(ready).toMatchObject({
+      type: 'ready',
+      socket: instanceFile(t.name, 'dockerSock'),
+      breakdown: { image: 1, qemu: 2, guest: 5, ssh: 1, engine: 2 },
+      guestBoot: { kernel: 100 },
+    });
+    expect(t.api().status()).toMatchObject({ phase: 'ready', accel: 'tcg', sshPort: 2222 });
+    expect(t.api().ports()).toHaveLength(1);
+    expect((await runtimeRecord.read(t.name))?.platforms).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(t.link.calls).toEqual(['connect', 'shares']);
+    await t.agent.stop(true);
+  });
+
+  it('a failed launch is a "failed" event with the error code and hint, and exit 1', async () => {
+    const t = setup({
+      launchError: new BerthError('IMAGE', 'no image', { hint: 'build it' }),
+    });
+    await t.agent.run();
+    expect(await t.exitCode).toBe(1);
+    expect(t.seen.at(-1)).toMatchObject({
+      type: 'failed',
+      code: 'IMAGE',
+      message: 'no image',
+      hint: 'build it',
+    });
+    expect(t.api().status()).toMatchObject({ phase: 'failed', error: 'no image' });
+    expect(t.driver.calls).not.toContain('kill'); // nothing was started
+  });
+
+  it('a guest that never connects: failed, and the VM it started is killed', async () => {
+    const t = setup();
+    t.link.connectError = new BerthError('TIMEOUT', 'cannot reach the guest over SSH');
+    await t.agent.run();
+    expect(await t.exitCode).toBe(1);
+    expect(t.seen.at(-1)).toMatchObject({ type: 'failed', code: 'TIMEOUT' });
+    expect(t.driver.calls).toContain('kill');
+    expect(t.link.calls).toContain('close');
+  });
+
+  it('stop: graceful shutdown with the configured timeout, then "stopped" and exit 0', async () => {
+    const t = setup();
+    await t.agent.run();
+    await t.api().stop(false);
+    expect(await t.exitCode).toBe(0);
+    expect(t.driver.calls).toEqual(['shutdown 1234']);
+    expect(t.seen.at(-1)).toMatchObject({ type: 'stopped', reason: 'stopped' });
+    expect(t.api().status().phase).toBe('stopped');
+  });
+
+  it('stop: a guest that does not power off is forced, with a notice', async () => {
+    const t = setup();
+    t.driver.cleanShutdown = false;
+    await t.agent.run();
+    await t.agent.stop(false);
+    expect(t.driver.calls).toEqual(['shutdown 1234', 'kill']);
+    expect(t.seen.some((e) => e.type === 'notice' && /did not power off/.test(e.message))).toBe(true);
+  });
+
+  it('notices the VM going away on its own: "stopped" (the VM exited) and exit 0', async () => {
+    const t = setup({ qemuPid: 2 ** 22 + 12345 }); // above pid_max: never a live process
+    await t.agent.run();
+    expect(await t.exitCode).toBe(0);
+    expect(t.seen.at(-1)).toMatchObject({ type: 'stopped', reason: 'the VM exited' });
+    expect(t.link.calls).toContain('close');
+  });
+
+  it('suspend: flush, save, record, quit; "stopped" with reason suspended', async () => {
+    const t = setup();
+    await t.agent.run();
+    await t.agent.suspend();
+    expect(t.link.calls).toEqual(['connect', 'shares', 'unmount', 'flush', 'close']);
+    expect(t.driver.calls).toEqual(['saveState', 'kill']);
+    expect(await savedStateRecord.read(t.name)).toMatchObject({
+      fingerprint: 'fp',
+      imageId: 'img',
+      sizeBytes: 42,
+    });
+    expect(fs.readFileSync(instanceFile(t.name, 'suspendState'), 'utf8')).toHaveLength(42);
+    expect(t.seen.at(-1)).toMatchObject({ type: 'stopped', reason: 'suspended' });
+  });
+
+  it('suspend refused (a share in use): suspend-failed with the hint, and it keeps running', async () => {
+    const t = setup();
+    await t.agent.run();
+    t.link.unmountError = new BerthError('CONFLICT', 'a shared folder is in use', {
+      hint: 'stop what uses it',
+    });
+    await t.agent.suspend();
+    expect(t.seen.at(-1)).toMatchObject({
+      type: 'suspend-failed',
+      message: 'a shared folder is in use',
+      hint: 'stop what uses it',
+    });
+    expect(t.api().status().phase).toBe('ready');
+    expect(t.driver.calls).toEqual([]);
+  });
+
+  it('suspend that fails to save: no state left, folders back, still ready', async () => {
+    const t = setup();
+    await t.agent.run();
+    t.driver.saveFails = true;
+    await t.agent.suspend();
+    expect(t.seen.at(-1)).toMatchObject({ type: 'suspend-failed' });
+    expect((t.seen.at(-1) as { message: string }).message).toMatch(/keeps running: migration refused/);
+    expect(await savedStateRecord.read(t.name)).toBeUndefined();
+    expect(t.link.calls.at(-1)).toBe('remount');
+    expect(t.api().status().phase).toBe('ready');
+  });
+
+  it('suspend before ready, or with a driver that cannot: refused', async () => {
+    const t = setup();
+    await t.agent.suspend();
+    expect(t.seen.at(-1)).toMatchObject({
+      type: 'suspend-failed',
+      message: 'instance "unit" is starting, not running',
+    });
+    await t.agent.run();
+    (t.driver.features as { suspend: boolean }).suspend = false;
+    await t.agent.suspend();
+    expect(t.seen.at(-1)).toMatchObject({
+      type: 'suspend-failed',
+      message: 'the fake driver cannot suspend a VM',
+    });
+  });
+});

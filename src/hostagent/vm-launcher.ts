@@ -1,0 +1,203 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { loadInstanceConfig } from '../config/load.js';
+import { binfmtList, type InstanceConfig } from '../config/schema.js';
+import { guestNetworkEntry, type Driver, type VmSpec } from '../driver/driver.js';
+import { ensureKeyPair } from '../guest/ssh-keys.js';
+import { loadImage, resolveImage } from '../image/cache.js';
+import type { GuestImage } from '../image/image.js';
+import { stateFingerprint } from '../instance/saved-state.js';
+import { guestFile, vmSpecFor } from '../instance/vm-spec.js';
+import { syncManifest } from '../share/share-events.js';
+import { guestMountTable, resolveShares, type Share } from '../share/shares.js';
+import { FILES } from '../store/filenames.js';
+import { pidAlive, readPid } from '../store/instance-store.js';
+import { berthHome, homeFile, imageCacheDir, instanceDir, instanceFile } from '../store/paths.js';
+import { instanceInfoRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
+import { BerthError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import type { EventLog } from './event-log.js';
+import { tryResume } from './suspend.js';
+
+/** How the VM came up: booted, resumed from a saved state, or found running (a new agent re-attaching). */
+export type LaunchMode = 'cold' | 'resumed' | 'reattached';
+
+/** A running VM and what the agent needs to serve it. */
+export interface Launch {
+  cfg: InstanceConfig;
+  shares: Share[];
+  spec: VmSpec;
+  runtime: RuntimeState;
+  mode: LaunchMode;
+  /** ms per launch step (image, accel, disk, qemu | resume), for `berth start -v`. */
+  breakdown: Record<string, number>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The boot paths of an instance: re-attach to a VM that still runs (the agent crashed), resume a saved
+ * state, or boot cold (image, accelerator, identity and files for the guest, disk, then the driver's start).
+ */
+export class VmLauncher {
+  constructor(
+    private readonly name: string,
+    private readonly driver: Driver,
+    private readonly events: EventLog,
+    private readonly log: Logger,
+    private readonly opts: { cold?: boolean } = {},
+  ) {}
+
+  async launch(): Promise<Launch> {
+    const breakdown: Record<string, number> = {};
+    let mark = Date.now();
+    const lap = (k: string) => {
+      breakdown[k] = Date.now() - mark;
+      mark = Date.now();
+    };
+    const cfg = await loadInstanceConfig(instanceFile(this.name, 'config'));
+    const shares = resolveShares(cfg, instanceFile(this.name, 'config'));
+    const existing = await runtimeRecord.read(this.name);
+    const qemuPid = await readPid(instanceFile(this.name, 'qemuPid'));
+
+    if (pidAlive(qemuPid) && existing !== undefined) {
+      this.events.progress('reattach', `re-attaching to the running VM (QEMU pid ${qemuPid})`);
+      const image = await this.instanceImage(cfg);
+      const spec = vmSpecFor(
+        this.name,
+        cfg,
+        image,
+        existing.accel as VmSpec['accel'],
+        existing.sshPort,
+        shares,
+      );
+      return {
+        cfg,
+        shares,
+        spec,
+        runtime: { ...existing, agentPid: process.pid },
+        mode: 'reattached',
+        breakdown,
+      };
+    }
+
+    await this.driver.checkHost(cfg.arch);
+    this.events.progress('image', 'preparing the guest image');
+    const image = await this.instanceImage(cfg);
+    lap('image');
+    const { accel, notice } = await this.driver.chooseAccel(
+      { requested: cfg.accel, arch: cfg.arch, kernel: image.kernel },
+      (m) => this.events.progress('accel', m),
+    );
+    if (notice) this.events.notice(notice);
+    lap('accel');
+    const fingerprint = stateFingerprint(cfg, image.id, await this.driver.fingerprint(cfg.arch));
+    const sshPort = await freePort();
+    const spec = vmSpecFor(this.name, cfg, image, accel, sshPort, shares);
+    await this.writeGuestFiles(cfg, shares);
+    await this.writeSyncManifests(shares, false);
+    const resumed = await tryResume(this.driver, spec, {
+      name: this.name,
+      fingerprint,
+      cold: this.opts.cold,
+      events: this.events,
+      log: this.log,
+    });
+    if (!resumed) {
+      await this.writeSyncManifests(shares, true);
+      await this.driver.prepareDisk(spec, cfg.disk);
+      const info = await instanceInfoRecord.read(this.name);
+      if (info && info.imageDir !== image.dir)
+        await instanceInfoRecord.write(this.name, { ...info, imageDir: image.dir });
+      lap('disk');
+      this.events.progress(
+        'boot',
+        `booting the VM (${cfg.arch}, ${cfg.cpus} CPUs, ${Math.round(cfg.memory / 1024 ** 2)} MiB, ${accel})`,
+      );
+      await this.driver.start(spec);
+    }
+    const runtime: RuntimeState = {
+      sshPort,
+      accel,
+      imageId: image.id,
+      imageDir: image.dir,
+      qemuPid: await readPid(spec.pidFile),
+      agentPid: process.pid,
+      startedAt: new Date().toISOString(),
+      fingerprint,
+      // A resumed guest keeps the interpreters it had when it was saved.
+      ...(resumed && existing?.platforms ? { platforms: existing.platforms } : {}),
+    };
+    lap(resumed ? 'resume' : 'qemu');
+    return { cfg, shares, spec, runtime, mode: resumed ? 'resumed' : 'cold', breakdown };
+  }
+
+  /**
+   * The image to boot: the one the instance's disk was created from, once it has a disk (a newer berth may
+   * build a newer image; the old disk's kernel modules must match the kernel). New instances resolve the
+   * configured or built-in image.
+   */
+  private async instanceImage(cfg: InstanceConfig): Promise<GuestImage> {
+    const info = await instanceInfoRecord.read(this.name);
+    if (info?.imageDir && fs.existsSync(instanceFile(this.name, 'disk'))) {
+      const pinned = await loadImage(info.imageDir);
+      if (!pinned) {
+        throw new BerthError(
+          'IMAGE',
+          `the guest image this instance was created from is gone (${info.imageDir})`,
+          {
+            hint: `recreate the instance: berth delete ${this.name} && berth start ${this.name}`,
+          },
+        );
+      }
+      return pinned;
+    }
+    return resolveImage(cfg.image, cfg.arch, (m) => this.events.progress('image', m));
+  }
+
+  /**
+   * The files the guest reads at boot (guest/PROTOCOL.md): the user's SSH key, the instance's host key pair
+   * (generated here and pinned), the binfmt list, the mount table and the network.
+   */
+  private async writeGuestFiles(cfg: InstanceConfig, shares: Share[]): Promise<void> {
+    await fsp.mkdir(path.join(instanceDir(this.name), FILES.fwCfgDir), { recursive: true, mode: 0o700 });
+    const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
+    await ensureKeyPair(
+      instanceFile(this.name, 'hostKey'),
+      instanceFile(this.name, 'hostKeyPub'),
+      `berth-${this.name}`,
+    );
+    const files: Record<string, string> = {
+      authorized_keys: user.publicKey + '\n',
+      binfmt: binfmtList(cfg.arch, cfg.binfmt).join(' '),
+      mounts: guestMountTable(shares),
+      network: guestNetworkEntry(this.driver.network),
+    };
+    for (const [entry, text] of Object.entries(files)) {
+      await fsp.writeFile(guestFile(this.name, entry), text, { mode: 0o600 });
+    }
+  }
+
+  /**
+   * The manifests of the synchronised folders: their contents for a cold boot, else just present (a resumed
+   * guest does not read them; the scan after ready brings it up to date, but the VM must have the same files).
+   */
+  private async writeSyncManifests(shares: Share[], full: boolean): Promise<void> {
+    for (const s of shares.filter((x) => x.sync)) {
+      const file = guestFile(this.name, `sync-${s.tag}`);
+      const text = full ? await syncManifest(s.hostPath, [berthHome(), imageCacheDir()]) : '';
+      if (full || !fs.existsSync(file)) await fsp.writeFile(file, text, { mode: 0o600 });
+    }
+  }
+}

@@ -1,0 +1,26 @@
+import type { ContainerRuntime } from '../runtime.js';
+import {
+  contextName,
+  currentContext,
+  dockerCliAvailable,
+  ensureContext,
+  removeContext,
+} from './docker-context.js';
+import { pingEngine } from './engine-ping.js';
+
+/** Docker Engine (dockerd + containerd + runc from Debian) behind its API socket, found through a docker context. */
+export const dockerRuntime: ContainerRuntime = {
+  name: 'docker',
+  guestPackages: ['docker.io'],
+  guestSocket: '/run/docker.sock',
+  ping: pingEngine,
+  host: {
+    noun: 'docker context',
+    cli: 'docker',
+    available: dockerCliAvailable,
+    name: contextName,
+    ensure: ensureContext,
+    current: currentContext,
+    remove: removeContext,
+  },
+};

@@ -1,0 +1,36 @@
+import type { RuntimeName } from '../config/schema.js';
+
+/**
+ * What lets host tools find an instance's engine (Docker: a docker context). Optional by nature: a host
+ * without the runtime's CLI still gets the socket.
+ */
+export interface HostIntegration {
+  /** What users call it, for messages ("docker context"). */
+  readonly noun: string;
+  /** The command users type ("docker"). */
+  readonly cli: string;
+  /** The runtime's CLI is on the host. */
+  available(): Promise<boolean>;
+  /** The name tools select the instance by (Docker: "berth" for default, "berth-NAME" otherwise). */
+  name(instance: string): string;
+  /** Points `name(instance)` at the host socket; makes it current when `activate`. Returns the name. */
+  ensure(instance: string, hostSocket: string, activate: boolean): Promise<string>;
+  /** The name currently selected on the host (undefined when the CLI cannot say). */
+  current(): Promise<string | undefined>;
+  remove(instance: string): Promise<{ removed: boolean; wasCurrent: boolean }>;
+}
+
+/**
+ * A container runtime inside the instance: the seam between berth and the engine. Docker is the first; a
+ * second (Podman) is one module implementing this plus its guest overlay.
+ */
+export interface ContainerRuntime {
+  readonly name: RuntimeName;
+  /** Debian packages the guest image installs for it (beyond the base system). */
+  readonly guestPackages: readonly string[];
+  /** The engine's API socket inside the guest: what the host socket forwards to. */
+  readonly guestSocket: string;
+  /** Readiness: true once the engine answers through the host socket. */
+  ping(hostSocket: string, timeoutMs: number): Promise<boolean>;
+  readonly host: HostIntegration;
+}

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { jsonRecord } from './json-record.js';
+
+/** instance.json: facts fixed when an instance is created, checked on every start. */
+export const InstanceInfoSchema = z
+  .object({
+    arch: z.string(),
+    /** The largest disk size ever applied (disks grow, never shrink). */
+    diskBytes: z.number(),
+    createdAt: z.string(),
+    /**
+     * The cached image the instance's disk was created from (its qcow2 backing file). The instance keeps
+     * booting that image's kernel even when a newer berth builds a newer image: a kernel must match the
+     * modules on the disk.
+     */
+    imageDir: z.string().optional(),
+  })
+  .passthrough();
+export type InstanceInfo = z.infer<typeof InstanceInfoSchema>;
+export const instanceInfoRecord = jsonRecord('instanceInfo', InstanceInfoSchema);
+
+/** runtime.json: facts about the current (or last) run of an instance, written by its host agent. */
+export const RuntimeStateSchema = z
+  .object({
+    sshPort: z.number(),
+    accel: z.string(),
+    imageId: z.string(),
+    imageDir: z.string(),
+    qemuPid: z.number().optional(),
+    agentPid: z.number().optional(),
+    startedAt: z.string(),
+    /** Hardware fingerprint of the running VM (see instance/saved-state.ts). */
+    fingerprint: z.string().optional(),
+    /** Docker platforms the engine can run (native first), as found in the guest when it became ready. */
+    platforms: z.array(z.string()).optional(),
+  })
+  .passthrough();
+export type RuntimeState = z.infer<typeof RuntimeStateSchema>;
+export const runtimeRecord = jsonRecord('runtime', RuntimeStateSchema, { lenient: true });
+
+/** suspend.json: describes a suspended VM's state file; written only after the state file is complete. */
+export const SavedStateMetaSchema = z
+  .object({
+    fingerprint: z.string(),
+    imageId: z.string(),
+    sizeBytes: z.number(),
+    savedAt: z.string(),
+  })
+  .passthrough();
+export type SavedStateMeta = z.infer<typeof SavedStateMetaSchema>;
+export const savedStateRecord = jsonRecord('suspendMeta', SavedStateMetaSchema, { lenient: true });
