@@ -64,6 +64,11 @@ export interface Lifecycle {
   shutdown(vm: VmControl, timeoutMs: number): Promise<boolean>;
   /** Stops the VM at once (disks may lose unsynced writes, like pulling the plug). */
   kill(vm: VmControl): Promise<void>;
+  /**
+   * Kills those of `pids` that are still instance `name`'s VM (checked on the process itself, so a recycled
+   * pid is left alone): the last guard before an instance's disk is deleted.
+   */
+  killLeftovers(name: string, pids: number[]): Promise<void>;
 }
 
 /** Saves a running VM's whole state to a file and brings it back (suspend/resume). */

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { BerthError } from '../util/errors.js';
 import { escapePath, escapeWord } from '../util/escape.js';
 import { lineSplitter } from '../util/lines.js';
+import { retryUntil } from '../util/retry.js';
 
 /** " kernel=1.30 initrd=2.05" → { kernel: 1300, initrd: 2050 } (ms). */
 export function parseBootMarks(text: string): Record<string, number> {
@@ -80,26 +81,29 @@ export class GuestChannel {
 
   /** Connects, retrying while QEMU sets the socket up. */
   async connect(timeoutMs: number, stopped: () => boolean): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        const s = await this.connectOnce();
-        this.sock = s;
-        s.setEncoding('utf8');
-        s.on(
-          'data',
-          lineSplitter((line) => this.onLine(line)),
-        );
-        s.on('error', () => undefined); // 'close' follows; the agent notices the VM going away by its pid
-        s.on('close', () => (this.sock = undefined));
-        return;
-      } catch {
-        if (stopped()) throw new BerthError('VM_FAILED', 'the VM stopped');
-        if (Date.now() > deadline)
+    const s = await retryUntil(
+      () =>
+        this.connectOnce().catch(() => {
+          if (stopped()) throw new BerthError('VM_FAILED', 'the VM stopped');
+          return undefined; // QEMU has not made the socket yet
+        }),
+      (s) => s !== undefined,
+      {
+        intervalMs: 100,
+        timeoutMs,
+        onTimeout: () => {
           throw new BerthError('TIMEOUT', `cannot connect to the guest channel ${this.path}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+        },
+      },
+    );
+    this.sock = s;
+    s!.setEncoding('utf8');
+    s!.on(
+      'data',
+      lineSplitter((line) => this.onLine(line)),
+    );
+    s!.on('error', () => undefined); // 'close' follows; the agent notices the VM going away by its pid
+    s!.on('close', () => (this.sock = undefined));
   }
 
   private send(line: string): void {
@@ -119,17 +123,25 @@ export class GuestChannel {
 
   /** Resolves once the guest says it is ready; pings every second in case "ready" was sent before we connected. */
   async waitReady(timeoutMs: number, stopped: () => boolean): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.sawReady) {
-      if (stopped()) throw new BerthError('VM_FAILED', 'the VM stopped while booting');
-      if (Date.now() > deadline) {
-        throw new BerthError('TIMEOUT', `the guest did not report ready within ${timeoutMs / 1000} s`, {
-          hint: 'see "berth logs" for the guest console',
-        });
-      }
-      this.send('ping');
-      await this.waitLine((l) => /^(ready|pong)\b/.test(l), 1000);
-    }
+    await retryUntil(
+      async () => {
+        if (this.sawReady) return true;
+        if (stopped()) throw new BerthError('VM_FAILED', 'the VM stopped while booting');
+        this.send('ping');
+        await this.waitLine((l) => /^(ready|pong)\b/.test(l), 1000);
+        return this.sawReady;
+      },
+      Boolean,
+      {
+        intervalMs: 0, // waitLine above already waits up to a second
+        timeoutMs,
+        onTimeout: () => {
+          throw new BerthError('TIMEOUT', `the guest did not report ready within ${timeoutMs / 1000} s`, {
+            hint: 'see "berth logs" for the guest console',
+          });
+        },
+      },
+    );
   }
 
   /**
@@ -137,13 +149,15 @@ export class GuestChannel {
    * right after a resume the guest end may still be noticing that a new host end connected.
    */
   async setTime(timeoutMs = 5000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      this.send(`time ${(Date.now() / 1000).toFixed(3)}`);
-      const r = await this.waitLine((l) => l.endsWith(' time'), 250);
-      if (r) return r === 'ok time';
-    }
-    return false;
+    const answer = await retryUntil(
+      () => {
+        this.send(`time ${(Date.now() / 1000).toFixed(3)}`);
+        return this.waitLine((l) => l.endsWith(' time'), 250);
+      },
+      (r) => r !== undefined,
+      { intervalMs: 0, timeoutMs },
+    );
+    return answer === 'ok time';
   }
 
   /** Receives every listener list the guest sends; asks for one at once. */

@@ -53,6 +53,7 @@ class FakeDriver implements Driver {
   async kill() {
     this.calls.push('kill');
   }
+  async killLeftovers() {}
   async saveState(_vm: VmControl, file: string) {
     this.calls.push('saveState');
     if (this.saveFails) throw new Error('migration refused');

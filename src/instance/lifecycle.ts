@@ -277,22 +277,15 @@ export async function deleteInstance(name: string, force: boolean): Promise<void
 
 /**
  * Never a VM left running on a disk that is about to be deleted: once, in an e2e run, `delete --force` left
- * the instance's QEMU running after its agent reported it stopped (cause not found). Kills any process
- * named in the pid file or the runtime state that is still this instance's QEMU (checked on its command
- * line, so a recycled pid is left alone).
+ * the instance's QEMU running after its agent reported it stopped (cause not found). The driver kills any
+ * process named in the pid file or the runtime state that is still this instance's VM.
  */
 async function killLeftoverVm(name: string): Promise<void> {
-  const pids = new Set([
-    await readPid(instanceFile(name, 'qemuPid')),
-    (await runtimeRecord.read(name))?.qemuPid,
-  ]);
-  for (const pid of pids) {
-    if (!pid || !pidAlive(pid)) continue;
-    const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (!cmdline.split('\0').includes(`berth-${name}`)) continue;
-    process.kill(pid, 'SIGKILL');
-    await waitPidGone(pid, 5000);
-  }
+  const pids = [await readPid(instanceFile(name, 'qemuPid')), (await runtimeRecord.read(name))?.qemuPid];
+  await driverFor().killLeftovers(
+    name,
+    [...new Set(pids)].filter((p): p is number => Boolean(p)),
+  );
 }
 
 /** Saves the running VM's state to a file and stops it; the next start resumes from it. */

@@ -5,7 +5,7 @@ import { BerthError } from '../../util/errors.js';
 import { requireTool, run } from '../../util/exec.js';
 import { shellQuote } from '../../util/shell-quote.js';
 import { pidAlive, readPid } from '../../store/instance-store.js';
-import { systemClock } from '../../util/retry.js';
+import { retryUntil, systemClock } from '../../util/retry.js';
 import type { Arch } from '../../config/schema.js';
 import { hostArch } from '../../config/schema.js';
 import { homeFile } from '../../store/paths.js';
@@ -148,30 +148,35 @@ export class QemuDriver implements Driver {
     const child = spawn(bin, args, { detached: true, stdio: ['ignore', 'ignore', stderrFd] });
     fs.closeSync(stderrFd);
     child.unref();
-    const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
+    let exitCode: number | undefined;
+    child.once('exit', (code) => (exitCode = code ?? -1));
     // QEMU is running once its QMP socket answers (polled every 20 ms: QEMU is often up within 100 ms, and
     // a warm start waits on this).
-    const deadline = systemClock.now() + 15000;
-    for (;;) {
-      const early = await Promise.race([exited, systemClock.sleep(20).then(() => undefined)]);
-      if (early !== undefined) {
-        const err = await fsp.readFile(stderrFile, 'utf8').catch(() => '');
-        throw new BerthError('VM_FAILED', `QEMU exited at once (code ${early})`, {
-          details: err.trim().split('\n').slice(-10).join('\n'),
-        });
-      }
-      try {
-        const q = await QmpClient.connect(spec.qmpSocket, 2000);
-        q.close();
-        break;
-      } catch {
-        // not up yet
-      }
-      if (systemClock.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new BerthError('TIMEOUT', 'QEMU started but its QMP socket never answered');
-      }
-    }
+    await retryUntil(
+      async () => {
+        if (exitCode !== undefined) {
+          const err = await fsp.readFile(stderrFile, 'utf8').catch(() => '');
+          throw new BerthError('VM_FAILED', `QEMU exited at once (code ${exitCode})`, {
+            details: err.trim().split('\n').slice(-10).join('\n'),
+          });
+        }
+        try {
+          (await QmpClient.connect(spec.qmpSocket, 2000)).close();
+          return true;
+        } catch {
+          return false; // not up yet
+        }
+      },
+      Boolean,
+      {
+        intervalMs: 20,
+        timeoutMs: 15000,
+        onTimeout: () => {
+          child.kill('SIGKILL');
+          throw new BerthError('TIMEOUT', 'QEMU started but its QMP socket never answered');
+        },
+      },
+    );
     return { pid: child.pid! };
   }
 
@@ -250,11 +255,8 @@ export class QemuDriver implements Driver {
   }
 
   private async waitExit(spec: VmControl, pid: number | undefined, timeoutMs: number): Promise<boolean> {
-    const deadline = systemClock.now() + timeoutMs;
-    while (pidAlive(pid)) {
-      if (systemClock.now() > deadline) return false;
-      await systemClock.sleep(200);
-    }
+    const gone = await retryUntil(async () => !pidAlive(pid), Boolean, { intervalMs: 200, timeoutMs });
+    if (!gone) return false;
     await fsp.rm(spec.pidFile, { force: true });
     return true;
   }
@@ -274,6 +276,17 @@ export class QemuDriver implements Driver {
       return false;
     }
     return this.waitExit(spec, pid, timeoutMs);
+  }
+
+  async killLeftovers(name: string, pids: number[]): Promise<void> {
+    for (const pid of pids) {
+      if (!pidAlive(pid)) continue;
+      // QEMU runs with -name berth-NAME (args.ts).
+      const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (!cmdline.split('\0').includes(`berth-${name}`)) continue;
+      process.kill(pid, 'SIGKILL');
+      await retryUntil(async () => !pidAlive(pid), Boolean, { intervalMs: 100, timeoutMs: 5000 });
+    }
   }
 
   async kill(spec: VmControl): Promise<void> {

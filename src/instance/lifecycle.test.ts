@@ -3,9 +3,9 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { prepareInstance } from '../instance/lifecycle.js';
-import { acquireLock, listInstances, validateName } from './instance-store.js';
-import { instanceFile } from './paths.js';
+import { prepareInstance } from './lifecycle.js';
+import { acquireLock, listInstances, validateName } from '../store/instance-store.js';
+import { instanceFile } from '../store/paths.js';
 
 let home: string;
 beforeEach(async () => {
