@@ -38,7 +38,8 @@ export interface VmSpec {
    */
   guestFiles: Record<string, string>;
   serialLog: string;
-  qmpSocket: string;
+  /** The hypervisor's control socket (QEMU: QMP). */
+  controlSocket: string;
   /** Unix socket (server side: QEMU) for guest → host events over virtio-serial. */
   eventSocket: string;
   pidFile: string;
@@ -49,7 +50,7 @@ export interface VmSpec {
 }
 
 /** The handles needed to observe and stop a VM that is already running. */
-export type VmControl = Pick<VmSpec, 'pidFile' | 'qmpSocket'>;
+export type VmControl = Pick<VmSpec, 'pidFile' | 'controlSocket'>;
 
 export type VmState = 'running' | 'paused' | 'stopped';
 

@@ -107,7 +107,7 @@ class FakeNet implements PortForwarding {
 
 describe('PortForwarder', () => {
   const log = pino({ level: 'silent' });
-  const vm = { pidFile: '/x', qmpSocket: '/x' };
+  const vm = { pidFile: '/x', controlSocket: '/x' };
 
   it('adds, keeps, removes forwards as the guest listeners change, and leaves the SSH forward alone', async () => {
     const fake = new FakeNet();

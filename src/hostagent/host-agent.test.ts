@@ -112,7 +112,10 @@ class FakeLink implements Link {
 
 function launchFor(name: string): Launch {
   const cfg = parseInstanceConfig('cpus: 1\n', 'berth.yaml');
-  const spec = { pidFile: instanceFile(name, 'qemuPid'), qmpSocket: instanceFile(name, 'qmpSock') } as VmSpec;
+  const spec = {
+    pidFile: instanceFile(name, 'qemuPid'),
+    controlSocket: instanceFile(name, 'qmpSock'),
+  } as VmSpec;
   return {
     cfg,
     shares: [],

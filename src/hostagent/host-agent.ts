@@ -231,7 +231,7 @@ export class HostAgent {
     this.phase = 'stopping';
     const vm: VmControl = this.launched?.spec ?? {
       pidFile: instanceFile(this.name, 'qemuPid'),
-      qmpSocket: instanceFile(this.name, 'qmpSock'),
+      controlSocket: instanceFile(this.name, 'qmpSock'),
     };
     const timeoutMs = this.deps.shutdownTimeoutMs ?? 60000;
     if (force) {

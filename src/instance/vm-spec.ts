@@ -44,14 +44,14 @@ export function vmSpecFor(
     },
     shares: shares.map(({ tag, hostPath, writable }) => ({ tag, hostPath, writable })),
     serialLog: path.join(dir, FILES.serialLog),
-    qmpSocket: path.join(dir, FILES.qmpSock),
+    controlSocket: path.join(dir, FILES.qmpSock),
     eventSocket: path.join(dir, FILES.eventsSock),
     pidFile: path.join(dir, FILES.qemuPid),
   };
 }
 
 /** Spec for operations that need only paths (state, shutdown, kill) of an instance. */
-export function controlSpecFor(name: string): Pick<VmSpec, 'pidFile' | 'qmpSocket' | 'dir'> {
+export function controlSpecFor(name: string): Pick<VmSpec, 'pidFile' | 'controlSocket' | 'dir'> {
   const dir = instanceDir(name);
-  return { dir, pidFile: path.join(dir, FILES.qemuPid), qmpSocket: path.join(dir, FILES.qmpSock) };
+  return { dir, pidFile: path.join(dir, FILES.qemuPid), controlSocket: path.join(dir, FILES.qmpSock) };
 }

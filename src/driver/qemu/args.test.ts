@@ -22,7 +22,7 @@ const spec = (over: Partial<VmSpec> = {}): VmSpec => ({
   hostname: 'berth-dev',
   guestFiles: { authorized_keys: '/h/dev/fw_cfg/authorized_keys' },
   serialLog: '/h/dev/serial.log',
-  qmpSocket: '/h/dev/qmp.sock',
+  controlSocket: '/h/dev/qmp.sock',
   eventSocket: '/h/dev/events.sock',
   pidFile: '/h/dev/qemu.pid',
   shares: [],

@@ -133,7 +133,7 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-device',
     'virtserialport,chardev=events,name=io.berth.events',
     '-qmp',
-    `unix:${spec.qmpSocket},server=on,wait=off`,
+    `unix:${spec.controlSocket},server=on,wait=off`,
     '-pidfile',
     spec.pidFile,
   ];

@@ -53,7 +53,7 @@ export class QemuDriver implements Driver {
 
   private hmp(vm: VmControl, command: string): Promise<string> {
     const next = this.hmpQueue.then(async () => {
-      const q = await QmpClient.connect(vm.qmpSocket, 5000);
+      const q = await QmpClient.connect(vm.controlSocket, 5000);
       try {
         return await q.execute<string>('human-monitor-command', { 'command-line': command });
       } finally {
@@ -141,7 +141,7 @@ export class QemuDriver implements Driver {
 
   async start(spec: VmSpec): Promise<{ pid: number }> {
     const bin = await requireTool(QEMU_BINARY[spec.arch]);
-    for (const f of [spec.qmpSocket, spec.eventSocket, spec.pidFile]) await fsp.rm(f, { force: true });
+    for (const f of [spec.controlSocket, spec.eventSocket, spec.pidFile]) await fsp.rm(f, { force: true });
     const args = buildQemuArgs(spec);
     const stderrFile = path.join(spec.dir, FILES.qemuStderr);
     const stderrFd = fs.openSync(stderrFile, 'w', 0o600);
@@ -161,7 +161,7 @@ export class QemuDriver implements Driver {
           });
         }
         try {
-          (await QmpClient.connect(spec.qmpSocket, 2000)).close();
+          (await QmpClient.connect(spec.controlSocket, 2000)).close();
           return true;
         } catch {
           return false; // not up yet
@@ -181,7 +181,7 @@ export class QemuDriver implements Driver {
   }
 
   async saveState(vm: VmControl, file: string): Promise<number> {
-    const q = await QmpClient.connect(vm.qmpSocket, 5000);
+    const q = await QmpClient.connect(vm.controlSocket, 5000);
     try {
       await q.execute('stop');
       try {
@@ -210,7 +210,7 @@ export class QemuDriver implements Driver {
   }
 
   async loadState(vm: VmControl, file: string): Promise<void> {
-    const q = await QmpClient.connect(vm.qmpSocket, 5000);
+    const q = await QmpClient.connect(vm.controlSocket, 5000);
     try {
       await q.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(file)}` });
       for (;;) {
@@ -242,7 +242,7 @@ export class QemuDriver implements Driver {
     const pid = await readPid(spec.pidFile);
     if (!pidAlive(pid)) return 'stopped';
     try {
-      const q = await QmpClient.connect(spec.qmpSocket, 3000);
+      const q = await QmpClient.connect(spec.controlSocket, 3000);
       try {
         const st = await q.execute<{ status: string }>('query-status');
         return st.status === 'running' ? 'running' : 'paused';
@@ -265,7 +265,7 @@ export class QemuDriver implements Driver {
     const pid = await readPid(spec.pidFile);
     if (!pidAlive(pid)) return true;
     try {
-      const q = await QmpClient.connect(spec.qmpSocket, 3000);
+      const q = await QmpClient.connect(spec.controlSocket, 3000);
       try {
         await q.execute('system_powerdown');
       } finally {
@@ -293,7 +293,7 @@ export class QemuDriver implements Driver {
     const pid = await readPid(spec.pidFile);
     if (!pidAlive(pid)) return;
     try {
-      const q = await QmpClient.connect(spec.qmpSocket, 2000);
+      const q = await QmpClient.connect(spec.controlSocket, 2000);
       await q.execute('quit').catch(() => undefined); // the connection drops as QEMU exits
       q.close();
     } catch {
