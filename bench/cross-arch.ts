@@ -5,52 +5,21 @@
  * aarch64 VM; plus cold start-to-ready of both VMs. Medians of several runs; writes
  * docs/benchmarks-cross-arch.md and bench/results/cross-arch.json.
  */
-import { execa } from 'execa';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { berth, berthOk, dockerOk, makeEnv, REPO } from '../test/support/env.js';
+import { arm64Busybox, busyboxContext, hostBusybox } from '../test/support/images.js';
+import { table } from './markdown.js';
 import { median } from './stats.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = process.argv.includes('--quick') ? 1 : 3;
-const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-xbench-'));
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  BERTH_HOME: path.join(work, 'home'),
-  DOCKER_CONFIG: path.join(work, 'docker'),
-};
-delete env.DOCKER_HOST;
-delete env.DOCKER_CONTEXT;
-fs.mkdirSync(env.DOCKER_CONFIG!, { recursive: true });
+const e = await makeEnv('xbench');
 const log = (m: string) => process.stderr.write(`[bench:cross] ${m}\n`);
 const WORKLOAD = 'dd if=/dev/zero bs=1048576 count=32 2>/dev/null | gzip -c | wc -c >/dev/null';
 
-async function berth(args: string[]): Promise<string> {
-  const r = await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), ...args], {
-    env,
-    extendEnv: false,
-    reject: false,
-  });
-  if (r.exitCode !== 0) throw new Error(`berth ${args.join(' ')} failed:\n${r.stderr}`);
-  return String(r.stdout);
-}
-
 async function docker(ctx: string, args: string[]): Promise<string> {
-  return String((await execa('docker', ['--context', ctx, ...args], { env, extendEnv: false })).stdout);
-}
-
-async function context(busybox: string, name: string): Promise<string> {
-  const dir = path.join(work, name);
-  await fsp.mkdir(dir, { recursive: true });
-  await fsp.copyFile(busybox, path.join(dir, 'busybox'));
-  await fsp.chmod(path.join(dir, 'busybox'), 0o755);
-  await fsp.writeFile(
-    path.join(dir, 'Dockerfile'),
-    'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n',
-  );
-  return dir;
+  return (await dockerOk(e, ['--context', ctx, ...args])).stdout;
 }
 
 /** Seconds of the workload, measured inside the container with /proc/uptime (no docker overhead). */
@@ -71,14 +40,13 @@ async function workload(ctx: string, image: string, platform: string): Promise<n
 
 async function coldStart(name: string, extra: string[]): Promise<number> {
   const t = performance.now();
-  await berth(['start', name, '--no-activate', ...extra]);
+  await berthOk(e, ['start', name, '--no-activate', ...extra]);
   return performance.now() - t;
 }
 
 try {
-  const { arm64Busybox } = await import('../test/e2e/helpers.js');
-  const amd64Ctx = await context('/bin/busybox', 'amd64');
-  const arm64Ctx = await context(await arm64Busybox(), 'arm64');
+  const amd64Ctx = await busyboxContext({ dir: path.join(e.root, 'amd64'), busybox: hostBusybox() });
+  const arm64Ctx = await busyboxContext({ dir: path.join(e.root, 'arm64'), busybox: await arm64Busybox() });
 
   log('native instance');
   const nativeStart = await coldStart('x86', ['--cpus', '2', '--memory', '2GiB']);
@@ -90,14 +58,14 @@ try {
     native.push(await workload('berth-x86', 'bb:amd64', 'linux/amd64'));
     binfmt.push(await workload('berth-x86', 'bb:arm64', 'linux/arm64'));
   }
-  await berth(['delete', 'x86', '--force']);
+  await berthOk(e, ['delete', 'x86', '--force']);
 
   log('aarch64 instance (full emulation)');
   const armStart = await coldStart('arm', ['--arch', 'aarch64', '--cpus', '2', '--memory', '2GiB']);
   await docker('berth-arm', ['build', '-q', '-t', 'bb:arm64', arm64Ctx]);
   const inVm: number[] = [];
   for (let i = 0; i < RUNS; i++) inVm.push(await workload('berth-arm', 'bb:arm64', 'linux/arm64'));
-  await berth(['delete', 'arm', '--force']);
+  await berthOk(e, ['delete', 'arm', '--force']);
 
   const r = {
     date: new Date().toISOString(),
@@ -119,26 +87,35 @@ try {
     `(no usable KVM here: the "native" VM is itself emulated by TCG; on a laptop with KVM/HVF the native column is far faster).`,
     `Workload, inside the container: \`${WORKLOAD}\`, timed with /proc/uptime; median of ${RUNS} run(s).`,
     '',
-    '| where | seconds | vs native container |',
-    '|---|---|---|',
-    `| native (amd64) container, x86_64 VM | ${r.seconds.native.toFixed(2)} | 1.00× |`,
-    `| arm64 container via binfmt (qemu-user), x86_64 VM | ${r.seconds.binfmtArm64.toFixed(2)} | ${(r.seconds.binfmtArm64 / r.seconds.native).toFixed(2)}× |`,
-    `| native arm64 container, aarch64 VM (full emulation) | ${r.seconds.armVmNative.toFixed(2)} | ${(r.seconds.armVmNative / r.seconds.native).toFixed(2)}× |`,
+    ...table(
+      ['where', 'seconds', 'vs native container'],
+      [
+        ['native (amd64) container, x86_64 VM', r.seconds.native.toFixed(2), '1.00×'],
+        [
+          'arm64 container via binfmt (qemu-user), x86_64 VM',
+          r.seconds.binfmtArm64.toFixed(2),
+          `${(r.seconds.binfmtArm64 / r.seconds.native).toFixed(2)}×`,
+        ],
+        [
+          'native arm64 container, aarch64 VM (full emulation)',
+          r.seconds.armVmNative.toFixed(2),
+          `${(r.seconds.armVmNative / r.seconds.native).toFixed(2)}×`,
+        ],
+      ],
+    ),
     '',
-    '| cold start → ready (`berth start`) | seconds |',
-    '|---|---|',
-    `| x86_64 instance | ${r.coldStartSeconds.x86_64.toFixed(1)} |`,
-    `| aarch64 instance (full emulation) | ${r.coldStartSeconds.aarch64.toFixed(1)} |`,
+    ...table(
+      ['cold start → ready (`berth start`)', 'seconds'],
+      [
+        ['x86_64 instance', r.coldStartSeconds.x86_64.toFixed(1)],
+        ['aarch64 instance (full emulation)', r.coldStartSeconds.aarch64.toFixed(1)],
+      ],
+    ),
     '',
   ].join('\n');
   await fsp.writeFile(path.join(REPO, 'docs', 'benchmarks-cross-arch.md'), md);
   process.stdout.write(md);
 } finally {
-  for (const n of ['x86', 'arm'])
-    await execa(process.execPath, [path.join(REPO, 'bin', 'berth'), 'delete', n, '--force'], {
-      env,
-      extendEnv: false,
-      reject: false,
-    });
-  await fsp.rm(work, { recursive: true, force: true });
+  for (const n of ['x86', 'arm']) await berth(e, ['delete', n, '--force']);
+  await fsp.rm(e.root, { recursive: true, force: true });
 }

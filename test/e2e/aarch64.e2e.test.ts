@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { arm64Busybox, berth, busyboxContextFrom, docker, makeEnv, type Env } from './helpers.js';
+import { berth, docker, makeEnv, type Env } from '../support/env.js';
+import { arm64Busybox, busyboxContext } from '../support/images.js';
 
 // Slow: a whole aarch64 VM under full emulation (TCG) on an x86_64 host. Runs in CI all the same.
 const NAME = 'arm';
@@ -43,7 +44,7 @@ describe.runIf(process.arch === 'x64')('foreign-arch VM: --arch aarch64 (slow)',
   it('the host docker CLI builds and runs an arm64 image natively (no binfmt involved)', async () => {
     const info = await docker(e, ['--context', CTX, 'info', '--format', '{{.Architecture}}']);
     expect(info.stdout.trim()).toBe('aarch64');
-    const ctx = await busyboxContextFrom(await arm64Busybox());
+    const ctx = await busyboxContext({ busybox: await arm64Busybox() });
     const b = await docker(e, ['--context', CTX, 'build', '-q', '-t', 'bb:native', ctx]);
     expect(b.code, b.stderr).toBe(0);
     const r = await docker(e, [

@@ -1,7 +1,8 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { arm64Busybox, berth, busyboxContextFrom, docker, makeEnv, type Env } from './helpers.js';
+import { berth, docker, makeEnv, type Env } from '../support/env.js';
+import { arm64Busybox, busyboxContext } from '../support/images.js';
 
 // Foreign-arch containers in a native (x86_64) VM through binfmt_misc + qemu-user-static.
 const NAME = 'xarch';
@@ -11,7 +12,7 @@ let ctx: string;
 describe.runIf(process.arch === 'x64')('foreign-arch containers via binfmt_misc', () => {
   beforeAll(async () => {
     e = await makeEnv('binfmt');
-    ctx = await busyboxContextFrom(await arm64Busybox());
+    ctx = await busyboxContext({ busybox: await arm64Busybox() });
     const r = await berth(e, ['start', NAME, '--cpus', '2', '--memory', '1GiB']);
     if (r.code !== 0) throw new Error(`start failed:\n${r.stderr}`);
   });

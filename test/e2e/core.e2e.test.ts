@@ -4,16 +4,10 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  berth,
-  busyboxContext,
-  docker,
-  makeEnv,
-  noStackTrace,
-  processesMatching,
-  waitFor,
-  type Env,
-} from './helpers.js';
+import { berth, docker, makeEnv, noStackTrace, type Env } from '../support/env.js';
+import { busyboxContext } from '../support/images.js';
+import { processesMatching } from '../support/proc.js';
+import { waitFor } from '../support/wait.js';
 
 // One real VM (TCG here) shared by the tests of this file, in a throwaway BERTH_HOME and DOCKER_CONFIG.
 const NAME = 'e2e';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { berth, makeEnv, noStackTrace, type Env } from './helpers.js';
+import { berth, makeEnv, noStackTrace, writeConfig, type Env } from '../support/env.js';
 
 // Bad input: clear errors, right exit codes, nothing written. No VM boots here.
 describe('bad input', () => {
@@ -11,13 +11,7 @@ describe('bad input', () => {
     e = await makeEnv('neg');
   });
 
-  async function badInstance(name: string, yaml: string): Promise<string> {
-    const dir = path.join(e.home, name);
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-    const file = path.join(dir, 'berth.yaml');
-    await fsp.writeFile(file, yaml);
-    return file;
-  }
+  const badInstance = (name: string, yaml: string) => writeConfig(e, name, yaml);
 
   it('malformed YAML: names file and line, exit 65, file unchanged', async () => {
     const file = await badInstance('broken', 'cpus: 2\nmemory: [4GiB\n');

@@ -5,7 +5,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BERTH_BIN, REPO, berth, busyboxContext, makeEnv, processesMatching, type Env } from './helpers.js';
+import { BERTH_BIN, REPO, berth, makeEnv, type Env } from '../support/env.js';
+import { busyboxContext } from '../support/images.js';
+import { processesMatching } from '../support/proc.js';
 
 // An ordinary user runs berth with a prebuilt image downloaded over HTTP (sha256-verified): covers
 // "running VMs never needs root" and the image URL path. Creating that user needs root, which CI has.

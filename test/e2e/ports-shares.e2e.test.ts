@@ -5,17 +5,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  berth,
-  docker,
-  httpGet,
-  makeEnv,
-  tcpOpen,
-  toolsContext,
-  udpEcho,
-  waitFor,
-  type Env,
-} from './helpers.js';
+import { berth, docker, makeEnv, writeConfig, type Env } from '../support/env.js';
+import { toolsContext } from '../support/images.js';
+import { httpGet, tcpOpen, udpEcho } from '../support/net.js';
+import { waitFor } from '../support/wait.js';
 
 // One VM with two shared folders (one read-only) and port rules, in a throwaway BERTH_HOME.
 const NAME = 'ports';
@@ -95,10 +88,9 @@ describe('ports, shared folders and host names', () => {
     // A host port another program holds: its guest twin must be reported, not fatal.
     holder = net.createServer();
     await new Promise<void>((r) => holder.listen(HELD_PORT, '127.0.0.1', () => r()));
-    const dir = path.join(e.home, NAME);
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-    await fsp.writeFile(
-      path.join(dir, 'berth.yaml'),
+    await writeConfig(
+      e,
+      NAME,
       [
         'cpus: 2',
         'memory: 2GiB',

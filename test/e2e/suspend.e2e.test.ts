@@ -4,16 +4,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  berth,
-  busyboxContext,
-  docker,
-  httpGet,
-  makeEnv,
-  noStackTrace,
-  waitFor,
-  type Env,
-} from './helpers.js';
+import { berth, docker, makeEnv, noStackTrace, writeConfig, type Env } from '../support/env.js';
+import { busyboxContext } from '../support/images.js';
+import { httpGet } from '../support/net.js';
+import { waitFor } from '../support/wait.js';
 
 // Warm start: berth suspend saves the VM's state; berth start resumes it with containers still running.
 const NAME = 'sus';
@@ -37,11 +31,7 @@ describe('suspend and resume', () => {
     // The shared home (9p) and, inside it, a synchronised folder (its copy is bound inside the 9p mount).
     synced = await fsp.mkdtemp(path.join(os.homedir(), '.berth-e2e-sync-'));
     await fsp.writeFile(path.join(synced, 'before.txt'), 'before\n');
-    await fsp.mkdir(path.join(e.home, NAME), { recursive: true, mode: 0o700 });
-    await fsp.writeFile(
-      path.join(e.home, NAME, 'berth.yaml'),
-      `mounts:\n  - location: "~"\n  - location: ${synced}\n    sync: true\n`,
-    );
+    await writeConfig(e, NAME, `mounts:\n  - location: "~"\n  - location: ${synced}\n    sync: true\n`);
     const r = await berth(e, ['start', NAME, '--cpus', '2', '--memory', '1GiB']);
     if (r.code !== 0) throw new Error(`start failed:\n${r.stderr}`);
     const b = await docker(e, ['build', '-q', '-t', 'bb:sus', await busyboxContext()]);

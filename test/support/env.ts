@@ -1,0 +1,86 @@
+/**
+ * Running berth and docker the way the e2e tests and the benchmark do: the CLI from this checkout, in a
+ * throwaway BERTH_HOME and DOCKER_CONFIG, so nothing touches the user's instances or docker contexts.
+ * Test and bench code only: nothing under src/ imports this folder.
+ */
+import { execa, type Options } from 'execa';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BERTH_BIN = path.join(REPO, 'bin', 'berth');
+
+export interface Env {
+  /** The temporary directory that holds the two below; free for other scratch files. */
+  root: string;
+  home: string;
+  dockerConfig: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/** A fresh `$TMPDIR/berth-PREFIX-XXXXXX` with `home` (BERTH_HOME) and `docker` (DOCKER_CONFIG) in it. */
+export async function makeEnv(prefix: string): Promise<Env> {
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), `berth-${prefix}-`));
+  const home = path.join(root, 'home');
+  const dockerConfig = path.join(root, 'docker');
+  await fsp.mkdir(dockerConfig, { recursive: true });
+  const env: NodeJS.ProcessEnv = { ...process.env, BERTH_HOME: home, DOCKER_CONFIG: dockerConfig };
+  delete env.DOCKER_HOST;
+  delete env.DOCKER_CONTEXT;
+  return { root, home, dockerConfig, env };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(e: Env, file: string, args: string[], opts: Options): Promise<RunResult> {
+  const r = await execa(file, args, { env: e.env, reject: false, extendEnv: false, ...opts });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+function ok(what: string, r: RunResult): RunResult {
+  if (r.code !== 0) throw new Error(`${what} failed:\n${r.stderr}`);
+  return r;
+}
+
+/** `berth ARGS` from this checkout; never throws on an exit code (tests check it). */
+export function berth(e: Env, args: string[], opts: Options = {}): Promise<RunResult> {
+  return run(e, process.execPath, [BERTH_BIN, ...args], opts);
+}
+
+/** `berth ARGS`, throwing with its stderr unless it exits 0. */
+export async function berthOk(e: Env, args: string[], opts: Options = {}): Promise<RunResult> {
+  return ok(`berth ${args.join(' ')}`, await berth(e, args, opts));
+}
+
+/** The host's `docker ARGS`; never throws on an exit code. */
+export function docker(e: Env, args: string[], opts: Options = {}): Promise<RunResult> {
+  return run(e, 'docker', args, opts);
+}
+
+/** The host's `docker ARGS`, throwing with its stderr unless it exits 0. */
+export async function dockerOk(e: Env, args: string[], opts: Options = {}): Promise<RunResult> {
+  return ok(`docker ${args.join(' ')}`, await docker(e, args, opts));
+}
+
+/**
+ * Writes an instance's berth.yaml before its first start (in a 0700 instance folder, as berth makes it);
+ * returns the file's path.
+ */
+export async function writeConfig(e: Env, name: string, yaml: string): Promise<string> {
+  const dir = path.join(e.home, name);
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, 'berth.yaml');
+  await fsp.writeFile(file, yaml);
+  return file;
+}
+
+/** True when stderr holds no JavaScript stack trace (what users see must be a message, not a crash). */
+export function noStackTrace(stderr: string): boolean {
+  return !/\n\s+at .+\(.*:\d+:\d+\)/.test(stderr);
+}
