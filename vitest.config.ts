@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts'],
+    // Unit tests only (no VM): the program's, and the bench's pure parts (report renderer, output parsing).
+    include: ['src/**/*.test.ts', 'bench/**/*.test.ts'],
   },
 });

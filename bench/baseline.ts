@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fsp from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
+import { freePort } from '../test/support/net.js';
+import { waitFor } from '../test/support/wait.js';
 
 /**
  * The hand-assembled setup most peers use, reproduced for comparison: the plain Debian image (see
@@ -21,15 +22,6 @@ export interface BaselineImage {
   kernel: string;
   initrd: string;
   rootfs: string;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 export function sshArgs(vm: { sshPort: number; dir: string }): string[] {
@@ -115,14 +107,17 @@ export async function bootBaseline(
   return { qemu, sshPort, socket: path.join(dir, 'docker.sock'), dir };
 }
 
-/** Polls like a script would: ssh until it answers, then ssh -L, then `docker version` until it works. */
+/**
+ * Polls like a script would: ssh until it answers (every 500 ms), then ssh -L, then `docker version` until
+ * it works (every 300 ms); timeoutMs for the whole.
+ */
 export async function waitBaselineDocker(vm: BaselineVm, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const r = await execa('ssh', [...sshArgs(vm), 'root@127.0.0.1', 'true'], { reject: false });
-    if (r.exitCode === 0) break;
-    await new Promise((res) => setTimeout(res, 500));
-  }
+  const succeeds = (file: string, args: string[]) => async () =>
+    (await execa(file, args, { reject: false })).exitCode === 0;
+  await waitFor(succeeds('ssh', [...sshArgs(vm), 'root@127.0.0.1', 'true']), timeoutMs, 'baseline ssh', {
+    intervalMs: 500,
+  });
   await fsp.rm(vm.socket, { force: true });
   vm.forward = spawn(
     'ssh',
@@ -139,12 +134,12 @@ export async function waitBaselineDocker(vm: BaselineVm, timeoutMs: number): Pro
     ],
     { stdio: 'ignore' },
   );
-  while (Date.now() < deadline) {
-    const r = await execa('docker', ['-H', `unix://${vm.socket}`, 'version'], { reject: false });
-    if (r.exitCode === 0) return;
-    await new Promise((res) => setTimeout(res, 300));
-  }
-  throw new Error('baseline: docker never answered');
+  await waitFor(
+    succeeds('docker', ['-H', `unix://${vm.socket}`, 'version']),
+    deadline - Date.now(),
+    'the baseline engine through ssh -L',
+    { intervalMs: 300 },
+  );
 }
 
 /** Graceful stop the common way: `ssh poweroff`, then wait for QEMU to exit. Returns ms. */

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-
 export function median(xs: number[]): number {
   return percentile(xs, 50);
 }
@@ -9,15 +7,4 @@ export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   const idx = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
   return s[idx]!;
-}
-
-export function rssKiB(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const m = /VmRSS:\s+(\d+) kB/.exec(text);
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
 }

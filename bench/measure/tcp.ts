@@ -1,14 +1,17 @@
 /**
- * Port-forwarding and shared-folder workloads for the benchmark harness (run.ts calls them for berth and for
- * the baseline VM in the same run). Guest programs are Perl (perl-base is in both images): the same code runs
- * behind every data path, so only the path differs.
+ * The TCP workloads behind every port-forwarding figure: Perl servers in the guest (perl-base is in both
+ * images, so the same code runs behind every data path and only the path differs) and their host-side
+ * clients, all on the host's 127.0.0.1.
  */
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { percentile } from './stats.js';
+import { tcpOpen } from '../../test/support/net.js';
+import { waitFor } from '../../test/support/wait.js';
+import { percentile } from '../stats.js';
 
 /** Guest TCP servers: 7001 counts what it receives, 7002 sends $bytes, 7003 answers each request line. */
 export const GUEST_PORTS = { sink: 7001, source: 7002, echo: 7003 } as const;
+export type ServerPorts = { sink: number; source: number; echo: number };
 
 export function guestServersScript(bytes: number): string {
   const server = (port: number, body: string) =>
@@ -95,39 +98,32 @@ export async function shortConnections(port: number, n: number): Promise<{ p50: 
 }
 
 /**
- * Waits until a request on the echo port is answered. A bare connect is not enough: QEMU's hostfwd accepts on
- * the host before it knows whether the guest listens (and resets the connection if not).
+ * Waits until a request on the echo port is answered (tried every 100 ms). A bare connect is not enough:
+ * QEMU's hostfwd accepts on the host before it knows whether the guest listens (and resets the connection
+ * if not).
  */
 export async function waitEcho(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await oneRequest(port);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await waitFor(
+    () =>
+      oneRequest(port).then(
+        () => true,
+        () => false,
+      ),
+    timeoutMs,
+    `an answer on port ${port}`,
+    { intervalMs: 100 },
+  );
 }
 
+/** Waits until a connect to the host port succeeds (tried every 50 ms). */
 export async function waitPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.createConnection({ host: '127.0.0.1', port });
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} never accepted`);
+  await waitFor(() => tcpOpen(port), timeoutMs, `port ${port} to accept`, { intervalMs: 50 });
 }
 
 /**
  * From a listener starting in the guest (its "listening" line arriving on the host over ssh, a few ms after
- * listen()) until the host port accepts a connection; polled every 10 ms. One sample per call. ms.
+ * listen()) until the host port accepts a connection; polled every 10 ms, for up to 10 s. One sample per
+ * call. ms.
  */
 export function listenToAccept(
   sshCommand: string[],
@@ -141,56 +137,17 @@ export function listenToAccept(
       env,
     });
     let started = false;
-    p.stdout.on('data', async (d: Buffer) => {
+    p.stdout.on('data', (d: Buffer) => {
       if (started || !d.toString().includes('L')) return;
       started = true;
       const t0 = performance.now();
-      const deadline = Date.now() + 10000;
-      for (;;) {
-        const ok = await new Promise<boolean>((res) => {
-          const s = net.createConnection({ host: '127.0.0.1', port });
-          s.once('connect', () => (s.destroy(), res(true)));
-          s.once('error', () => res(false));
-        });
-        if (ok) return resolve(performance.now() - t0);
-        if (Date.now() > deadline) return reject(new Error(`port ${port} was not forwarded within 10 s`));
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      waitFor(() => tcpOpen(port), 10000, `port ${port} to be forwarded`, { intervalMs: 10 }).then(
+        () => resolve(performance.now() - t0),
+        reject,
+      );
     });
     p.on('exit', (code) => {
       if (!started) reject(new Error(`listener exited (${code}) before listening`));
     });
   });
-}
-
-/**
- * Runs in the guest: 256 MiB sequential write (+fsync) and read (caches dropped first), then create + stat +
- * read + delete of N small files. Prints "write_ms read_ms small_ms" (timed inside the guest).
- */
-export function fileWorkloadScript(dir: string, mib: number, files: number): string {
-  return `perl -MIO::Handle -e '
-my ($d, $mib, $n) = @ARGV;
-sub now { open(my $f, "<", "/proc/uptime"); my $u = <$f>; return (split " ", $u)[0] * 1000 }
-system("mkdir", "-p", "$d/small") == 0 or die;
-my $buf = "\\0" x (1 << 20);
-my $t = now(); open(my $o, ">", "$d/seq.bin") or die; syswrite($o, $buf) for 1 .. $mib; $o->sync; close $o; my $w = now() - $t;
-system("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches");
-$t = now(); open(my $i, "<", "$d/seq.bin") or die; my $x; 1 while sysread($i, $x, 1 << 20); close $i; my $r = now() - $t;
-unlink "$d/seq.bin";
-my $body = "x" x 100;
-$t = now();
-for my $k (1 .. $n) { open(my $f, ">", "$d/small/f$k") or die; print $f $body; close $f }
-for my $k (1 .. $n) { my @s = stat("$d/small/f$k") or die }
-for my $k (1 .. $n) { open(my $f, "<", "$d/small/f$k") or die; local $/; my $c = <$f>; close $f }
-for my $k (1 .. $n) { unlink "$d/small/f$k" or die }
-my $s = now() - $t;
-rmdir "$d/small";
-print "$w $r $s\\n";
-' '${dir}' ${mib} ${files}`;
-}
-
-export function parseFileWorkload(out: string): { writeMs: number; readMs: number; smallMs: number } {
-  const [w, r, s] = out.trim().split(/\s+/).map(Number);
-  if (![w, r, s].every((v) => Number.isFinite(v))) throw new Error(`file workload printed "${out.trim()}"`);
-  return { writeMs: w!, readMs: r!, smallMs: s! };
 }
