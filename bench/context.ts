@@ -40,7 +40,6 @@ export function sizes(quick: boolean): Sizes {
 export interface Bench {
   /** BERTH_HOME and DOCKER_CONFIG under e.root, the run's scratch folder (removed at the end). */
   e: Env;
-  quick: boolean;
   n: Sizes;
   log: (m: string) => void;
 }

@@ -24,7 +24,7 @@ import { toResult, type BaselineRaw, type BerthRaw } from './result.js';
 
 const quick = process.argv.includes('--quick');
 const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
-const b: Bench = { e: await makeEnv('bench'), quick, n: sizes(quick), log };
+const b: Bench = { e: await makeEnv('bench'), n: sizes(quick), log };
 
 async function main(): Promise<void> {
   const bbDir = await busyboxContext({ dir: path.join(b.e.root, 'bb') });
