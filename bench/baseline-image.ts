@@ -46,7 +46,7 @@ export function baselineRecipe(): ImageRecipe {
       'ca-certificates',
     ],
     dpkgExcludes: [],
-    files: { 'customize.sh': CUSTOMIZE },
+    tree: [{ path: 'build/customize.sh', mode: 0o755, data: CUSTOMIZE }],
   };
 }
 

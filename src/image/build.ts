@@ -4,6 +4,7 @@ import path from 'node:path';
 import { BerthError } from '../util/errors.js';
 import { requireTool, run } from '../util/exec.js';
 import { lineSplitter } from '../util/lines.js';
+import { writeGuestTree } from '../guest/guest-tree.js';
 import { debianArch, type ImageRecipe } from './recipe.js';
 import { ensureHostBinfmt } from './host-binfmt.js';
 import { extractPvhKernel } from './kernel.js';
@@ -33,10 +34,13 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
   await fsp.mkdir(path.dirname(outDir), { recursive: true, mode: 0o700 });
   const work = await fsp.mkdtemp(path.join(path.dirname(outDir), '.build-'));
   try {
-    const filesDir = path.join(work, 'files');
-    await fsp.mkdir(filesDir);
-    for (const [name, text] of Object.entries(recipe.files))
-      await fsp.writeFile(path.join(filesDir, name), text);
+    // The guest tree, for the hooks (customize.sh installs its rootfs/ with cp -a: modes as in the tree).
+    const treeDir = path.join(work, 'guest');
+    await fsp.mkdir(treeDir);
+    await fsp.chmod(treeDir, 0o755);
+    await writeGuestTree(recipe.tree, treeDir);
+    const hook = (name: string) => recipe.tree.some((f) => f.path === `build/${name}`);
+    if (!hook('customize.sh')) throw new BerthError('INTERNAL', 'the image recipe has no build/customize.sh');
     const root = path.join(work, 'root');
     const args = [
       '--variant=minbase',
@@ -47,10 +51,8 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
       ...recipe.dpkgExcludes.map((p) =>
         p.startsWith('!') ? `--dpkgopt=path-include=${p.slice(1)}` : `--dpkgopt=path-exclude=${p}`,
       ),
-      ...(recipe.files['essential.sh']
-        ? [`--essential-hook=sh ${filesDir}/essential.sh "$1" ${filesDir}`]
-        : []),
-      `--customize-hook=sh ${filesDir}/customize.sh "$1" ${filesDir}`,
+      ...(hook('essential.sh') ? [`--essential-hook=sh ${treeDir}/build/essential.sh "$1" ${treeDir}`] : []),
+      `--customize-hook=sh ${treeDir}/build/customize.sh "$1" ${treeDir}`,
       recipe.suite,
       root,
       recipe.mirror,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BINFMT_ARCHES, type Arch } from '../config/schema.js';
-import { GUEST_FILES } from '../guest/guest-files.js';
+import { readGuestTree, type GuestFile } from '../guest/guest-tree.js';
 
 /** Everything that determines the built guest image. Its hash is the cache key. */
 export interface ImageRecipe {
@@ -10,7 +10,12 @@ export interface ImageRecipe {
   arch: Arch;
   packages: string[];
   dpkgExcludes: string[];
-  files: Record<string, string>;
+  /**
+   * The files the build hands mmdebstrap's hooks (see build.ts): build/customize.sh runs as its customize hook,
+   * build/essential.sh (if present) as its essential hook, both with the tree's folder as $2. berth's own: guest/
+   * plus the generated guest.conf (guest-tree.ts).
+   */
+  tree: GuestFile[];
   /** x86_64: boot the kernel's uncompressed ELF through its PVH entry (see kernel.ts) instead of the bzImage. */
   pvhKernel?: boolean;
 }
@@ -73,14 +78,16 @@ export function defaultRecipe(arch: Arch): ImageRecipe {
       '/usr/lib/modules/*/kernel/net/mac80211/*',
       '/usr/lib/modules/*/kernel/net/bluetooth/*',
     ],
-    files: GUEST_FILES,
+    tree: readGuestTree(),
     pvhKernel: arch === 'x86_64',
   };
 }
 
+/** The image cache's key: every field, and each file of the tree by path, mode and content. */
 export function recipeHash(r: ImageRecipe): string {
-  const canonical = JSON.stringify(r, Object.keys(r).sort());
-  const h = createHash('sha256').update(canonical);
-  for (const k of Object.keys(r.files).sort()) h.update(k).update('\0').update(r.files[k]!).update('\0');
+  const { tree, ...rest } = r;
+  const h = createHash('sha256').update(JSON.stringify(rest, Object.keys(rest).sort()));
+  for (const f of [...tree].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)))
+    h.update(`${f.path}\0${f.mode.toString(8)}\0${Buffer.byteLength(f.data)}\0`).update(f.data);
   return h.digest('hex').slice(0, 16);
 }

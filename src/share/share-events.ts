@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import watcher, { type AsyncSubscription, type Event } from '@parcel/watcher';
 import { BerthError, errorMessage } from '../util/errors.js';
+import { MAX_PINS } from '../guest/guest-config.js';
 import { escapeWord } from '../util/escape.js';
 import type { Logger } from '../util/logger.js';
 import type { Share } from './shares.js';
@@ -12,8 +13,6 @@ const MAX_PER_BATCH = 2000;
 const MAX_REMEMBERED = 20000;
 /** More events than this in one folder in one batch are sent as one event for the folder. */
 const BURST = 16;
-/** Directories held open in the guest (berth-guestd has the same cap). */
-export const MAX_PINS = 20000;
 
 /** What the relay needs from the guest (GuestChannel implements it). */
 export interface GuestFileEvents {

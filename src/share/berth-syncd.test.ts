@@ -4,13 +4,14 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { syncManifest, syncState } from '../share/share-events.js';
+import { syncManifest, syncState } from './share-events.js';
 import { escapeWord } from '../util/escape.js';
-import { BERTH_SYNCD } from './berth-syncd.js';
-import { BERTH_PERL_LIB } from './guest-files.js';
+import { GUEST_DIR } from '../guest/guest-tree.js';
 
-// berth-syncd run on the host (Perl, as in the guest) with plain folders in place of the 9p mount and the
-// guest's copy: the sync rules, fast. The e2e suite runs it in a real guest, over 9p.
+// berth-syncd (the guest side of synchronised folders, guest/rootfs/usr/local/sbin) run on the host, Perl as in
+// the guest, with plain folders in place of the 9p mount and the guest's copy, fed with this room's states and
+// manifests: the sync rules, fast. The e2e suite runs it in a real guest, over 9p.
+const BERTH_SYNCD = path.join(GUEST_DIR, 'rootfs/usr/local/sbin/berth-syncd');
 let child: ChildProcess | undefined;
 afterEach(() => {
   child?.kill('SIGKILL');
@@ -46,16 +47,13 @@ async function startSyncd(
       await fsp.utimes(path.join(dir, rel), 1700000000, 1700000000); // equal files are equal on both sides
     }
   }
-  await fsp.writeFile(path.join(root, 'sys.pl'), BERTH_PERL_LIB);
   await fsp.mkdir(path.join(root, 'run/berth/sync/berth1'), { recursive: true }); // a second, empty, read-only one
   const manifest = withManifest ? { BERTH_SYNCD_MANIFEST: await syncManifest(remote, []) } : {};
-  await fsp.writeFile(path.join(root, 'berth-syncd'), BERTH_SYNCD);
   let log = '';
-  child = spawn('perl', [path.join(root, 'berth-syncd')], {
+  child = spawn('perl', [BERTH_SYNCD], {
     env: {
       ...process.env,
       BERTH_SYNCD_ROOT: root,
-      BERTH_SYS_PL: path.join(root, 'sys.pl'),
       BERTH_SYNCD_TABLE:
         'berth0\t/g\trw,msize=512000,cache=mmap,berth.sync=abc123\nberth1\t/other\tro,msize=512000,cache=mmap,berth.sync=def456\n',
       ...manifest,

@@ -1,0 +1,33 @@
+#!/bin/sh
+# mmdebstrap's customize hook: $1 the root being built, $2 berth's guest tree (see src/image/build.ts), with the
+# generated usr/local/lib/berth/guest.conf in rootfs/ and every directory 0755.
+set -eu
+R="$1"
+G="$2"
+# The image's own files, at their paths, with their modes.
+cp -a "$G/rootfs/." "$R/"
+# berth-init is the init: no systemd (see usr/local/sbin/berth-init).
+ln -sf /usr/local/sbin/berth-init "$R/sbin/init"
+install -d "$R/usr/lib/berth/binfmt" "$R/var/log/berth"
+mv "$R"/usr/lib/binfmt.d/qemu-*.conf "$R/usr/lib/berth/binfmt/" 2>/dev/null || true
+rm -f "$R"/etc/ssh/ssh_host_*
+# Written at boot from the host's network addresses (berth-init, before dockerd).
+rm -f "$R/etc/resolv.conf"
+ln -s /run/berth/resolv.conf "$R/etc/resolv.conf"
+echo 'root:*' | chroot "$R" chpasswd -e
+# berth's initrd (see initrd/init): busybox, /init, and the modules in dependency order, uncompressed.
+# The kernel's version: the (one) folder in /lib/modules.
+for K in "$R"/lib/modules/*; do K=${K##*/}; break; done
+I="$R/tmp/berth-initrd"
+rm -rf "$I"; mkdir -p "$I/bin" "$I/dev" "$I/proc" "$I/root" "$I/lib/modules"
+mknod -m 0600 "$I/dev/console" c 5 1
+cp "$R/bin/busybox" "$I/bin/busybox"
+install -m 0755 "$G/initrd/init" "$I/init"
+modules=$(sed -n 's/^initrd_modules=//p' "$R/usr/local/lib/berth/guest.conf")
+[ -n "$modules" ] || { echo "customize.sh: no initrd_modules in guest.conf" >&2; exit 1; }
+for m in $modules; do chroot "$R" modprobe -S "$K" --show-depends "$m"; done |
+  awk '$1 == "insmod" && !seen[$2]++ { print $2 }' |
+  while read -r p; do cp "$R$p" "$I/lib/modules/"; basename "$p"; done > "$I/modules"
+chroot "$R" sh -c 'cd /tmp/berth-initrd && find . | cpio -o -H newc -R 0:0 --quiet' > "$R/boot/berth-initrd.img"
+rm -rf "$I"
+rm -rf "$R/var/cache/apt/archives/"*.deb "$R/var/lib/apt/lists/"*

@@ -1,0 +1,138 @@
+# berth's Perl helpers (/usr/local/lib/berth/sys.pl), loaded with require by the programs in /usr/local/sbin
+# (no Exporter: the subs land in package main). Only Perl's builtins: under emulation every module costs
+# (POSIX, List::Util, File::Path, Time::HiRes: 100-200 ms each to load).
+# Parsers take their input as text, so guest/t/*.t test them on the host with fixtures.
+use strict;
+use warnings;
+
+sub MS_RDONLY () { 1 }
+sub MS_NOSUID () { 2 }
+sub MS_NODEV () { 4 }
+sub MS_NOEXEC () { 8 }
+sub MS_REMOUNT () { 32 }
+sub MS_BIND () { 4096 }
+sub MS_REC () { 16384 }
+sub MS_SHARED () { 1 << 20 }
+
+sub slurp { my ($p) = @_; open(my $f, '<', $p) or return undef; local $/; my $s = <$f>; close $f; return $s; }
+sub spew { my ($p, $s) = @_; open(my $f, '>', $p) or return 0; print $f $s; return close $f; }
+sub uptime { return (split ' ', slurp('/proc/uptime') // '0')[0]; }
+sub nap { select(undef, undef, undef, $_[0]); }
+sub mkdirs { my $p = ''; for (grep { length } split m{/}, $_[0]) { $p .= "/$_"; mkdir $p; } return -d $_[0]; }
+
+# A word of the host's lines, %XX-escaped (spaces, newlines, %: see src/util/escape.ts), back to its bytes.
+sub unescape { my ($s) = @_; return defined $s ? $s =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ger : undef; }
+
+# "key=value" lines (guest.conf, the fw_cfg "network" entry): a hash ref. Blank lines and "#" comments skipped.
+sub parse_conf {
+  my %c;
+  for (split /\n/, $_[0] // '') { $c{$1} = $2 if /^([^#=\s][^=]*)=(.*)$/; }
+  return \%c;
+}
+
+# This image's constants shared with the host's code (the channel protocol's version, the pin limit, the
+# initrd's modules): guest.conf beside this file, generated at image build (see guest/PROTOCOL.md).
+my $LIB = __FILE__ =~ s{[^/]*$}{}r;
+my $CONF;
+sub conf { $CONF //= parse_conf(slurp("${LIB}guest.conf")); return $CONF->{$_[0]}; }
+
+# A berth.<name>= parameter of the kernel command line ($text: the command line; default /proc/cmdline).
+my $CMDLINE;
+sub kernel_param {
+  my ($name, $text) = @_;
+  $text //= $CMDLINE //= slurp('/proc/cmdline') // '';
+  return $text =~ /(?:^|\s)berth\.\Q$name\E=(\S+)/ ? $1 : undef;
+}
+
+# System call numbers for syscall(), per architecture ("require 'syscall.ph'" would load a header tree).
+my %SYSCALLS = (
+  x86_64 => { mount => 165, mknodat => 259, statx => 332, utimensat => 280, inotify_init1 => 294,
+    inotify_add_watch => 254, inotify_rm_watch => 255 },
+  aarch64 => { mount => 40, mknodat => 33, statx => 291, utimensat => 88, inotify_init1 => 26,
+    inotify_add_watch => 27, inotify_rm_watch => 28 },
+);
+# The architecture, from the ELF header of the perl running this (e_machine): berth-init (PID 1) loads this
+# before /proc is mounted, and its first mounts want mount(2) rather than an exec of mount(8).
+my $ARCH = do {
+  my $h = '';
+  if (open(my $f, '<', $^X)) { sysread($f, $h, 20); close $f; }
+  length($h) == 20 ? { 62 => 'x86_64', 183 => 'aarch64' }->{unpack('v', substr($h, 18, 2))} // '' : '';
+};
+# This architecture's numbers (a hash ref), undef on one not listed.
+sub syscall_numbers { return $SYSCALLS{$ARCH}; }
+
+# The mount table (the text of /proc/self/mounts): [source, dir, type, options] each, with the octal escapes
+# of its fields (\040 for a space, \011, \012, \134) undone.
+sub parse_mounts {
+  return map { [map { s/\\([0-7]{3})/chr(oct $1)/ger } @$_[0 .. 3]] } grep { @$_ >= 4 } map { [split ' '] }
+    split /\n/, $_[0] // '';
+}
+sub mounts { return parse_mounts(slurp('/proc/self/mounts')); }
+sub mounted { my ($dir) = @_; return scalar grep { $_->[1] eq $dir } mounts(); }
+
+# mount(2) directly: an exec of mount(8) costs tens of milliseconds under emulation. Falls back to mount(8)
+# on an architecture whose syscall number is not listed. True on success.
+my $SYS_MOUNT = ($SYSCALLS{$ARCH} // {})->{mount};
+sub mount_fs {
+  my ($type, $src, $dir, $flags, $data) = @_;
+  my @w = ($src // 0, $dir, $type // 0, $data // 0); # syscall() needs writable strings
+  return 1 if defined $SYS_MOUNT && syscall($SYS_MOUNT, @w[0 .. 2], $flags, $w[3]) == 0;
+  return 0 unless defined $type;
+  my @o = (($flags & MS_RDONLY) ? 'ro' : (), defined $data && $data ne '' ? $data : ());
+  return system('mount', '-t', $type, (@o ? ('-o', join(',', @o)) : ()), $src, $dir) == 0;
+}
+
+# An fw_cfg entry from the host (see guest/PROTOCOL.md); undef if absent. Its folder in sysfs is named on the
+# kernel command line (berth.fwcfg=). The qemu_fw_cfg driver fills sysfs after modprobe returns: wait for
+# it, once.
+my ($FW, $fw_waited);
+sub fw_cfg {
+  if (!$fw_waited++) {
+    my $prefix = kernel_param('fwcfg');
+    $FW = "/sys/firmware/qemu_fw_cfg/by_name/$prefix" if defined $prefix;
+    if (defined $FW) { for (1 .. 100) { last if -d $FW; nap(0.02); } }
+  }
+  return defined $FW ? slurp("$FW/$_[0]/raw") : undef;
+}
+
+# QEMU's user-network addresses, from the fw_cfg "network" entry: a hash ref (address, prefix, gateway, dns,
+# host, loopback), empty without the entry.
+sub network { return parse_conf(fw_cfg('network')); }
+
+# The host folders shared over virtio-9p, from the text of the fw_cfg "mounts" table ("<tag> TAB <guest
+# path> TAB <rw|ro>,<options>" lines): { tag, dir, ro, options => [9p options], sync => id } each. sync: the
+# <id> of a synchronised folder's option berth.sync=<id> (hex: it names the guest's copy), else undef.
+sub parse_shares {
+  my @s;
+  for (split /\n/, $_[0] // '') {
+    my ($tag, $dir, $opts) = split /\t/;
+    next unless defined $opts && $tag ne '';
+    my ($mode, @o) = split /,/, $opts;
+    my ($sync) = map { /^berth\.sync=([0-9a-f]+)$/ ? $1 : () } @o;
+    push @s, { tag => $tag, dir => $dir, ro => ($mode // '') eq 'ro' ? 1 : 0, sync => $sync,
+      options => [grep { !/^berth\.sync=/ } @o] };
+  }
+  return @s;
+}
+sub host_shares { return parse_shares(fw_cfg('mounts')); }
+
+# Mounts the shared folders. At boot (berth-init, before the engine: containers that bind-mount a shared
+# folder find it) and after a resume (berth-setup mount). False if one failed (each failure is reported on
+# stderr). A synchronised folder is mounted at /run/berth/sync/<tag> instead: berth-syncd keeps a copy of it on
+# the guest's disk, at the guest path. With none, berth-syncd has nothing to wait for.
+sub mount_shares {
+  my ($ok, $sync) = (1, 0);
+  for my $s (host_shares()) {
+    my $dir = $s->{dir};
+    if (defined $s->{sync}) { $dir = "/run/berth/sync/$s->{tag}"; $sync++; }
+    next if mounted($dir);
+    mkdirs($dir);
+    my $data = join(',', 'trans=virtio', 'version=9p2000.L', @{$s->{options}});
+    next if mount_fs('9p', $s->{tag}, $dir, $s->{ro} ? MS_RDONLY : 0, $data);
+    print STDERR "berth: cannot mount the shared folder $s->{tag} on $dir: $!\n";
+    $ok = 0;
+  }
+  spew('/run/berth/sync.ready', '') unless $sync;
+  return $ok;
+}
+1;

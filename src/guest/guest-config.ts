@@ -1,0 +1,47 @@
+/**
+ * Values fixed per guest image that the host's code and the guest's programs both need. The host imports them
+ * from here; the image carries them as /usr/local/lib/berth/guest.conf (renderGuestConf, generated at image
+ * build and part of the recipe hash), which the Perl reads with conf() (sys.pl) and the build's shell with sed.
+ * A leaf: imports nothing. Per-instance values (addresses, keys, shares) go through fw_cfg instead
+ * (guest/PROTOCOL.md).
+ */
+
+/**
+ * The guest channel's protocol version, sent by berth-guestd with "ready" and "pong" (the versions:
+ * guest/PROTOCOL.md).
+ */
+export const GUEST_PROTOCOL = 3;
+
+/** The virtio-serial port's name, which berth-guestd looks for among the guest's ports. */
+export const GUEST_CHANNEL_NAME = 'io.berth.events';
+
+/** Directories of the shared folders held open in the guest ("pin"): the host sends at most this many. */
+export const MAX_PINS = 20000;
+
+/**
+ * The modules berth's initrd loads (with their dependencies): the root disk, its filesystem and the network;
+ * then fw_cfg and 9p, which the shared folders (and so dockerd) wait for in berth-init: it loads those itself
+ * only if the initrd did not.
+ */
+export const INITRD_MODULES = {
+  boot: ['crc32c_generic', 'virtio_pci', 'virtio_blk', 'virtio_net', 'ext4'],
+  shares: ['qemu_fw_cfg', '9pnet_virtio', '9p'],
+} as const;
+
+/** Where the generated file goes, relative to the image's root. */
+export const GUEST_CONF_PATH = 'usr/local/lib/berth/guest.conf';
+
+/** guest.conf: `key=value` lines (the value runs to the end of the line, no quoting), `#` comments. */
+export function renderGuestConf(): string {
+  const entries: Array<[string, string | number]> = [
+    ['protocol', GUEST_PROTOCOL],
+    ['channel', GUEST_CHANNEL_NAME],
+    ['max_pins', MAX_PINS],
+    ['initrd_modules', [...INITRD_MODULES.boot, ...INITRD_MODULES.shares].join(' ')],
+    ['fw_modules', INITRD_MODULES.shares.join(' ')],
+  ];
+  return (
+    "# Generated at image build from berth's src/guest/guest-config.ts: values the host shares with the guest.\n" +
+    entries.map(([k, v]) => `${k}=${v}\n`).join('')
+  );
+}
