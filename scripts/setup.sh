@@ -16,6 +16,9 @@ declare -A NEED=(
   [docker]=docker.io
   [ssh]=openssh-client
   [ssh-keygen]=openssh-client
+  # npm run lint / npm test: the guest tree's shell scripts and Perl tests
+  [shellcheck]=shellcheck
+  [prove]=perl
 )
 missing=()
 for tool in "${!NEED[@]}"; do

@@ -1,0 +1,85 @@
+# berth-guestd's parsers, on the host (loaded without running: main() only runs as a program).
+use strict;
+use warnings;
+use FindBin;
+use Test::More;
+
+require "$FindBin::Bin/../rootfs/usr/local/sbin/berth-guestd";
+
+my $HEAD4 = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+my $HEAD6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+# One line of /proc/net/{tcp,udp}[6]: local and remote address:port in the kernel's hex, the state.
+sub row { my ($n, $local, $remote, $st) = @_; return sprintf("%4d: %s %s %s 00000000:00000000 00:00000000 00000000     0        0 %d 1\n", $n, $local, $remote, $st, 1000 + $n); }
+my $ANY4 = '00000000';
+my $LO4 = '0100007F'; # 127.0.0.1
+my $GUEST4 = '0F02000A'; # 10.0.2.15
+my $ANY6 = '0' x 32;
+my $LO6 = '00000000000000000000000001000000'; # ::1
+my $NONE4 = '00000000:0000';
+my $NONE6 = ('0' x 32) . ':0000';
+
+subtest 'addr_kind: wildcard, loopback, anything else' => sub {
+  is(addr_kind($ANY4), 'any');
+  is(addr_kind($ANY6), 'any');
+  is(addr_kind($LO4), 'lo', '127.0.0.1');
+  is(addr_kind('0500007F'), 'lo', '127.0.0.5: all of 127/8');
+  is(addr_kind($LO6), 'lo', '::1');
+  is(addr_kind($GUEST4), undef, 'the guest\'s own address (dnsmasq)');
+  is(addr_kind('0000000000000000FFFF00000100007F'), undef, '::ffff:127.0.0.1 is not counted as loopback');
+};
+
+subtest 'parse_listeners: TCP listeners, v4 and v6' => sub {
+  my %t = (
+    tcp => $HEAD4 . row(0, "$ANY4:1F90", $NONE4, '0A')   # 0.0.0.0:8080 LISTEN
+      . row(1, "$LO4:1538", $NONE4, '0A')                 # 127.0.0.1:5432 LISTEN
+      . row(2, "$ANY4:0016", $NONE4, '0A')                # :22, berth's sshd
+      . row(3, "$GUEST4:0035", $NONE4, '0A')              # 10.0.2.15:53, dnsmasq
+      . row(4, "$GUEST4:0016", '0202000A:D431', '01'),    # an established connection
+    tcp6 => $HEAD6 . row(0, "$ANY6:0BB8", $NONE6, '0A')  # [::]:3000
+      . row(1, "$LO6:2328", $NONE6, '0A')                 # [::1]:9000
+      . row(2, "$ANY6:0016", $NONE6, '0A'),               # [::]:22
+  );
+  is(parse_listeners(\%t), 'tcp:3000:any tcp:5432:lo tcp:8080:any tcp:9000:lo');
+};
+
+subtest 'parse_listeners: a port on loopback and on a wildcard is "any"' => sub {
+  my %t = (tcp => $HEAD4 . row(0, "$LO4:1F90", $NONE4, '0A'), tcp6 => $HEAD6 . row(0, "$ANY6:1F90", $NONE6, '0A'));
+  is(parse_listeners(\%t), 'tcp:8080:any', 'loopback first, wildcard later');
+  %t = (tcp => $HEAD4 . row(0, "$ANY4:1F90", $NONE4, '0A'), tcp6 => $HEAD6 . row(0, "$LO6:1F90", $NONE6, '0A'));
+  is(parse_listeners(\%t), 'tcp:8080:any', 'wildcard first, loopback later');
+};
+
+subtest 'parse_listeners: UDP, only unconnected sockets' => sub {
+  my %t = (
+    udp => $HEAD4 . row(0, "$ANY4:14E9", $NONE4, '07')  # 0.0.0.0:5353
+      . row(1, "$LO4:1FBD", $NONE4, '07')                # 127.0.0.1:8125
+      . row(2, "$ANY4:A000", '0202000A:0035', '01')      # connected (to a DNS server): a client
+      . row(3, "$GUEST4:0035", $NONE4, '07'),            # 10.0.2.15:53, dnsmasq
+    udp6 => $HEAD6 . row(0, "$LO6:0202", $NONE6, '07')  # [::1]:514
+      . row(1, "$ANY6:0016", $NONE6, '07'),              # UDP 22 is not sshd: reported
+  );
+  is(parse_listeners(\%t), 'udp:22:any udp:514:lo udp:5353:any udp:8125:lo');
+};
+
+subtest 'parse_listeners: missing files and empty tables' => sub {
+  is(parse_listeners({}), '', 'no /proc/net files (no IPv6): nothing');
+  is(parse_listeners({ tcp => $HEAD4, udp => $HEAD4 }), '', 'headers only');
+  is(parse_listeners({ tcp => $HEAD4 . row(0, "$ANY4:1F90", $NONE4, '0A'), tcp6 => undef }), 'tcp:8080:any', 'one file absent');
+};
+
+subtest 'parse_boot_record and boot_marks: the milestones sent with "ready"' => sub {
+  my $rec = join '',
+    "1.21 kernel done\n", "1.83 initrd done\n", "2.30 init start\n", "2.31 containerd start\n", "2.32 fw start\n",
+    "2.32 fw done 0\n", "2.40 dockerd start\n", "3.10 modules done 0\n", "not a record line\n", "2.45 dockerd start\n";
+  my ($done, $at) = parse_boot_record($rec);
+  ok(!$done, 'no "boot done" yet');
+  is_deeply($at, { kernel => '1.21', initrd => '1.83', init => '2.30', dockerd => '2.40' }, 'the first of each');
+  is(boot_marks($at, '6.50'), 'kernel=1.21 initrd=1.83 init=2.30 dockerd=2.40 engine=6.50', 'in time order');
+  ($done) = parse_boot_record("$rec" . "5.00 boot done\n");
+  ok($done, '"boot done"');
+  ($done, $at) = parse_boot_record(undef);
+  ok($done, 'no record (an older init): done');
+  is(boot_marks($at, '1.00'), 'engine=1.00');
+};
+
+done_testing;

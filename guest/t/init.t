@@ -1,0 +1,89 @@
+# berth-init's unit table and network files, on the host (loaded without running: main() only runs as PID 1's
+# program).
+use strict;
+use warnings;
+use FindBin;
+use Test::More import => ['!note']; # berth-init has its own note()
+
+require "$FindBin::Bin/../rootfs/usr/local/sbin/berth-init";
+
+my @FIRST = qw(qemu_fw_cfg 9pnet_virtio 9p);
+my @units = units(first => \@FIRST, first_loaded => 1, aliases => ['pci:v00001AF4d00001000sv*', 'acpi:PNP0C0C:']);
+my %unit = map { ($_->{name} => $_) } @units;
+# Everything a unit waits for, directly or not.
+sub waits_for {
+  my ($name, $seen) = @_;
+  $seen //= {};
+  for my $a (@{$unit{$name}{after} // []}) { next if $seen->{$a}++; waits_for($a, $seen); }
+  return $seen;
+}
+
+subtest 'the table is well formed' => sub {
+  is(scalar(keys %unit), scalar(@units), 'names are unique');
+  for my $u (@units) {
+    ok((defined $u->{cmd}) != (defined $u->{code}), "$u->{name}: a program or code, not both");
+    ok(ref $u->{cmd} eq 'ARRAY' && @{$u->{cmd}}, "$u->{name}: a command line") if $u->{cmd};
+    ok(!$u->{ready} || !$u->{once}, "$u->{name}: only a service says it is ready with a file");
+    for my $a (@{$u->{after} // []}) { ok($unit{$a}, "$u->{name} waits for $a, which is a unit"); }
+  }
+};
+
+subtest 'no unit waits for itself (no cycles), and each comes after what it waits for' => sub {
+  for my $u (@units) { ok(!waits_for($u->{name})->{$u->{name}}, "$u->{name}: not in a cycle"); }
+  # The first pass goes down the table once: with every unit after what it waits for, the in-process steps
+  # (fw, netconf, mount) and dockerd all start in it.
+  my %pos;
+  @pos{map { $_->{name} } @units} = (0 .. $#units);
+  for my $u (@units) {
+    for my $a (@{$u->{after} // []}) { ok($pos{$a} < $pos{$u->{name}}, "$a before $u->{name} in the table"); }
+  }
+  is($units[0]{name}, 'containerd', 'the engine\'s path first: containerd');
+};
+
+subtest 'the engine waits for the shared folders, their synchronised copies and the network files' => sub {
+  my $d = waits_for('dockerd');
+  ok($d->{$_}, "dockerd waits for $_") for qw(fw mount syncd netconf);
+  ok(!$d->{$_}, "dockerd does not wait for $_") for qw(modules engine-modules net host binfmt resize sshd dnsmasq guestd);
+  is_deeply($unit{dockerd}{after}, ['mount', 'syncd', 'netconf'], 'directly');
+  ok($unit{netconf}{code} && $unit{mount}{code}, 'the network files and the mounts are in-process');
+  is($unit{syncd}{ready}, '/run/berth/sync.ready', 'berth-syncd says it is ready with a file');
+};
+
+subtest 'what needs the host\'s fw_cfg entries waits for fw' => sub {
+  ok(waits_for($_)->{fw}, "$_ waits for fw") for qw(netconf mount syncd dockerd net host sshd dnsmasq);
+  ok(waits_for('dnsmasq')->{net}, 'dnsmasq waits for eth0 (net)');
+  ok(waits_for('binfmt')->{modules}, 'binfmt waits for binfmt_misc (modules)');
+  ok(waits_for('guestd')->{modules}, 'guestd waits for the virtio console and the power button (modules)');
+};
+
+subtest 'fw: in-process when the initrd loaded the modules, else one modprobe' => sub {
+  ok($unit{fw}{code} && !$unit{fw}{cmd}, 'loaded: nothing to run');
+  my %u = map { ($_->{name} => $_) } units(first => \@FIRST, first_loaded => 0, aliases => []);
+  is_deeply($u{fw}{cmd}, ['modprobe', '-qa', @FIRST], 'missing: modprobe');
+  is_deeply([@{$unit{modules}{cmd}}[-2, -1]], ['pci:v00001AF4d00001000sv*', 'acpi:PNP0C0C:'], 'modules: the devices\' aliases');
+};
+
+subtest 'which units are boot steps ("boot done" waits for them) and which are services' => sub {
+  is_deeply([sort map { $_->{name} } grep { $_->{once} } @units],
+    [sort qw(fw netconf mount modules engine-modules net host binfmt resize)], 'boot steps');
+  is_deeply([sort map { $_->{name} } grep { !$_->{once} } @units],
+    [sort qw(containerd syncd dockerd sshd dnsmasq guestd)], 'services');
+};
+
+subtest 'network_files: from the host\'s network entry' => sub {
+  my $net = parse_conf("address=10.0.2.15\nprefix=24\ngateway=10.0.2.2\ndns=10.0.2.3\nhost=10.0.2.2\nloopback=10.0.2.16\n");
+  my %f = network_files($net, 'dev-box');
+  is_deeply([sort keys %f], ['/etc/hosts', '/run/berth/dnsmasq.conf', '/run/berth/net', '/run/berth/resolv.conf']);
+  is($f{'/run/berth/net'}, "link set lo up\nlink set eth0 up\naddr add 10.0.2.15/24 dev eth0\nroute add default via 10.0.2.2\n");
+  is($f{'/run/berth/resolv.conf'}, "nameserver 10.0.2.15\nnameserver 10.0.2.3\n", 'dnsmasq first, then QEMU\'s DNS proxy');
+  is($f{'/run/berth/dnsmasq.conf'}, "server=10.0.2.3\nlisten-address=10.0.2.15\n"
+    . "address=/host.berth.internal/10.0.2.2\naddress=/host.docker.internal/10.0.2.2\n");
+  is($f{'/etc/hosts'}, "127.0.0.1 localhost\n127.0.1.1 dev-box\n10.0.2.2 host.berth.internal host.docker.internal\n");
+  my %other = network_files(parse_conf("address=192.168.76.9\nprefix=20\ngateway=192.168.64.1\ndns=192.168.64.3\nhost=192.168.64.2\n"), 'b');
+  like($other{'/run/berth/net'}, qr{addr add 192\.168\.76\.9/20 dev eth0\nroute add default via 192\.168\.64\.1\n}, 'other addresses: nothing fixed');
+  like($other{'/etc/hosts'}, qr/^192\.168\.64\.2 host\.berth\.internal/m, 'the host address is its own entry');
+  is_deeply([network_files({ %$net, dns => undef }, 'b')], [], 'an address missing: nothing');
+  is_deeply([network_files({}, 'b')], [], 'no entry: nothing');
+};
+
+done_testing;

@@ -1,0 +1,86 @@
+# sys.pl's helpers, on the host: parsers fed with fixtures.
+use strict;
+use warnings;
+use FindBin;
+use Test::More;
+
+require "$FindBin::Bin/../rootfs/usr/local/lib/berth/sys.pl";
+
+subtest 'unescape: the host\'s %XX escapes (src/util/escape.ts) back to bytes' => sub {
+  is(unescape('/a%20b/100%25%0Ax'), "/a b/100%\nx", 'space, percent, newline');
+  is(unescape('%2f%2F'), '//', 'either case of hex digits');
+  is(unescape('/plain/path'), '/plain/path', 'nothing to undo');
+  is(unescape('50%zz'), '50%zz', 'a % without two hex digits stays');
+  is(unescape('%252F'), '%2F', 'undone once, not twice');
+  is(unescape(undef), undef, 'undef stays undef');
+};
+
+subtest 'parse_conf: key=value lines' => sub {
+  my $c = parse_conf("# a comment\n\nprotocol=3\ninitrd_modules=a b  c\nx=y=z\n=no key\n bad line\nempty=\n");
+  is_deeply($c, { protocol => 3, initrd_modules => 'a b  c', x => 'y=z', empty => '' }, 'values to the end of the line');
+  is_deeply(parse_conf(undef), {}, 'no text: empty');
+};
+
+subtest 'parse_conf reads the host\'s fw_cfg "network" entry (src/driver/qemu/user-net.ts)' => sub {
+  my $n = parse_conf("address=10.0.2.15\nprefix=24\ngateway=10.0.2.2\ndns=10.0.2.3\nhost=10.0.2.2\nloopback=10.0.2.16\n");
+  is_deeply($n, { address => '10.0.2.15', prefix => 24, gateway => '10.0.2.2', dns => '10.0.2.3', host => '10.0.2.2',
+    loopback => '10.0.2.16' });
+};
+
+subtest 'kernel_param: berth.<name>= of the kernel command line' => sub {
+  my $cmdline = "console=ttyS0 root=/dev/vda rw berth.hostname=dev-box berth.fwcfg=opt/berth quiet\n";
+  is(kernel_param('hostname', $cmdline), 'dev-box');
+  is(kernel_param('fwcfg', $cmdline), 'opt/berth', 'up to the next space, newline excluded');
+  is(kernel_param('fwcfg', "berth.fwcfg=opt/x\n"), 'opt/x', 'at the start');
+  is(kernel_param('hostname', 'xberth.hostname=no systemd.hostname=no'), undef, 'only berth.<name>, as a whole word');
+  is(kernel_param('h.x', 'berth.hXx=1'), undef, 'the name is literal');
+};
+
+subtest 'parse_mounts: /proc/self/mounts with its octal escapes' => sub {
+  my @m = parse_mounts(join '',
+    "/dev/vda / ext4 rw,relatime,discard 0 0\n",
+    "berth0 /home/me/My\\040Projects 9p rw,trans=virtio 0 0\n",
+    "berth1 /a\\011tab\\012nl\\134bs 9p ro 0 0\n",
+    "short line\n");
+  is(scalar @m, 3, 'lines with fewer than four fields are skipped');
+  is_deeply($m[0], ['/dev/vda', '/', 'ext4', 'rw,relatime,discard']);
+  is($m[1][1], '/home/me/My Projects', '\\040 is a space');
+  is($m[2][1], "/a\ttab\nnl\\bs", 'tab, newline, backslash');
+  is_deeply([parse_mounts(undef)], [], 'no text: none');
+};
+
+subtest 'parse_shares: the fw_cfg "mounts" table (src/share/shares.ts guestMountTable)' => sub {
+  my @s = parse_shares(join '',
+    "berth0\t/home/me\trw,msize=512000,cache=mmap\n",
+    "berth1\t/data sets\tro,msize=512000,cache=loose\n",
+    "berth2\t/home/me/app\trw,msize=512000,cache=mmap,berth.sync=0a1b2c\n",
+    "berth3\t/odd\trw,berth.sync=NOT-HEX\n",
+    "\t/no-tag\trw\n",
+    "berth5\t/no-options\n");
+  is(scalar @s, 4, 'lines without a tag or options are skipped');
+  is_deeply($s[0], { tag => 'berth0', dir => '/home/me', ro => 0, sync => undef, options => ['msize=512000', 'cache=mmap'] });
+  is_deeply($s[1], { tag => 'berth1', dir => '/data sets', ro => 1, sync => undef, options => ['msize=512000', 'cache=loose'] },
+    'spaces in a path, read-only');
+  is($s[2]{sync}, '0a1b2c', 'a synchronised folder: its id');
+  is_deeply($s[2]{options}, ['msize=512000', 'cache=mmap'], 'berth.sync is not a 9p option');
+  is($s[3]{sync}, undef, 'an id that is not hex names no copy');
+  is_deeply($s[3]{options}, [], '... and is dropped all the same');
+};
+
+subtest 'syscall_numbers: this architecture\'s, every name the programs use' => sub {
+  my $nr = syscall_numbers();
+  plan skip_all => 'not an architecture berth runs on' unless $nr;
+  for my $name (qw(mount mknodat statx utimensat inotify_init1 inotify_add_watch inotify_rm_watch)) {
+    like($nr->{$name}, qr/^\d+$/, $name);
+  }
+  # A harmless call shows the numbers are this architecture's.
+  ok(syscall($nr->{inotify_init1}, 0x80000) >= 0, 'inotify_init1 works by its number'); # IN_CLOEXEC
+};
+
+subtest 'mounted: from the live mount table' => sub {
+  plan skip_all => 'no /proc/self/mounts' unless -r '/proc/self/mounts';
+  ok(mounted('/'), '/ is mounted');
+  ok(!mounted('/surely/not/a/mount/point'), 'a made-up path is not');
+};
+
+done_testing;
