@@ -36,15 +36,18 @@ export function guestBootPhases(marks: Record<string, number>): Array<[string, n
 }
 
 /**
- * Host end of the virtio-serial channel (QEMU exposes it as a unix socket server); the protocol is described
- * at berth-guestd (guest-files.ts). Readiness, the clock after a resume, the guest's listening ports, file
- * events for shared folders, and unmounting shares around a suspend.
+ * Host end of the virtio-serial channel (QEMU exposes it as a unix socket server); the protocol:
+ * guest/PROTOCOL.md. Readiness, the clock after a resume, the guest's listening ports, file events for shared
+ * folders, and unmounting shares around a suspend.
  */
 export class GuestChannel {
   private sock?: net.Socket;
   private lineWaiters: Array<{ match: (l: string) => boolean; resolve: (l: string) => void }> = [];
   private sawReady = false;
-  /** berth-guestd's protocol version ("ready 2"/"pong 2"); 1 for older guests, which send no number. */
+  /**
+   * berth-guestd's protocol version ("ready 3"/"pong 3"; GUEST_PROTOCOL for an image of this berth); 1 for
+   * older guests, which send no number.
+   */
   version = 0;
   private portsHandler?: (text: string) => void;
 
