@@ -9,6 +9,7 @@ import { ensureKeyPair } from '../guest/ssh-keys.js';
 import { loadImage, resolveImage } from '../image/cache.js';
 import type { GuestImage } from '../image/image.js';
 import { stateFingerprint } from '../instance/saved-state.js';
+import { runtimeFor } from '../runtime/runtimes.js';
 import { guestFile, vmSpecFor } from '../instance/vm-spec.js';
 import { syncManifest } from '../share/share-events.js';
 import { guestMountTable, resolveShares, type Share } from '../share/shares.js';
@@ -163,7 +164,9 @@ export class VmLauncher {
       }
       return pinned;
     }
-    return resolveImage(cfg.image, cfg.arch, (m) => this.events.progress('image', m));
+    return resolveImage(cfg.image, cfg.arch, runtimeFor(cfg.runtime).guestPackages, (m) =>
+      this.events.progress('image', m),
+    );
   }
 
   /**

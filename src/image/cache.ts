@@ -49,8 +49,12 @@ function checkArch(img: GuestImage, arch: Arch): GuestImage {
 }
 
 /** Returns the built-in image for an arch, building it once (content-addressed by recipe). */
-export async function ensureBuiltImage(arch: Arch, progress: ProgressFn): Promise<GuestImage> {
-  const recipe = defaultRecipe(arch);
+export async function ensureBuiltImage(
+  arch: Arch,
+  runtimePackages: readonly string[],
+  progress: ProgressFn,
+): Promise<GuestImage> {
+  const recipe = defaultRecipe(arch, runtimePackages);
   const dir = path.join(imageCacheDir(), `built-${arch}-${recipeHash(recipe)}`);
   const cached = await loadImage(dir);
   if (cached) return cached;
@@ -175,10 +179,11 @@ export async function ensureImportedImage(
 export async function resolveImage(
   src: ImageSource | undefined,
   arch: Arch,
+  runtimePackages: readonly string[],
   progress: ProgressFn,
 ): Promise<GuestImage> {
   if (src && (src.path || src.url)) return ensureImportedImage(src, arch, progress);
-  return ensureBuiltImage(arch, progress);
+  return ensureBuiltImage(arch, runtimePackages, progress);
 }
 
 /** Packs a cached image into a tar archive that `image.path`/`image.url` accept; returns its sha256. */

@@ -26,7 +26,11 @@ export function debianArch(arch: Arch): string {
   return DEBIAN_ARCH[arch];
 }
 
-export function defaultRecipe(arch: Arch): ImageRecipe {
+/**
+ * The built-in image for an arch and a container runtime: the runtime brings its own packages (its module's
+ * guestPackages: docker.io for Docker), so another runtime is another image.
+ */
+export function defaultRecipe(arch: Arch, runtimePackages: readonly string[]): ImageRecipe {
   return {
     version: 1,
     suite: 'bookworm',
@@ -34,7 +38,7 @@ export function defaultRecipe(arch: Arch): ImageRecipe {
     arch,
     packages: [
       arch === 'x86_64' ? 'linux-image-amd64' : 'linux-image-arm64',
-      'docker.io',
+      ...runtimePackages,
       'openssh-server',
       'iproute2',
       'udev',

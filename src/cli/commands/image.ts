@@ -2,6 +2,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ARCHES, hostArch, type Arch } from '../../config/schema.js';
+import { runtimeFor } from '../../runtime/runtimes.js';
 import { ensureBuiltImage, ensureImportedImage, packImage } from '../../image/cache.js';
 import { imageCacheDir } from '../../store/paths.js';
 import { BerthError } from '../../util/errors.js';
@@ -14,6 +15,9 @@ function archOf(v: string | undefined): Arch {
   return a as Arch;
 }
 
+/** `berth image build|pack` make the default runtime's image (the one `berth start` uses unless told). */
+const DEFAULT_RUNTIME = runtimeFor('docker');
+
 export function registerImage(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {
   const image = program
     .command('image')
@@ -25,7 +29,9 @@ export function registerImage(program: Command, run: (fn: () => Promise<void>) =
     .action((o: { arch?: string }) =>
       run(async () => {
         const t0 = Date.now();
-        const img = await ensureBuiltImage(archOf(o.arch), (m) => step(m, Date.now() - t0));
+        const img = await ensureBuiltImage(archOf(o.arch), DEFAULT_RUNTIME.guestPackages, (m) =>
+          step(m, Date.now() - t0),
+        );
         result(img.dir);
       }),
     );
@@ -36,7 +42,7 @@ export function registerImage(program: Command, run: (fn: () => Promise<void>) =
     .option('--arch <arch>', 'guest architecture')
     .action((out: string, o: { arch?: string }) =>
       run(async () => {
-        const img = await ensureBuiltImage(archOf(o.arch), (m) => step(m));
+        const img = await ensureBuiltImage(archOf(o.arch), DEFAULT_RUNTIME.guestPackages, (m) => step(m));
         const digest = await packImage(img, path.resolve(out));
         info(`packed ${img.id} into ${out}`);
         result(`sha256:${digest}`);
