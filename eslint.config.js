@@ -45,7 +45,7 @@ const ROOMS = {
     'agent-api',
     'util',
   ],
-  runtime: ['config', 'store', 'util'],
+  runtime: ['guest', 'config', 'store', 'util'],
   forward: ['driver', 'config', 'agent-api', 'util'],
   share: ['guest', 'config', 'store', 'util'],
   driver: ['image', 'config', 'store', 'util'],

@@ -6,9 +6,13 @@ use FindBin;
 use Test::More import => ['!note']; # berth-init has its own note()
 
 require "$FindBin::Bin/../rootfs/usr/local/sbin/berth-init";
+# The Docker runtime's overlay: the engine's units (berth-init requires it at boot from /usr/local/lib/berth).
+require "$FindBin::Bin/../runtimes/docker/rootfs/usr/local/lib/berth/engine.pl";
 
 my @FIRST = qw(qemu_fw_cfg 9pnet_virtio 9p);
-my @units = units(first => \@FIRST, first_loaded => 1, aliases => ['pci:v00001AF4d00001000sv*', 'acpi:PNP0C0C:']);
+my @ENGINE = engine_units();
+my @units = units(first => \@FIRST, first_loaded => 1, aliases => ['pci:v00001AF4d00001000sv*', 'acpi:PNP0C0C:'],
+  engine => \@ENGINE);
 my %unit = map { ($_->{name} => $_) } @units;
 # Everything a unit waits for, directly or not.
 sub waits_for {
@@ -58,7 +62,7 @@ subtest 'what needs the host\'s fw_cfg entries waits for fw' => sub {
 
 subtest 'fw: in-process when the initrd loaded the modules, else one modprobe' => sub {
   ok($unit{fw}{code} && !$unit{fw}{cmd}, 'loaded: nothing to run');
-  my %u = map { ($_->{name} => $_) } units(first => \@FIRST, first_loaded => 0, aliases => []);
+  my %u = map { ($_->{name} => $_) } units(first => \@FIRST, first_loaded => 0, aliases => [], engine => \@ENGINE);
   is_deeply($u{fw}{cmd}, ['modprobe', '-qa', @FIRST], 'missing: modprobe');
   is_deeply([@{$unit{modules}{cmd}}[-2, -1]], ['pci:v00001AF4d00001000sv*', 'acpi:PNP0C0C:'], 'modules: the devices\' aliases');
 };
@@ -68,6 +72,22 @@ subtest 'which units are boot steps ("boot done" waits for them) and which are s
     [sort qw(fw netconf mount modules engine-modules net host binfmt resize)], 'boot steps');
   is_deeply([sort map { $_->{name} } grep { !$_->{once} } @units],
     [sort qw(containerd syncd dockerd sshd dnsmasq guestd)], 'services');
+};
+
+subtest 'the engine (the runtime\'s overlay) goes into the table where its units say' => sub {
+  is_deeply([map { $_->{name} } @units],
+    [qw(containerd fw netconf mount syncd dockerd modules engine-modules net host binfmt resize sshd dnsmasq guestd)],
+    'containerd first, dockerd after syncd, engine-modules after modules');
+  ok(!grep({ exists $_->{place_after} } @units), 'the placement is not left in the table');
+  is_deeply([map { $_->{name} } units(first => \@FIRST, first_loaded => 1, aliases => [])],
+    [qw(fw netconf mount syncd modules net host binfmt resize sshd dnsmasq guestd)], 'without an engine: the base');
+  my %names = map { ($_->{name} => 1) } @units;
+  for my $step (engine_stop_order()) {
+    my ($secs, @names) = @$step;
+    ok($secs > 0 && @names, 'a stop step: seconds and names');
+    ok($names{$_}, "the stop order names the unit $_") for @names;
+  }
+  is_deeply([map { $_->[1] } engine_stop_order()], ['dockerd', 'containerd'], 'dockerd (and its containers) first');
 };
 
 subtest 'network_files: from the host\'s network entry' => sub {

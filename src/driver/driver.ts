@@ -42,6 +42,8 @@ export interface VmSpec {
   controlSocket: string;
   /** Unix socket (server side: QEMU) for guest → host events over virtio-serial. */
   eventSocket: string;
+  /** The guest channel's port name, which the guest looks for (guest/PROTOCOL.md). */
+  eventChannel: string;
   pidFile: string;
   /** Host folders exported to the guest. */
   shares: SharedFolder[];

@@ -31,14 +31,21 @@ export const INITRD_MODULES = {
 /** Where the generated file goes, relative to the image's root. */
 export const GUEST_CONF_PATH = 'usr/local/lib/berth/guest.conf';
 
+/** What an image's container runtime sets in guest.conf. */
+export interface GuestConfRuntime {
+  /** The engine's API socket in the guest: berth-guestd waits for it to answer before it says "ready". */
+  engineSocket: string;
+}
+
 /** guest.conf: `key=value` lines (the value runs to the end of the line, no quoting), `#` comments. */
-export function renderGuestConf(): string {
+export function renderGuestConf(runtime: GuestConfRuntime): string {
   const entries: Array<[string, string | number]> = [
     ['protocol', GUEST_PROTOCOL],
     ['channel', GUEST_CHANNEL_NAME],
     ['max_pins', MAX_PINS],
     ['initrd_modules', [...INITRD_MODULES.boot, ...INITRD_MODULES.shares].join(' ')],
     ['fw_modules', INITRD_MODULES.shares.join(' ')],
+    ['engine_socket', runtime.engineSocket],
   ];
   return (
     "# Generated at image build from berth's src/guest/guest-config.ts: values the host shares with the guest.\n" +

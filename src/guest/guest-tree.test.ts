@@ -14,6 +14,8 @@ import {
 import { GUEST_DIR, readGuestTree, writeGuestTree } from './guest-tree.js';
 
 const SYS_PL = path.join(GUEST_DIR, 'rootfs/usr/local/lib/berth/sys.pl');
+/** The Docker runtime's part of the image (src/runtime/docker/docker-runtime.ts; guest/ may not import it). */
+const DOCKER = { packages: ['docker.io'], overlay: 'docker', engineSocket: '/run/docker.sock' };
 
 /** The guest's own parser (sys.pl's parse_conf) run on a text: what the guest reads from it. */
 function perlParseConf(text: string): Record<string, string> {
@@ -35,7 +37,7 @@ function perlParseConf(text: string): Record<string, string> {
 }
 
 describe('the guest tree', () => {
-  const tree = readGuestTree();
+  const tree = readGuestTree(DOCKER);
   const byPath = new Map(tree.map((f) => [f.path, f]));
 
   it('holds the image parts with their modes, and the generated guest.conf', () => {
@@ -44,24 +46,29 @@ describe('the guest tree', () => {
     expect(byPath.get('rootfs/usr/local/lib/berth/sys.pl')?.mode).toBe(0o644);
     expect(byPath.get('initrd/init')?.mode).toBe(0o755);
     expect(byPath.get('build/customize.sh')).toBeDefined();
-    expect(byPath.get(`rootfs/${GUEST_CONF_PATH}`)?.data.toString()).toBe(renderGuestConf());
+    // The runtime's overlay, merged at its target paths.
+    expect(byPath.get('rootfs/usr/local/lib/berth/engine.pl')?.mode).toBe(0o644);
+    expect(byPath.get('rootfs/etc/docker/daemon.json')).toBeDefined();
+    expect(tree.filter((f) => f.path.startsWith('runtimes/'))).toEqual([]);
+    expect(byPath.get(`rootfs/${GUEST_CONF_PATH}`)?.data.toString()).toBe(renderGuestConf(DOCKER));
     // Tests and docs do not make a new image.
     expect(tree.filter((f) => f.path.startsWith('t/') || f.path === 'PROTOCOL.md')).toEqual([]);
     expect(tree.map((f) => f.path)).toEqual([...tree.map((f) => f.path)].sort());
   });
 
   it('renders guest.conf so that the guest reads the host constants back', () => {
-    const conf = perlParseConf(renderGuestConf());
+    const conf = perlParseConf(renderGuestConf(DOCKER));
     expect(conf).toMatchObject({
       protocol: String(GUEST_PROTOCOL),
       max_pins: String(MAX_PINS),
       fw_modules: INITRD_MODULES.shares.join(' '),
+      engine_socket: '/run/docker.sock',
     });
     expect(conf.initrd_modules!.split(' ')).toEqual([...INITRD_MODULES.boot, ...INITRD_MODULES.shares]);
   });
 
   it('has a guest.conf key for every one the guest programs ask for', () => {
-    const keys = new Set(Object.keys(perlParseConf(renderGuestConf())));
+    const keys = new Set(Object.keys(perlParseConf(renderGuestConf(DOCKER))));
     const asked = new Set<string>();
     for (const f of tree) {
       const text = f.data.toString();
@@ -70,7 +77,14 @@ describe('the guest tree', () => {
         asked.add(m[1]!); // sh
     }
     expect([...asked].sort()).toEqual(
-      expect.arrayContaining(['channel', 'fw_modules', 'initrd_modules', 'max_pins', 'protocol']),
+      expect.arrayContaining([
+        'channel',
+        'engine_socket',
+        'fw_modules',
+        'initrd_modules',
+        'max_pins',
+        'protocol',
+      ]),
     );
     for (const k of asked) expect(keys.has(k), `guest.conf has ${k}`).toBe(true);
   });
@@ -87,7 +101,7 @@ describe('the guest tree', () => {
     expect(mode('rootfs/usr/local/sbin/berth-init')).toBe(0o755);
     expect(mode('rootfs/etc/fstab')).toBe(0o644);
     expect(mode('rootfs/usr/local/lib/berth')).toBe(0o755);
-    expect(fs.readFileSync(path.join(dir, 'rootfs', GUEST_CONF_PATH), 'utf8')).toBe(renderGuestConf());
+    expect(fs.readFileSync(path.join(dir, 'rootfs', GUEST_CONF_PATH), 'utf8')).toBe(renderGuestConf(DOCKER));
     await fsp.rm(dir, { recursive: true });
   });
 });

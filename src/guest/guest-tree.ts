@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GUEST_CONF_PATH, renderGuestConf } from './guest-config.js';
+import { GUEST_CONF_PATH, renderGuestConf, type GuestConfRuntime } from './guest-config.js';
 
 /**
  * The guest tree: guest/ at the repository root, found from this file (two levels below the root both as
@@ -12,6 +12,15 @@ export const GUEST_DIR = fileURLToPath(new URL('../../guest/', import.meta.url))
 
 /** What goes into the image: the root's files, berth's initrd, mmdebstrap's hooks (not the tests, not the docs). */
 const IMAGE_PARTS = ['rootfs', 'initrd', 'build'];
+
+/**
+ * A container runtime's part of the image: its Debian packages, its overlay (guest/runtimes/<overlay>/rootfs:
+ * the engine's configs and engine.pl, which gives berth-init the engine's units) and its guest.conf values.
+ */
+export interface GuestRuntime extends GuestConfRuntime {
+  overlay: string;
+  packages: readonly string[];
+}
 
 export interface GuestFile {
   /** Relative to the tree, with "/" (e.g. "rootfs/etc/fstab"). */
@@ -38,16 +47,25 @@ function walk(dir: string, rel: string, out: GuestFile[]): void {
 }
 
 /**
- * The files of the image's part of the tree plus the generated guest.conf (see guest-config.ts), sorted by path.
- * The image recipe hashes them; the image build writes them out for mmdebstrap's hooks.
+ * The files of the image's part of the tree, the runtime's overlay merged into rootfs/, plus the generated
+ * guest.conf (see guest-config.ts), sorted by path. The image recipe hashes them; the image build writes them
+ * out for mmdebstrap's hooks.
  */
-export function readGuestTree(dir = GUEST_DIR): GuestFile[] {
+export function readGuestTree(runtime: GuestRuntime, dir = GUEST_DIR): GuestFile[] {
   const files: GuestFile[] = [];
   for (const part of IMAGE_PARTS) walk(dir, part, files);
+  const overlay: GuestFile[] = [];
+  walk(dir, `runtimes/${runtime.overlay}/rootfs`, overlay);
+  const prefix = `runtimes/${runtime.overlay}/`;
+  for (const f of overlay) {
+    const p = f.path.slice(prefix.length);
+    if (files.some((x) => x.path === p)) throw new Error(`guest tree: ${f.path} would replace ${p}`);
+    files.push({ ...f, path: p });
+  }
   const conf = `rootfs/${GUEST_CONF_PATH}`;
   if (files.some((f) => f.path === conf))
     throw new Error(`guest tree: ${conf} is generated; remove it from ${dir}`);
-  files.push({ path: conf, mode: 0o644, data: Buffer.from(renderGuestConf()) });
+  files.push({ path: conf, mode: 0o644, data: Buffer.from(renderGuestConf(runtime)) });
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 

@@ -81,7 +81,7 @@ export class GuestLink {
     this.forwarder = new EngineSocketForwarder(
       instanceFile(this.name, 'dockerSock'),
       this.log,
-      this.runtime.guestSocket,
+      this.runtime.guest.engineSocket,
     );
     this.session = new GuestSession(
       await GuestSession.targetFor(this.name, spec.sshPort),

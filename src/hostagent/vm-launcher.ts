@@ -164,7 +164,7 @@ export class VmLauncher {
       }
       return pinned;
     }
-    return resolveImage(cfg.image, cfg.arch, runtimeFor(cfg.runtime).guestPackages, (m) =>
+    return resolveImage(cfg.image, cfg.arch, runtimeFor(cfg.runtime).guest, (m) =>
       this.events.progress('image', m),
     );
   }

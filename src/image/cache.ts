@@ -10,6 +10,7 @@ import { imageCacheDir } from '../store/paths.js';
 import { BerthError, isErrnoException } from '../util/errors.js';
 import { buildImage } from './build.js';
 import { IMAGE_FILES, type GuestImage, type ImageManifest, type ProgressFn } from './image.js';
+import type { GuestRuntime } from '../guest/guest-tree.js';
 import { defaultRecipe, recipeHash } from './recipe.js';
 
 export interface ImageSource {
@@ -51,10 +52,10 @@ function checkArch(img: GuestImage, arch: Arch): GuestImage {
 /** Returns the built-in image for an arch, building it once (content-addressed by recipe). */
 export async function ensureBuiltImage(
   arch: Arch,
-  runtimePackages: readonly string[],
+  runtime: GuestRuntime,
   progress: ProgressFn,
 ): Promise<GuestImage> {
-  const recipe = defaultRecipe(arch, runtimePackages);
+  const recipe = defaultRecipe(arch, runtime);
   const dir = path.join(imageCacheDir(), `built-${arch}-${recipeHash(recipe)}`);
   const cached = await loadImage(dir);
   if (cached) return cached;
@@ -179,11 +180,11 @@ export async function ensureImportedImage(
 export async function resolveImage(
   src: ImageSource | undefined,
   arch: Arch,
-  runtimePackages: readonly string[],
+  runtime: GuestRuntime,
   progress: ProgressFn,
 ): Promise<GuestImage> {
   if (src && (src.path || src.url)) return ensureImportedImage(src, arch, progress);
-  return ensureBuiltImage(arch, runtimePackages, progress);
+  return ensureBuiltImage(arch, runtime, progress);
 }
 
 /** Packs a cached image into a tar archive that `image.path`/`image.url` accept; returns its sha256. */

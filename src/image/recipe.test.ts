@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { defaultRecipe, recipeHash, type ImageRecipe } from './recipe.js';
+const DOCKER = { packages: ['docker.io'], overlay: 'docker', engineSocket: '/run/docker.sock' };
 
 describe('recipeHash', () => {
-  const base = defaultRecipe('x86_64', ['docker.io']);
+  const base = defaultRecipe('x86_64', DOCKER);
   const withTree = (tree: ImageRecipe['tree']): ImageRecipe => ({ ...base, tree });
 
   it('is 16 hex digits and the same for the same recipe', () => {
     expect(recipeHash(base)).toMatch(/^[0-9a-f]{16}$/);
-    expect(recipeHash(defaultRecipe('x86_64', ['docker.io']))).toBe(recipeHash(base));
-    expect(recipeHash(defaultRecipe('aarch64', ['docker.io']))).not.toBe(recipeHash(base));
+    expect(recipeHash(defaultRecipe('x86_64', DOCKER))).toBe(recipeHash(base));
+    expect(recipeHash(defaultRecipe('aarch64', DOCKER))).not.toBe(recipeHash(base));
   });
 
   it("changes with any guest file's content, mode or path", () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BINFMT_ARCHES, type Arch } from '../config/schema.js';
-import { readGuestTree, type GuestFile } from '../guest/guest-tree.js';
+import { readGuestTree, type GuestFile, type GuestRuntime } from '../guest/guest-tree.js';
 
 /** Everything that determines the built guest image. Its hash is the cache key. */
 export interface ImageRecipe {
@@ -27,10 +27,10 @@ export function debianArch(arch: Arch): string {
 }
 
 /**
- * The built-in image for an arch and a container runtime: the runtime brings its own packages (its module's
- * guestPackages: docker.io for Docker), so another runtime is another image.
+ * The built-in image for an arch and a container runtime: the runtime brings its packages (docker.io for
+ * Docker) and its guest overlay, so another runtime is another image.
  */
-export function defaultRecipe(arch: Arch, runtimePackages: readonly string[]): ImageRecipe {
+export function defaultRecipe(arch: Arch, runtime: GuestRuntime): ImageRecipe {
   return {
     version: 1,
     suite: 'bookworm',
@@ -38,7 +38,7 @@ export function defaultRecipe(arch: Arch, runtimePackages: readonly string[]): I
     arch,
     packages: [
       arch === 'x86_64' ? 'linux-image-amd64' : 'linux-image-arm64',
-      ...runtimePackages,
+      ...runtime.packages,
       'openssh-server',
       'iproute2',
       'udev',
@@ -82,7 +82,7 @@ export function defaultRecipe(arch: Arch, runtimePackages: readonly string[]): I
       '/usr/lib/modules/*/kernel/net/mac80211/*',
       '/usr/lib/modules/*/kernel/net/bluetooth/*',
     ],
-    tree: readGuestTree(),
+    tree: readGuestTree(runtime),
     pvhKernel: arch === 'x86_64',
   };
 }

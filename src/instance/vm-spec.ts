@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { GUEST_CHANNEL_NAME } from '../guest/guest-config.js';
 import type { InstanceConfig } from '../config/schema.js';
 import type { SharedFolder, VmSpec } from '../driver/driver.js';
 import type { GuestImage } from '../image/image.js';
@@ -46,6 +47,7 @@ export function vmSpecFor(
     serialLog: path.join(dir, FILES.serialLog),
     controlSocket: path.join(dir, FILES.qmpSock),
     eventSocket: path.join(dir, FILES.eventsSock),
+    eventChannel: GUEST_CHANNEL_NAME,
     pidFile: path.join(dir, FILES.qemuPid),
   };
 }

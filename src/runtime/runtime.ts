@@ -1,4 +1,5 @@
 import type { RuntimeName } from '../config/schema.js';
+import type { GuestRuntime } from '../guest/guest-tree.js';
 
 /**
  * What lets host tools find an instance's engine (Docker: a docker context). Optional by nature: a host
@@ -26,10 +27,12 @@ export interface HostIntegration {
  */
 export interface ContainerRuntime {
   readonly name: RuntimeName;
-  /** Debian packages the guest image installs for it (beyond the base system). */
-  readonly guestPackages: readonly string[];
-  /** The engine's API socket inside the guest: what the host socket forwards to. */
-  readonly guestSocket: string;
+  /**
+   * Its part of the guest image: Debian packages, the overlay guest/runtimes/<overlay>/ (engine configs and
+   * engine.pl, the engine's units for berth-init), and the engine's API socket in the guest (what the host
+   * socket forwards to, and what the guest waits on before it says ready).
+   */
+  readonly guest: GuestRuntime;
   /** Readiness: true once the engine answers through the host socket. */
   ping(hostSocket: string, timeoutMs: number): Promise<boolean>;
   readonly host: HostIntegration;

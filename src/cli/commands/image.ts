@@ -29,7 +29,7 @@ export function registerImage(program: Command, run: (fn: () => Promise<void>) =
     .action((o: { arch?: string }) =>
       run(async () => {
         const t0 = Date.now();
-        const img = await ensureBuiltImage(archOf(o.arch), DEFAULT_RUNTIME.guestPackages, (m) =>
+        const img = await ensureBuiltImage(archOf(o.arch), DEFAULT_RUNTIME.guest, (m) =>
           step(m, Date.now() - t0),
         );
         result(img.dir);
@@ -42,7 +42,7 @@ export function registerImage(program: Command, run: (fn: () => Promise<void>) =
     .option('--arch <arch>', 'guest architecture')
     .action((out: string, o: { arch?: string }) =>
       run(async () => {
-        const img = await ensureBuiltImage(archOf(o.arch), DEFAULT_RUNTIME.guestPackages, (m) => step(m));
+        const img = await ensureBuiltImage(archOf(o.arch), DEFAULT_RUNTIME.guest, (m) => step(m));
         const digest = await packImage(img, path.resolve(out));
         info(`packed ${img.id} into ${out}`);
         result(`sha256:${digest}`);

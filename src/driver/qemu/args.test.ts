@@ -24,6 +24,7 @@ const spec = (over: Partial<VmSpec> = {}): VmSpec => ({
   serialLog: '/h/dev/serial.log',
   controlSocket: '/h/dev/qmp.sock',
   eventSocket: '/h/dev/events.sock',
+  eventChannel: 'io.berth.events',
   pidFile: '/h/dev/qemu.pid',
   shares: [],
   ...over,

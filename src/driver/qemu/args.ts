@@ -131,7 +131,7 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-device',
     'virtio-serial-pci',
     '-device',
-    'virtserialport,chardev=events,name=io.berth.events',
+    `virtserialport,chardev=events,name=${spec.eventChannel}`,
     '-qmp',
     `unix:${spec.controlSocket},server=on,wait=off`,
     '-pidfile',

@@ -11,8 +11,7 @@ import { pingEngine } from './engine-ping.js';
 /** Docker Engine (dockerd + containerd + runc from Debian) behind its API socket, found through a docker context. */
 export const dockerRuntime: ContainerRuntime = {
   name: 'docker',
-  guestPackages: ['docker.io'],
-  guestSocket: '/run/docker.sock',
+  guest: { packages: ['docker.io'], overlay: 'docker', engineSocket: '/run/docker.sock' },
   ping: pingEngine,
   host: {
     noun: 'docker context',

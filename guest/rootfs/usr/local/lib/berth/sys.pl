@@ -35,6 +35,11 @@ sub parse_conf {
 my $LIB = __FILE__ =~ s{[^/]*$}{}r;
 my $CONF;
 sub conf { $CONF //= parse_conf(slurp("${LIB}guest.conf")); return $CONF->{$_[0]}; }
+# A file of /usr/local/lib/berth (beside this one), e.g. the runtime's engine.pl.
+sub lib_file { return "$LIB$_[0]"; }
+
+# A command run with a file-descriptor limit and an OOM score (the engine's daemons: see engine.pl).
+sub limited { my ($nofile, $oom, @cmd) = @_; return ('/bin/sh', '-c', "ulimit -n $nofile; echo $oom > /proc/self/oom_score_adj; exec \"\$@\"", 'sh', @cmd); }
 
 # A berth.<name>= parameter of the kernel command line ($text: the command line; default /proc/cmdline).
 my $CMDLINE;
