@@ -1,6 +1,7 @@
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { CACHE_FILES } from '../store/filenames.js';
 import { BerthError } from '../util/errors.js';
 import { requireTool, run } from '../util/exec.js';
 import { lineSplitter } from '../util/lines.js';
@@ -32,7 +33,7 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
 
   await ensureHostBinfmt(recipe.arch, progress);
   await fsp.mkdir(path.dirname(outDir), { recursive: true, mode: 0o700 });
-  const work = await fsp.mkdtemp(path.join(path.dirname(outDir), '.build-'));
+  const work = await fsp.mkdtemp(path.join(path.dirname(outDir), CACHE_FILES.buildPrefix));
   try {
     // The guest tree, for the hooks (customize.sh installs its rootfs/ with cp -a: modes as in the tree).
     const treeDir = path.join(work, 'guest');

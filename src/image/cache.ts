@@ -56,7 +56,7 @@ export async function ensureBuiltImage(
   progress: ProgressFn,
 ): Promise<GuestImage> {
   const recipe = defaultRecipe(arch, runtime);
-  const dir = path.join(imageCacheDir(), `built-${arch}-${recipeHash(recipe)}`);
+  const dir = path.join(imageCacheDir(), `${CACHE_FILES.builtPrefix}${arch}-${recipeHash(recipe)}`);
   const cached = await loadImage(dir);
   if (cached) return cached;
   const t0 = Date.now();
@@ -100,7 +100,7 @@ export async function ensureImportedImage(
 ): Promise<GuestImage> {
   const cacheRoot = imageCacheDir();
   if (src.sha256) {
-    const hit = await loadImage(path.join(cacheRoot, `sha256-${src.sha256}`));
+    const hit = await loadImage(path.join(cacheRoot, `${CACHE_FILES.importedPrefix}${src.sha256}`));
     if (hit) return checkArch(hit, arch);
   }
   await fsp.mkdir(cacheRoot, { recursive: true, mode: 0o700 });
@@ -150,7 +150,7 @@ export async function ensureImportedImage(
         hint: 'the download is corrupt or the digest is wrong; nothing was cached',
       });
     }
-    const dest = path.join(cacheRoot, `sha256-${digest}`);
+    const dest = path.join(cacheRoot, `${CACHE_FILES.importedPrefix}${digest}`);
     const hit = await loadImage(dest);
     if (hit) return checkArch(hit, arch);
     const staging = path.join(work, 'image');
@@ -170,7 +170,7 @@ export async function ensureImportedImage(
     }
     checkArch(img, arch);
     await fsp.rename(staging, dest);
-    progress(`image cached as sha256-${digest.slice(0, 12)}…`);
+    progress(`image cached as ${CACHE_FILES.importedPrefix}${digest.slice(0, 12)}…`);
     return (await loadImage(dest))!;
   } finally {
     await fsp.rm(work, { recursive: true, force: true });

@@ -1,13 +1,6 @@
 import type { Arch } from '../config/schema.js';
 
-/** A guest image in the cache: a directory with these files. */
-export const IMAGE_FILES = {
-  /** x86_64: the uncompressed kernel with its PVH entry (see kernel.ts); otherwise Debian's as shipped. */
-  kernel: 'vmlinuz',
-  initrd: 'initrd.img',
-  rootfs: 'rootfs.qcow2',
-  manifest: 'image.json',
-} as const;
+export { IMAGE_FILES } from '../store/filenames.js';
 
 export interface ImageManifest {
   format: 1;

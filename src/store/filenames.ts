@@ -23,17 +23,33 @@ export const FILES = {
   suspendMeta: 'suspend.json',
 } as const;
 
+/** The folder under BERTH_HOME for the user's own files (not an instance: names start with a letter or digit). */
+export const HOME_CONFIG_DIR = '_config';
+
 /** Names under BERTH_HOME itself (instance names may not collide with these: they start with "_"). */
 export const HOME_FILES = {
-  userKey: '_config/user_ed25519',
-  userKeyPub: '_config/user_ed25519.pub',
-  accelProbe: '_config/accel-probe.json',
+  userKey: `${HOME_CONFIG_DIR}/user_ed25519`,
+  userKeyPub: `${HOME_CONFIG_DIR}/user_ed25519.pub`,
+  accelProbe: `${HOME_CONFIG_DIR}/accel-probe.json`,
 } as const;
 
-/** Names in the image cache (XDG cache dir) besides the images themselves: work dirs, renamed into place. */
+/** Names in the image cache (XDG cache dir): image folders, and work folders renamed into place when done. */
 export const CACHE_FILES = {
+  /** built-<arch>-<recipe hash>: an image berth built. */
+  builtPrefix: 'built-',
+  /** sha256-<digest of the archive>: an imported prebuilt image. */
+  importedPrefix: 'sha256-',
   buildPrefix: '.build-',
   importPrefix: '.import-',
+} as const;
+
+/** A guest image in the cache: a folder with these files. */
+export const IMAGE_FILES = {
+  /** x86_64: the uncompressed kernel with its PVH entry (see image/kernel.ts); otherwise Debian's as shipped. */
+  kernel: 'vmlinuz',
+  initrd: 'initrd.img',
+  rootfs: 'rootfs.qcow2',
+  manifest: 'image.json',
 } as const;
 
 /**

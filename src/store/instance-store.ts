@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, isErrnoException } from '../util/errors.js';
-import { FILES, tempFile } from './filenames.js';
+import { FILES, HOME_CONFIG_DIR, tempFile } from './filenames.js';
 import { berthHome, instanceDir, NAME_RE } from './paths.js';
 
 export function validateName(name: string): void {
@@ -16,7 +16,7 @@ export function validateName(name: string): void {
 export async function ensureHome(): Promise<string> {
   const home = berthHome();
   await fsp.mkdir(home, { recursive: true, mode: 0o700 });
-  await fsp.mkdir(path.join(home, '_config'), { recursive: true, mode: 0o700 });
+  await fsp.mkdir(path.join(home, HOME_CONFIG_DIR), { recursive: true, mode: 0o700 });
   return home;
 }
 
