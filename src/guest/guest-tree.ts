@@ -32,6 +32,8 @@ export interface GuestFile {
 
 function walk(dir: string, rel: string, out: GuestFile[]): void {
   for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    // An editor's or a file manager's leftovers (.swp, .DS_Store, backup~) are not part of the image.
+    if (e.name.startsWith('.') || e.name.endsWith('~')) continue;
     const r = rel === '' ? e.name : `${rel}/${e.name}`;
     const full = path.join(dir, r);
     if (e.isDirectory()) walk(dir, r, out);

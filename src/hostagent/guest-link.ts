@@ -45,10 +45,12 @@ export class GuestLink {
     private readonly runtime: ContainerRuntime,
     private readonly events: EventLog,
     private readonly log: Logger,
+    /** The agent is stopping or suspending: give up waits and do not reconnect. */
+    private readonly agentStopping: () => boolean = () => false,
     private readonly clock: Clock = systemClock,
   ) {}
 
-  private readonly stopped = () => this.closed;
+  private readonly stopped = () => this.closed || this.agentStopping();
 
   /** Connects everything in parallel; resolves once the engine answers through the host socket. */
   async connect(): Promise<LinkReady> {
@@ -62,6 +64,7 @@ export class GuestLink {
     const channel = new GuestChannel(spec.eventSocket);
     this.channel = channel;
     await channel.connect(30000, this.stopped);
+    const target = await GuestSession.targetFor(this.name, spec.sshPort);
     // After a resume the guest's clock stood still while it was suspended: set it from the host's at once,
     // over the guest channel, while SSH connects. Shared folders were unmounted for the suspend.
     const clockFix =
@@ -83,11 +86,7 @@ export class GuestLink {
       this.log,
       this.runtime.guest.engineSocket,
     );
-    this.session = new GuestSession(
-      await GuestSession.targetFor(this.name, spec.sshPort),
-      this.log,
-      this.stopped,
-    );
+    this.session = new GuestSession(target, this.log, this.stopped, this.clock);
     this.session.onChange((s) => this.forwarder?.setSession(s));
     const session = this.session.connect(mode === 'cold' ? BOOT_TIMEOUT_MS + 120000 : 120000);
     // Awaited below: mark them handled now so an early failure is not an unhandled rejection.
@@ -113,7 +112,7 @@ export class GuestLink {
     const sock = instanceFile(this.name, 'dockerSock');
     await retryUntil(
       async () => {
-        if (this.closed) throw new BerthError('VM_FAILED', 'the VM stopped');
+        if (this.stopped()) throw new BerthError('VM_FAILED', 'the VM stopped');
         return this.runtime.ping(sock, 5000);
       },
       Boolean,
@@ -146,7 +145,7 @@ export class GuestLink {
   /** Host file events → the guest, and the synchronised folders brought up to date (after ready). */
   async startShareEvents(): Promise<void> {
     const shares = this.launch.shares;
-    if (shares.length === 0 || this.closed) return;
+    if (shares.length === 0 || this.stopped()) return;
     // berth's own busy files (instance disks, images) may live under a share: their writes are not relayed.
     this.shareEvents = new ShareEventRelay(shares, this.channel!, this.log, (m) => this.events.notice(m), [
       berthHome(),

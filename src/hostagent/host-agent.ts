@@ -37,8 +37,8 @@ export interface HostAgentDeps {
   driver: Driver;
   /** The boot paths (VmLauncher): resolves with a running VM. */
   launch(): Promise<Launch>;
-  /** Connects to the launched guest (GuestLink). */
-  link(launch: Launch): Link;
+  /** Connects to the launched guest (GuestLink); `stopping` says when the agent is stopping or suspending. */
+  link(launch: Launch, stopping: () => boolean): Link;
   /** Serves the agent API with these handlers. */
   serveApi(h: AgentApiHandlers): Promise<{ close(): void }>;
   /** Ends the agent process (tests record the code instead). */
@@ -111,7 +111,10 @@ export class HostAgent {
       await this.boot();
     } catch (err) {
       // Stopped while starting (a stop request, or the VM went away): finish() is already ending the agent.
-      if (this.stopping) return;
+      if (this.stopping) {
+        this.log.warn({ err }, 'the start was cut short by a stop');
+        return;
+      }
       const e =
         err instanceof BerthError ? err : new BerthError('INTERNAL', errorMessage(err), { cause: err });
       this.log.error({ err }, 'start failed');
@@ -148,7 +151,7 @@ export class HostAgent {
     this.launched = launch;
     await runtimeRecord.write(this.name, launch.runtime);
     this.watchVm();
-    this.link = this.deps.link(launch);
+    this.link = this.deps.link(launch, () => this.stopping);
     const ready = await this.link.connect();
     launch.runtime = { ...launch.runtime, platforms: ready.platforms };
     await runtimeRecord.write(this.name, launch.runtime);

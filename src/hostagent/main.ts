@@ -35,7 +35,8 @@ async function main(): Promise<void> {
     events,
     driver,
     launch: () => launcher.launch(),
-    link: (launch) => new GuestLink(name, launch, driver, runtimeFor(launch.cfg.runtime), events, log),
+    link: (launch, stopping) =>
+      new GuestLink(name, launch, driver, runtimeFor(launch.cfg.runtime), events, log, stopping),
     serveApi: (h) => startApiServer(instanceFile(name, 'agentSock'), h),
     exit: (code) => process.exit(code),
     shutdownTimeoutMs: Number(process.env.BERTH_SHUTDOWN_TIMEOUT_MS ?? 60 * 1000),

@@ -22,3 +22,32 @@ describe('saved state validity', () => {
     );
   });
 });
+
+describe('reading the saved state', () => {
+  it('a state file without a usable record reads as unusable (so the next start discards it)', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { readSavedState } = await import('./saved-state.js');
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-saved-'));
+    process.env.BERTH_HOME = home;
+    try {
+      fs.mkdirSync(path.join(home, 'dev'));
+      expect(await readSavedState('dev')).toBeUndefined();
+      fs.writeFileSync(path.join(home, 'dev', 'suspend.state'), 'x'.repeat(7));
+      const meta = await readSavedState('dev');
+      expect(meta?.sizeBytes).toBe(-7);
+      expect(savedStateProblem(meta!, 'fp')).toMatch(/incomplete/);
+      fs.writeFileSync(
+        path.join(home, 'dev', 'suspend.json'),
+        JSON.stringify({ fingerprint: 'fp', imageId: 'i', sizeBytes: 7, savedAt: 'now' }),
+      );
+      expect(await readSavedState('dev')).toMatchObject({ fingerprint: 'fp', sizeBytes: 7 });
+      fs.writeFileSync(path.join(home, 'dev', 'suspend.json'), '{"fingerprint": 3}');
+      expect((await readSavedState('dev'))?.sizeBytes).toBe(-7);
+    } finally {
+      delete process.env.BERTH_HOME;
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+});

@@ -29,17 +29,22 @@ export function stateFingerprint(cfg: InstanceConfig, imageId: string, hyperviso
     .slice(0, 16);
 }
 
-/** The saved state's record; its size is negative when the state file is partial or was modified. */
+/**
+ * The saved state's record; its size is negative when the state file is partial or was modified. A state file
+ * without a usable record (a crash between the two writes, a damaged record) reads as unusable, so the next
+ * start discards it with a notice instead of leaving it on disk for ever.
+ */
 export async function readSavedState(name: string): Promise<SavedStateMeta | undefined> {
-  const meta = await savedStateRecord.read(name);
-  if (!meta) return undefined;
+  let size: number;
   try {
-    const st = await fsp.stat(instanceFile(name, 'suspendState'));
-    return st.size === meta.sizeBytes ? meta : { ...meta, sizeBytes: -st.size };
+    size = (await fsp.stat(instanceFile(name, 'suspendState'))).size;
   } catch (err) {
     if (isErrnoException(err, 'ENOENT')) return undefined;
     throw err;
   }
+  const meta = await savedStateRecord.read(name);
+  if (!meta) return { fingerprint: '', imageId: '', sizeBytes: -size, savedAt: 'unknown' };
+  return size === meta.sizeBytes ? meta : { ...meta, sizeBytes: -size };
 }
 
 export async function discardSavedState(name: string): Promise<void> {

@@ -36,6 +36,9 @@ export function kernelCmdline(spec: Pick<VmSpec, 'arch' | 'accel' | 'hostname'>)
     consoleFor(spec.arch),
     ...KERNEL_CMDLINE,
     `berth.hostname=${spec.hostname}`,
+    // Images from before berth-init (systemd inside; instances stay pinned to the image they were made from)
+    // take the hostname from this one.
+    `systemd.hostname=${spec.hostname}`,
     // Where the guest finds the files the host hands it (see fw-cfg.ts).
     `berth.fwcfg=${FW_CFG_PREFIX}`,
     // Under TCG only (see docs/architecture.md, "Boot trimming"):
