@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { foldBursts, ShareEventRelay, syncState, type GuestFileEvents } from './share-events.js';
+import { foldBursts, SETTLE_MS, ShareEventRelay, syncState, type GuestFileEvents } from './share-events.js';
 
 class FakeGuest implements GuestFileEvents {
   touched: string[] = [];
@@ -66,6 +66,33 @@ describe('ShareEventRelay (real file watcher on a temp dir)', () => {
     await fsp.writeFile(path.join(host, 'a', 'marker'), 'x');
     await until(() => g.touched.includes('/g/a/marker'));
     expect(g.touched.some((p) => p.includes('.git'))).toBe(false);
+  });
+
+  it('touches once the events settle, so a touch never lands between a create and its chmod', async () => {
+    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    const g = new FakeGuest();
+    const arrived: number[] = [];
+    const touch = g.touch.bind(g);
+    g.touch = (p: string[]) => {
+      arrived.push(Date.now());
+      touch(p);
+    };
+    relay = new ShareEventRelay(
+      [{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: false }],
+      g,
+      pino({ level: 'silent' }),
+      () => undefined,
+    );
+    await relay.start();
+    const f = path.join(host, 'secret.txt');
+    const written = Date.now();
+    await fsp.writeFile(f, 'x');
+    await fsp.chmod(f, 0o640);
+    await until(() => g.touched.includes('/g/secret.txt'));
+    // One touch for the create and the chmod, no sooner than the settle time after the first change.
+    expect(arrived).toHaveLength(1);
+    expect(arrived[0]! - written).toBeGreaterThanOrEqual(SETTLE_MS - 5);
+    expect(g.touched.filter((p) => p === '/g/secret.txt')).toHaveLength(1);
   });
 
   it('drops the echo of its own touch (a mode change with the same mtime)', async () => {

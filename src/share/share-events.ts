@@ -11,6 +11,10 @@ import type { Share } from './shares.js';
 /** At most this many paths are sent for one batch of host events. */
 const MAX_PER_BATCH = 2000;
 const MAX_REMEMBERED = 20000;
+/** Touches are sent once a share's events pause this long (see ShareEventRelay)... */
+export const SETTLE_MS = 100;
+/** ...or once they have been held this long, for a stream of changes that never pauses. */
+const MAX_HOLD_MS = 500;
 /** More events than this in one folder in one batch are sent as one event for the folder. */
 const BURST = 16;
 
@@ -137,9 +141,18 @@ function isUnder(p: string, dir: string): boolean {
  *
  * The touch re-sets a file's mode in the guest, which the host sees as an attribute change: events whose
  * mtime was already sent are dropped, so nothing loops.
+ *
+ * Touches wait until a share's events pause for SETTLE_MS (at most MAX_HOLD_MS). Changes made by the guest
+ * come back as host events too, and a touch reads the mode and sets it again: sent at once, it could land
+ * between a guest program's create and its chmod (`echo > f && chmod 640 f`: 10-15 ms apart under
+ * emulation) and put the old mode back (seen in an e2e run). Once the events have settled, the touch sets
+ * the mode the file has by then.
  */
 export class ShareEventRelay {
   private subs: AsyncSubscription[] = [];
+  private pending = new Set<string>();
+  private holdSince?: number;
+  private flushTimer?: NodeJS.Timeout;
   private sentMtime = new Map<string, string>();
   private pinned = new Set<string>();
   private capNoticed = false;
@@ -276,7 +289,21 @@ export class ShareEventRelay {
       out.add(this.guestPath(share, hostPath));
     }
     if (this.sentMtime.size > MAX_REMEMBERED) this.sentMtime.clear();
-    const paths = foldBursts([...out]);
+    if (out.size === 0) return;
+    for (const p of out) if (this.pending.size < MAX_PER_BATCH) this.pending.add(p);
+    const now = Date.now();
+    this.holdSince ??= now;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    const wait = Math.max(0, Math.min(SETTLE_MS, this.holdSince + MAX_HOLD_MS - now));
+    this.flushTimer = setTimeout(() => this.flush(), wait);
+  }
+
+  /** Sends the touches held since the events began (see the class comment). */
+  private flush(): void {
+    this.flushTimer = undefined;
+    this.holdSince = undefined;
+    const paths = foldBursts([...this.pending]);
+    this.pending.clear();
     if (paths.length > 0) {
       this.log.debug({ paths: paths.slice(0, 20), count: paths.length }, 'file events relayed to the guest');
       this.guest.touch(paths);
@@ -336,6 +363,8 @@ export class ShareEventRelay {
   }
 
   async stop(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.pending.clear();
     await Promise.all(this.subs.map((s) => s.unsubscribe().catch(() => undefined)));
     this.subs = [];
   }
