@@ -24,6 +24,8 @@ export interface AgentStatus {
   name: string;
   phase: AgentPhase;
   pid: number;
+  /** The supervisor that started this agent and restarts it if it dies while the VM runs. */
+  supervisorPid?: number;
   qemuPid?: number;
   accel?: string;
   sshPort?: number;

@@ -87,6 +87,7 @@ export class HostAgent {
       name: this.name,
       phase: this.phase,
       pid: process.pid,
+      supervisorPid: Number(process.env.BERTH_SUPERVISOR_PID) || undefined,
       qemuPid: this.runtime?.qemuPid,
       accel: this.runtime?.accel,
       sshPort: this.runtime?.sshPort,

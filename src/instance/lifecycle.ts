@@ -108,7 +108,10 @@ export async function describeInstance(name: string): Promise<InstanceView> {
   if (st?.phase === 'ready') status = 'Running';
   else if (st?.phase === 'starting') status = 'Starting';
   else if (st?.phase === 'stopping') status = 'Stopping';
-  else status = qemuUp ? 'Broken' : 'Stopped';
+  // No agent while the VM runs: its supervisor is starting a new one (Starting), or nothing is (Broken).
+  else if (qemuUp)
+    status = pidAlive(await readPid(instanceFile(name, 'supervisorPid'))) ? 'Starting' : 'Broken';
+  else status = 'Stopped';
   const saved = await readSavedState(name);
   if (status === 'Stopped' && saved) status = 'Suspended';
   return {
@@ -137,13 +140,15 @@ export async function describeInstance(name: string): Promise<InstanceView> {
   };
 }
 
-function agentEntry(): string {
-  return path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'hostagent', 'main.js');
+/** The host agent runs under its supervisor (hostagent/supervisor.ts), which restarts it if it dies. */
+function supervisorEntry(): string {
+  return path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'hostagent', 'supervisor.js');
 }
 
+/** Starts the supervisor (and so the agent) detached: its own session, it outlives the CLI and the terminal. */
 function spawnAgent(name: string, cold: boolean): number {
   const out = fs.openSync(instanceFile(name, 'agentStdio'), 'a', 0o600);
-  const child = spawn(process.execPath, [agentEntry(), name, ...(cold ? ['--cold'] : [])], {
+  const child = spawn(process.execPath, [supervisorEntry(), name, ...(cold ? ['--cold'] : [])], {
     detached: true,
     stdio: ['ignore', out, out],
     env: process.env,
@@ -153,10 +158,15 @@ function spawnAgent(name: string, cold: boolean): number {
   return child.pid!;
 }
 
-async function waitForAgentSocket(name: string, agentPid: number, timeoutMs: number): Promise<AgentStatus> {
+/** Waits for the agent that `supervisorPid` started (or restarted) to serve its API. */
+async function waitForAgentSocket(
+  name: string,
+  supervisorPid: number,
+  timeoutMs: number,
+): Promise<AgentStatus> {
   const st = await retryUntil(
     async () => {
-      if (!pidAlive(agentPid)) {
+      if (!pidAlive(supervisorPid)) {
         const log = await fsp.readFile(instanceFile(name, 'agentStdio'), 'utf8').catch(() => '');
         throw new BerthError('INTERNAL', 'the host agent exited while starting', {
           details: log.trimEnd().split('\n').slice(-10).join('\n'),
@@ -164,7 +174,7 @@ async function waitForAgentSocket(name: string, agentPid: number, timeoutMs: num
       }
       return agentStatus(instanceFile(name, 'agentSock'), 1000);
     },
-    (st) => st?.pid === agentPid,
+    (st) => st?.supervisorPid === supervisorPid,
     {
       intervalMs: 50,
       timeoutMs,
@@ -194,13 +204,17 @@ export async function startInstance(
   try {
     const st = await agentStatus(instanceFile(name, 'agentSock'));
     if (st?.phase === 'ready') return { kind: 'already-running', socket: st.socket! };
-    let agentPid: number;
+    const supervisor = await readPid(instanceFile(name, 'supervisorPid'));
     if (st && st.phase === 'starting') {
-      agentPid = st.pid; // an agent is already booting it: follow along
+      // an agent is already booting it: follow along
+    } else if (!st && pidAlive(supervisor)) {
+      // Its supervisor is bringing a new agent up (the last one died): wait for it instead of a second one.
+      const back = await waitForAgentSocket(name, supervisor!, 30000);
+      if (back.phase === 'ready') return { kind: 'already-running', socket: back.socket! };
     } else {
       if (st) await waitPidGone(st.pid, 30000);
-      agentPid = spawnAgent(name, Boolean(opts.cold));
-      await waitForAgentSocket(name, agentPid, 15000);
+      if (st?.supervisorPid) await waitPidGone(st.supervisorPid, 5000);
+      await waitForAgentSocket(name, spawnAgent(name, Boolean(opts.cold)), 15000);
     }
     const last = await followEvents(
       instanceFile(name, 'agentSock'),

@@ -8,6 +8,8 @@ export const FILES = {
   /** QEMU's own stderr (its refusal to start, if any). */
   qemuStderr: 'serial.log.qemu-stderr',
   agentPid: 'ha.pid',
+  /** The agent's supervisor (restarts a host agent that died while its VM runs). */
+  supervisorPid: 'ha-supervisor.pid',
   agentSock: 'ha.sock',
   agentLog: 'ha.log',
   agentStdio: 'ha.stdio.log',

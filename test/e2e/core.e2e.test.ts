@@ -252,12 +252,43 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     expect(r.stdout).toBe('survived-kill');
   });
 
-  it('a crashed host agent leaves the VM running; start re-attaches without a reboot', async () => {
+  it('a killed host agent comes back by itself: the engine socket answers again, no reboot, no command', async () => {
     const id = (await docker(e, ['run', '-d', 'bb:e2e', 'sleep', '600'])).stdout.trim();
     const st = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as {
       agentPid: number;
       qemuPid: number;
     };
+    process.kill(st.agentPid, 'SIGKILL');
+    // Nothing but waiting: its supervisor starts a new agent, which re-attaches.
+    const back = await waitFor(
+      async () => {
+        const now = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as {
+          status: string;
+          agentPid?: number;
+        };
+        return now.status === 'Running' && now.agentPid !== st.agentPid && now;
+      },
+      30000,
+      'a new host agent',
+    );
+    expect(back.agentPid).toBeGreaterThan(0);
+    const after = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as { qemuPid: number };
+    expect(after.qemuPid).toBe(st.qemuPid);
+    const ps = await docker(e, ['ps', '-q', '--no-trunc']);
+    expect(ps.code, ps.stderr).toBe(0);
+    expect(ps.stdout).toContain(id);
+    const logs = await berth(e, ['logs', NAME]);
+    expect(logs.stdout).toMatch(/host agent killed by SIGKILL while the VM runs: starting a new one/);
+    await docker(e, ['rm', '-f', id]);
+  });
+
+  it('agent and supervisor both killed: status says Broken, and start re-attaches without a reboot', async () => {
+    const st = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as {
+      agentPid: number;
+      qemuPid: number;
+    };
+    const supervisor = Number(await fsp.readFile(path.join(e.home, NAME, 'ha-supervisor.pid'), 'utf8'));
+    process.kill(supervisor, 'SIGKILL');
     process.kill(st.agentPid, 'SIGKILL');
     await waitFor(
       async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status === 'Broken',
@@ -271,9 +302,7 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     expect(s.stderr).toMatch(/re-attaching/);
     const after = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as { qemuPid: number };
     expect(after.qemuPid).toBe(st.qemuPid);
-    const ps = await docker(e, ['ps', '-q', '--no-trunc']);
-    expect(ps.stdout).toContain(id);
-    await docker(e, ['rm', '-f', id]);
+    expect((await docker(e, ['version'])).code).toBe(0);
   });
 
   it('logs shows the host agent log and the guest console', async () => {
