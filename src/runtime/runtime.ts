@@ -19,6 +19,11 @@ export interface HostIntegration {
   /** The name currently selected on the host (undefined when the CLI cannot say). */
   current(): Promise<string | undefined>;
   remove(instance: string): Promise<{ removed: boolean; wasCurrent: boolean }>;
+  /**
+   * Environment variables for tools that ignore the CLI's contexts (SDKs, Testcontainers): name → value, or
+   * null for a variable to unset.
+   */
+  env(hostSocket: string, guestSocket: string): Record<string, string | null>;
 }
 
 /**

@@ -53,6 +53,32 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     expect(b.stdout.trim()).toMatch(/^\d+\.\d+/);
   });
 
+  it('berth env: a shell that evals it reaches the engine without the context, whatever DOCKER_CONTEXT said', async () => {
+    const env = await berth(e, ['env', NAME]);
+    expect(env.code, env.stderr).toBe(0);
+    expect(env.stdout).toContain(`export DOCKER_HOST=unix://${sock}`);
+    const r = await execa(
+      'sh',
+      [
+        '-c',
+        `${env.stdout}\ndocker version --format '{{.Server.Os}}'; echo "[$TESTCONTAINERS_DOCKER_SOCKET_OVERRIDE]"`,
+      ],
+      {
+        env: { ...e.env, DOCKER_CONTEXT: 'no-such-context' },
+        reject: false,
+      },
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe('linux\n[/run/docker.sock]');
+    expect(JSON.parse((await berth(e, ['env', NAME, '--json'])).stdout)).toMatchObject({
+      DOCKER_HOST: `unix://${sock}`,
+      DOCKER_CONTEXT: null,
+    });
+    const bad = await berth(e, ['env', NAME, '--shell', 'csh']);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toMatch(/--shell: "csh" is not one of sh, fish/);
+  });
+
   it('docker build from local files (context upload), then docker run --rm echo', async () => {
     const b = await docker(e, ['build', '-t', 'bb:e2e', bbDir]);
     expect(b.code, b.stderr).toBe(0);

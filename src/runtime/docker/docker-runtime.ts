@@ -21,5 +21,12 @@ export const dockerRuntime: ContainerRuntime = {
     ensure: ensureContext,
     current: currentContext,
     remove: removeContext,
+    env: (hostSocket, guestSocket) => ({
+      DOCKER_HOST: `unix://${hostSocket}`,
+      // DOCKER_HOST wins over a context; an old DOCKER_CONTEXT would only confuse "which socket am I using?".
+      DOCKER_CONTEXT: null,
+      // Testcontainers mounts the engine's socket into its Ryuk container: the path inside the VM, not ours.
+      TESTCONTAINERS_DOCKER_SOCKET_OVERRIDE: guestSocket,
+    }),
   },
 };
