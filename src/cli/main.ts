@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { BerthError, exitCodeFor } from '../util/errors.js';
 import { registerDelete } from './commands/delete.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerEnv } from './commands/env.js';
 import { registerImage } from './commands/image.js';
 import { registerList } from './commands/list.js';
@@ -44,6 +45,7 @@ registerDelete(program, run);
 registerList(program, run);
 registerStatus(program, run);
 registerEnv(program, run);
+registerDoctor(program, run);
 registerPorts(program, run);
 registerSsh(program, run);
 registerLogs(program, run);

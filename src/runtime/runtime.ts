@@ -19,6 +19,8 @@ export interface HostIntegration {
   /** The name currently selected on the host (undefined when the CLI cannot say). */
   current(): Promise<string | undefined>;
   remove(instance: string): Promise<{ removed: boolean; wasCurrent: boolean }>;
+  /** Selects the CLI's own default (away from an instance that is not running); true if it worked. */
+  useDefault(): Promise<boolean>;
   /**
    * Environment variables for tools that ignore the CLI's contexts (SDKs, Testcontainers): name → value, or
    * null for a variable to unset.

@@ -323,12 +323,35 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     );
     const human = await berth(e, ['status', NAME]);
     expect(human.stdout).toMatch(/re-attaches/);
+    // doctor names it, with the fix, and cleans the dead processes' pid files (not the sockets: the VM runs).
+    const d = await berth(e, ['doctor', NAME]);
+    expect(d.code).toBe(1);
+    expect(d.stdout).toMatch(/FAIL {2}agent +the VM runs but no host agent serves it/);
+    expect(d.stdout).toMatch(new RegExp(`fix: berth start ${NAME}`));
+    const fixed = await berth(e, ['doctor', NAME, '--fix']);
+    expect(fixed.stderr).toMatch(/fixed: removed .*ha\.pid/);
+    expect(fs.existsSync(path.join(e.home, NAME, 'ha.pid'))).toBe(false);
+    expect(fs.existsSync(sock)).toBe(true);
     const s = await berth(e, ['start', NAME]);
     expect(s.code, s.stderr).toBe(0);
     expect(s.stderr).toMatch(/re-attaching/);
     const after = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as { qemuPid: number };
     expect(after.qemuPid).toBe(st.qemuPid);
     expect((await docker(e, ['version'])).code).toBe(0);
+  });
+
+  it('berth doctor: a healthy instance passes (exit 0); DOCKER_HOST pointing elsewhere is named', async () => {
+    const d = await berth(e, ['doctor', NAME, '--json']);
+    expect(d.code, d.stdout).toBe(0);
+    const checks = JSON.parse(d.stdout) as Array<{ id: string; verdict: string; message: string }>;
+    // Under software emulation (these machines) the accelerator is a warning; everything else is ok.
+    expect(checks.filter((c) => c.verdict !== 'ok' && c.id !== 'accelerator')).toEqual([]);
+    expect(checks.find((c) => c.id === 'engine')?.message).toContain(sock);
+    const other = await berth(e, ['doctor', NAME], {
+      env: { ...e.env, DOCKER_HOST: 'unix:///var/run/docker.sock' },
+    });
+    expect(other.code).toBe(0);
+    expect(other.stdout).toMatch(/warn {2}environment +DOCKER_HOST=unix:\/\/\/var\/run\/docker\.sock is set/);
   });
 
   it('logs shows the host agent log and the guest console', async () => {

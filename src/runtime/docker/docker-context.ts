@@ -95,3 +95,8 @@ export async function removeContext(instance: string): Promise<{ removed: boolea
   const r = await docker(['context', 'rm', '-f', name]);
   return { removed: r.ok, wasCurrent };
 }
+
+/** Makes "default" the current context (the instance's context stays, for the next start). */
+export async function useDefaultContext(): Promise<boolean> {
+  return (await docker(['context', 'use', 'default'])).ok;
+}

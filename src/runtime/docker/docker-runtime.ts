@@ -5,6 +5,7 @@ import {
   dockerCliAvailable,
   ensureContext,
   removeContext,
+  useDefaultContext,
 } from './docker-context.js';
 import { pingEngine } from './engine-ping.js';
 
@@ -21,6 +22,7 @@ export const dockerRuntime: ContainerRuntime = {
     ensure: ensureContext,
     current: currentContext,
     remove: removeContext,
+    useDefault: useDefaultContext,
     env: (hostSocket, guestSocket) => ({
       DOCKER_HOST: `unix://${hostSocket}`,
       // DOCKER_HOST wins over a context; an old DOCKER_CONTEXT would only confuse "which socket am I using?".

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { evaluate, type DoctorFacts } from './doctor.js';
+
+const GiB = 1024 ** 3;
+const pid = (file: string, p?: number, alive = false) => ({ file, pid: p, alive });
+
+function healthy(): DoctorFacts {
+  return {
+    name: 'default',
+    cliAvailable: true,
+    cli: 'docker',
+    contextNoun: 'docker context',
+    contextName: 'berth',
+    currentContext: 'berth',
+    accel: 'kvm',
+    pids: {
+      agent: pid('/b/ha.pid', 10, true),
+      supervisor: pid('/b/ha-supervisor.pid', 9, true),
+      qemu: pid('/b/qemu.pid', 11, true),
+      startLock: pid('/b/start.lock'),
+    },
+    sockets: {
+      engine: { file: '/b/docker.sock', exists: true },
+      agent: { file: '/b/ha.sock', exists: true },
+    },
+    engineAnswers: true,
+    env: {},
+    socket: '/b/docker.sock',
+    diskFreeBytes: 50 * GiB,
+    diskDir: '/b',
+  };
+}
+const verdicts = (f: DoctorFacts) => Object.fromEntries(evaluate(f).map((c) => [c.id, c.verdict]));
+
+describe('berth doctor: evaluate', () => {
+  it('a healthy running instance: every check ok', () => {
+    expect(Object.values(verdicts(healthy())).every((v) => v === 'ok')).toBe(true);
+  });
+
+  it('the VM runs with no agent and no supervisor: fail, fixed by berth start (re-attach)', () => {
+    const f = healthy();
+    f.pids.agent = pid('/b/ha.pid', 10, false);
+    f.pids.supervisor = pid('/b/ha-supervisor.pid', 9, false);
+    const agent = evaluate(f).find((c) => c.id === 'agent')!;
+    expect(agent).toMatchObject({ verdict: 'fail' });
+    expect(agent.fix).toMatch(/^berth start/);
+    // The dead agent's pid files are stale; the sockets are not removed while the VM still runs.
+    const stale = evaluate(f).find((c) => c.id === 'stale-files')!;
+    expect(stale.auto).toEqual({ kind: 'remove-stale', files: ['/b/ha.pid', '/b/ha-supervisor.pid'] });
+  });
+
+  it('a stopped instance with leftovers: stale pid files, lock and sockets, and a context at a dead socket', () => {
+    const f = healthy();
+    f.pids = {
+      agent: pid('/b/ha.pid', 10),
+      supervisor: pid('/b/ha-supervisor.pid'),
+      qemu: pid('/b/qemu.pid', 11),
+      startLock: pid('/b/start.lock', 12),
+    };
+    f.engineAnswers = undefined;
+    const checks = evaluate(f);
+    expect(checks.find((c) => c.id === 'stale-files')?.auto).toEqual({
+      kind: 'remove-stale',
+      files: ['/b/ha.pid', '/b/qemu.pid', '/b/start.lock', '/b/docker.sock', '/b/ha.sock'],
+    });
+    expect(checks.find((c) => c.id === 'context')).toMatchObject({
+      verdict: 'warn',
+      auto: { kind: 'context-default' },
+    });
+    expect(checks.find((c) => c.id === 'engine')).toBeUndefined();
+  });
+
+  it('which socket am I using: DOCKER_HOST elsewhere or DOCKER_CONTEXT override the context', () => {
+    const f = healthy();
+    f.env = { DOCKER_HOST: 'unix:///var/run/docker.sock' };
+    expect(evaluate(f).find((c) => c.id === 'environment')?.message).toMatch(
+      /talks to that, not to this instance/,
+    );
+    f.env = { DOCKER_HOST: 'unix:///b/docker.sock' };
+    expect(verdicts(f).environment).toBe('ok');
+    f.env = { DOCKER_CONTEXT: 'desktop-linux' };
+    expect(evaluate(f).find((c) => c.id === 'environment')).toMatchObject({
+      verdict: 'warn',
+      fix: 'unset DOCKER_CONTEXT',
+    });
+  });
+
+  it('host disk, accelerator, CLI, hypervisor and an engine that does not answer', () => {
+    const f = healthy();
+    f.diskFreeBytes = 1 * GiB;
+    f.accel = 'tcg';
+    f.cliAvailable = false;
+    f.hypervisorProblem = 'qemu-system-x86_64 is missing (Debian package qemu-system-x86)';
+    f.engineAnswers = false;
+    expect(verdicts(f)).toMatchObject({
+      'host-disk': 'warn',
+      accelerator: 'warn',
+      cli: 'warn',
+      hypervisor: 'fail',
+      engine: 'fail',
+    });
+    expect(verdicts({ ...f, diskFreeBytes: 0.1 * GiB })['host-disk']).toBe('fail');
+    expect(verdicts({ ...f, accelWanted: 'tcg' }).accelerator).toBe('ok'); // asked for in berth.yaml
+    expect(verdicts(f).context).toBeUndefined(); // no CLI: nothing to say about its context
+  });
+});

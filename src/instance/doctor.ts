@@ -1,0 +1,292 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { loadInstanceConfig } from '../config/load.js';
+import { driverFor } from '../driver/drivers.js';
+import { runtimeFor } from '../runtime/runtimes.js';
+import { pidAlive, readPid, requireInstance } from '../store/instance-store.js';
+import { berthHome, instanceFile } from '../store/paths.js';
+import { runtimeRecord } from '../store/records.js';
+import { errorMessage } from '../util/errors.js';
+
+export type Verdict = 'ok' | 'warn' | 'fail';
+
+/** What `--fix` may do by itself: only what cannot lose anything. */
+export type AutoFix = { kind: 'remove-stale'; files: string[] } | { kind: 'context-default' };
+
+export interface Check {
+  id: string;
+  verdict: Verdict;
+  message: string;
+  /** The command (or step) that fixes it. */
+  fix?: string;
+  auto?: AutoFix;
+}
+
+/** Everything the checks look at, gathered once (gatherFacts) so that evaluate() is pure and testable. */
+export interface DoctorFacts {
+  name: string;
+  /** The hypervisor for the instance's arch: its problem, if any. */
+  hypervisorProblem?: string;
+  cliAvailable: boolean;
+  cli: string;
+  contextNoun: string;
+  contextName: string;
+  currentContext?: string;
+  accel?: string;
+  /** The accelerator berth.yaml asks for. */
+  accelWanted?: string;
+  /** pid files: the pid each names and whether that process lives. */
+  pids: Record<'agent' | 'supervisor' | 'qemu' | 'startLock', { file: string; pid?: number; alive: boolean }>;
+  /** Sockets berth made that are still on disk. */
+  sockets: Record<'engine' | 'agent', { file: string; exists: boolean }>;
+  /** undefined when the instance is not running (nothing to ask). */
+  engineAnswers?: boolean;
+  env: { DOCKER_HOST?: string; DOCKER_CONTEXT?: string };
+  socket: string;
+  diskFreeBytes?: number;
+  diskDir: string;
+}
+
+const GiB = 1024 ** 3;
+
+/** Pure: the facts → one verdict per check, each with what fixes it. */
+export function evaluate(f: DoctorFacts): Check[] {
+  const checks: Check[] = [];
+  const start = `berth start${f.name === 'default' ? '' : ` ${f.name}`}`;
+  checks.push(
+    f.hypervisorProblem
+      ? {
+          id: 'hypervisor',
+          verdict: 'fail',
+          message: f.hypervisorProblem,
+          fix: 'install the package it names',
+        }
+      : { id: 'hypervisor', verdict: 'ok', message: 'the hypervisor is installed' },
+  );
+  checks.push(
+    f.cliAvailable
+      ? { id: 'cli', verdict: 'ok', message: `the ${f.cli} CLI is on PATH` }
+      : {
+          id: 'cli',
+          verdict: 'warn',
+          message: `no ${f.cli} CLI on PATH: only the socket works`,
+          fix: `install it (Debian: apt-get install docker-cli or docker.io)`,
+        },
+  );
+  if (f.accel === 'tcg' && f.accelWanted === 'tcg') {
+    checks.push({
+      id: 'accelerator',
+      verdict: 'ok',
+      message: 'software emulation (TCG), as berth.yaml asks',
+    });
+  } else if (f.accel === 'tcg') {
+    checks.push({
+      id: 'accelerator',
+      verdict: 'warn',
+      message: 'software emulation (TCG): no usable KVM/HVF here, so everything runs several times slower',
+      fix: 'on a machine with working virtualisation, "accel: auto" picks it by itself',
+    });
+  } else if (f.accel) {
+    checks.push({ id: 'accelerator', verdict: 'ok', message: `hardware acceleration (${f.accel})` });
+  }
+
+  const { agent, supervisor, qemu, startLock } = f.pids;
+  const running = agent.alive && qemu.alive;
+  if (qemu.alive && !agent.alive && !supervisor.alive) {
+    checks.push({
+      id: 'agent',
+      verdict: 'fail',
+      message: 'the VM runs but no host agent serves it (no engine socket, no port forwarding)',
+      fix: `${start} (re-attaches without a reboot)`,
+    });
+  } else if (qemu.alive && !agent.alive) {
+    checks.push({
+      id: 'agent',
+      verdict: 'warn',
+      message: 'the host agent is being restarted by its supervisor',
+    });
+  } else if (running) {
+    checks.push({
+      id: 'agent',
+      verdict: 'ok',
+      message: `running (agent pid ${agent.pid}, QEMU pid ${qemu.pid})`,
+    });
+  } else {
+    checks.push({ id: 'agent', verdict: 'ok', message: 'stopped' });
+  }
+
+  const stale = [agent, supervisor, qemu, startLock]
+    .filter((p) => p.pid !== undefined && !p.alive)
+    .map((p) => p.file);
+  if (!agent.alive) {
+    for (const s of [f.sockets.engine, f.sockets.agent]) if (s.exists && !qemu.alive) stale.push(s.file);
+  }
+  checks.push(
+    stale.length > 0
+      ? {
+          id: 'stale-files',
+          verdict: 'warn',
+          message: `left behind by processes that are gone: ${stale.join(', ')}`,
+          fix: 'berth doctor --fix (removes them)',
+          auto: { kind: 'remove-stale', files: stale },
+        }
+      : { id: 'stale-files', verdict: 'ok', message: 'no stale pid files, locks or sockets' },
+  );
+
+  if (running && f.engineAnswers !== undefined) {
+    checks.push(
+      f.engineAnswers
+        ? { id: 'engine', verdict: 'ok', message: `the engine answers on ${f.socket}` }
+        : {
+            id: 'engine',
+            verdict: 'fail',
+            message: `the engine does not answer on ${f.socket}`,
+            fix: `berth logs ${f.name}; then berth restart ${f.name}`,
+          },
+    );
+  }
+
+  if (f.cliAvailable) {
+    if (f.currentContext === f.contextName && !running) {
+      checks.push({
+        id: 'context',
+        verdict: 'warn',
+        message: `the current ${f.contextNoun} "${f.contextName}" points at this instance, which is not running`,
+        fix: `${start}, or: ${f.cli} context use default (berth doctor --fix does the latter)`,
+        auto: { kind: 'context-default' },
+      });
+    } else {
+      checks.push({
+        id: 'context',
+        verdict: 'ok',
+        message: `current ${f.contextNoun}: ${f.currentContext ?? '(unknown)'}${f.currentContext === f.contextName ? ' (this instance)' : ''}`,
+      });
+    }
+  }
+
+  // Which socket am I using? The environment overrides every context.
+  const mine = `unix://${f.socket}`;
+  if (f.env.DOCKER_HOST && f.env.DOCKER_HOST !== mine) {
+    checks.push({
+      id: 'environment',
+      verdict: 'warn',
+      message: `DOCKER_HOST=${f.env.DOCKER_HOST} is set: ${f.cli} talks to that, not to this instance (${mine})`,
+      fix: `unset DOCKER_HOST, or: eval "$(berth env${f.name === 'default' ? '' : ` ${f.name}`})"`,
+    });
+  } else if (f.env.DOCKER_CONTEXT && f.env.DOCKER_CONTEXT !== f.contextName && !f.env.DOCKER_HOST) {
+    checks.push({
+      id: 'environment',
+      verdict: 'warn',
+      message: `DOCKER_CONTEXT=${f.env.DOCKER_CONTEXT} is set: ${f.cli} uses that context, not "${f.contextName}"`,
+      fix: 'unset DOCKER_CONTEXT',
+    });
+  } else {
+    checks.push({
+      id: 'environment',
+      verdict: 'ok',
+      message: f.env.DOCKER_HOST
+        ? `DOCKER_HOST points at this instance`
+        : 'no DOCKER_HOST/DOCKER_CONTEXT overriding',
+    });
+  }
+
+  if (f.diskFreeBytes !== undefined) {
+    const free = `${(f.diskFreeBytes / GiB).toFixed(1)} GiB free where ${f.diskDir} lives`;
+    checks.push(
+      f.diskFreeBytes < 0.5 * GiB
+        ? {
+            id: 'host-disk',
+            verdict: 'fail',
+            message: `${free}: the VM pauses when its disk cannot grow`,
+            fix: 'free space on that filesystem',
+          }
+        : f.diskFreeBytes < 2 * GiB
+          ? {
+              id: 'host-disk',
+              verdict: 'warn',
+              message: `${free}: little room for the VM's disk to grow`,
+              fix: 'free space on that filesystem',
+            }
+          : { id: 'host-disk', verdict: 'ok', message: free },
+    );
+  }
+  return checks;
+}
+
+/** Reads what evaluate() needs, touching nothing. */
+export async function gatherFacts(name: string, env: NodeJS.ProcessEnv = process.env): Promise<DoctorFacts> {
+  await requireInstance(name);
+  const cfg = await loadInstanceConfig(instanceFile(name, 'config')).catch(() => undefined);
+  const runtime = runtimeFor(cfg?.runtime ?? 'docker');
+  let hypervisorProblem: string | undefined;
+  await driverFor()
+    .checkHost(cfg?.arch ?? 'x86_64')
+    .catch((err: unknown) => (hypervisorProblem = errorMessage(err)));
+  const pid = async (key: 'agentPid' | 'supervisorPid' | 'qemuPid' | 'startLock') => {
+    const file = instanceFile(name, key);
+    const p = await readPid(file).catch(() => undefined);
+    return { file, pid: p, alive: pidAlive(p) };
+  };
+  const pids = {
+    agent: await pid('agentPid'),
+    supervisor: await pid('supervisorPid'),
+    qemu: await pid('qemuPid'),
+    startLock: await pid('startLock'),
+  };
+  const socket = instanceFile(name, 'dockerSock');
+  const cliAvailable = await runtime.host.available();
+  const running = pids.agent.alive && pids.qemu.alive;
+  let diskFreeBytes: number | undefined;
+  try {
+    const st = await fsp.statfs(berthHome());
+    diskFreeBytes = st.bavail * st.bsize;
+  } catch {
+    diskFreeBytes = undefined; // statfs not available here: the check is left out
+  }
+  return {
+    name,
+    hypervisorProblem,
+    cliAvailable,
+    cli: runtime.host.cli,
+    contextNoun: runtime.host.noun,
+    contextName: runtime.host.name(name),
+    currentContext: cliAvailable ? await runtime.host.current() : undefined,
+    accel: (await runtimeRecord.read(name))?.accel,
+    accelWanted: cfg?.accel,
+    pids,
+    sockets: {
+      engine: { file: socket, exists: fs.existsSync(socket) },
+      agent: {
+        file: instanceFile(name, 'agentSock'),
+        exists: fs.existsSync(instanceFile(name, 'agentSock')),
+      },
+    },
+    engineAnswers: running ? await runtime.ping(socket, 5000) : undefined,
+    env: { DOCKER_HOST: env.DOCKER_HOST || undefined, DOCKER_CONTEXT: env.DOCKER_CONTEXT || undefined },
+    socket,
+    diskFreeBytes,
+    diskDir: berthHome(),
+  };
+}
+
+/** Applies the safe fixes; returns what it did, one line each. */
+export async function applyFixes(name: string, checks: Check[]): Promise<string[]> {
+  const done: string[] = [];
+  const runtime = runtimeFor(
+    (await loadInstanceConfig(instanceFile(name, 'config')).catch(() => undefined))?.runtime ?? 'docker',
+  );
+  for (const c of checks) {
+    if (c.auto?.kind === 'remove-stale') {
+      for (const f of c.auto.files) {
+        // Checked again right before: a process may have come up since the facts were read.
+        const owner = await readPid(f).catch(() => undefined);
+        if (owner !== undefined && pidAlive(owner)) continue;
+        await fsp.rm(f, { force: true });
+        done.push(`removed ${f}`);
+      }
+    } else if (c.auto?.kind === 'context-default') {
+      if (await runtime.host.useDefault()) done.push(`${runtime.host.noun}: switched to "default"`);
+    }
+  }
+  return done;
+}
