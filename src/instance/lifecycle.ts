@@ -205,15 +205,18 @@ export async function startInstance(
     const st = await agentStatus(instanceFile(name, 'agentSock'));
     if (st?.phase === 'ready') return { kind: 'already-running', socket: st.socket! };
     const supervisor = await readPid(instanceFile(name, 'supervisorPid'));
-    if (st && st.phase === 'starting') {
-      // an agent is already booting it: follow along
-    } else if (!st && pidAlive(supervisor)) {
-      // Its supervisor is bringing a new agent up (the last one died): wait for it instead of a second one.
-      const back = await waitForAgentSocket(name, supervisor!, 30000);
-      if (back.phase === 'ready') return { kind: 'already-running', socket: back.socket! };
-    } else {
+    // An agent is already booting it: follow along.
+    let following = st?.phase === 'starting';
+    if (!st && pidAlive(supervisor)) {
+      // Its supervisor may be bringing a new agent up (the last one died): wait for it instead of starting a
+      // second. A supervisor that exits meanwhile (its agent had stopped) leaves the start to us.
+      const back = await waitForAgentSocket(name, supervisor!, 30000).catch(() => undefined);
+      if (back?.phase === 'ready') return { kind: 'already-running', socket: back.socket! };
+      following = back !== undefined;
+    }
+    if (!following) {
       if (st) await waitPidGone(st.pid, 30000);
-      if (st?.supervisorPid) await waitPidGone(st.supervisorPid, 5000);
+      await waitPidGone((await readPid(instanceFile(name, 'supervisorPid'))) ?? 0, 5000);
       await waitForAgentSocket(name, spawnAgent(name, Boolean(opts.cold)), 15000);
     }
     const last = await followEvents(
@@ -262,6 +265,8 @@ export async function stopInstance(
     await agentStop(agentSock, force);
     await done;
     await waitPidGone(st.pid, 90000);
+    // Its supervisor leaves right after it: a start that follows at once must not find it still there.
+    if (st.supervisorPid) await waitPidGone(st.supervisorPid, 10000);
     return 'stopped';
   }
   if (!pidAlive(await readPid(ctl.pidFile))) {
@@ -326,6 +331,7 @@ export async function suspendInstance(
   const last = await done;
   if (last?.type === 'suspend-failed') throw new BerthError('CONFLICT', last.message, { hint: last.hint });
   await waitPidGone(st.pid, 60000);
+  if (st.supervisorPid) await waitPidGone(st.supervisorPid, 10000);
   const saved = await readSavedState(name);
   if (last?.type !== 'stopped' || !saved) {
     throw new BerthError('VM_FAILED', `suspending "${name}" failed`, { hint: `see "berth logs ${name}"` });
