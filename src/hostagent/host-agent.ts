@@ -4,6 +4,7 @@ import type { AgentPhase, AgentStatus } from '../agent-api/events.js';
 import type { PortStatus } from '../agent-api/ports.js';
 import type { Driver, VmControl } from '../driver/driver.js';
 import { discardSavedState } from '../instance/saved-state.js';
+import { controlSpecFor } from '../instance/vm-spec.js';
 import { FILES } from '../store/filenames.js';
 import { pidAlive } from '../store/instance-store.js';
 import { instanceFile } from '../store/paths.js';
@@ -233,10 +234,7 @@ export class HostAgent {
     if (this.stopping) return;
     this.stopping = true;
     this.phase = 'stopping';
-    const vm: VmControl = this.launched?.spec ?? {
-      pidFile: instanceFile(this.name, 'qemuPid'),
-      controlSocket: instanceFile(this.name, 'qmpSock'),
-    };
+    const vm: VmControl = this.launched?.spec ?? controlSpecFor(this.name);
     const timeoutMs = this.deps.shutdownTimeoutMs ?? 60000;
     if (force) {
       await this.driver.kill(vm);

@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { loadInstanceConfig } from '../config/load.js';
 import { driverFor } from '../driver/drivers.js';
-import { runtimeFor } from '../runtime/runtimes.js';
-import { pidAlive, readPid, requireInstance } from '../store/instance-store.js';
+import { pidAlive, readPid } from '../store/instance-store.js';
 import { berthHome, instanceFile } from '../store/paths.js';
 import { runtimeRecord } from '../store/records.js';
 import { errorMessage } from '../util/errors.js';
+import { instanceRuntime } from './lifecycle.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -215,9 +215,9 @@ export function evaluate(f: DoctorFacts): Check[] {
 
 /** Reads what evaluate() needs, touching nothing. */
 export async function gatherFacts(name: string, env: NodeJS.ProcessEnv = process.env): Promise<DoctorFacts> {
-  await requireInstance(name);
+  const runtime = await instanceRuntime(name);
+  // arch and accel for the checks below; a YAML that cannot be read is its own error at the next start.
   const cfg = await loadInstanceConfig(instanceFile(name, 'config')).catch(() => undefined);
-  const runtime = runtimeFor(cfg?.runtime ?? 'docker');
   let hypervisorProblem: string | undefined;
   await driverFor()
     .checkHost(cfg?.arch ?? 'x86_64')
@@ -272,9 +272,7 @@ export async function gatherFacts(name: string, env: NodeJS.ProcessEnv = process
 /** Applies the safe fixes; returns what it did, one line each. */
 export async function applyFixes(name: string, checks: Check[]): Promise<string[]> {
   const done: string[] = [];
-  const runtime = runtimeFor(
-    (await loadInstanceConfig(instanceFile(name, 'config')).catch(() => undefined))?.runtime ?? 'docker',
-  );
+  const runtime = await instanceRuntime(name);
   for (const c of checks) {
     if (c.auto?.kind === 'remove-stale') {
       for (const f of c.auto.files) {

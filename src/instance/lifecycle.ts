@@ -20,6 +20,7 @@ import {
   readPid,
   requireInstance,
   validateName,
+  waitPidGone,
   writeFileAtomic,
 } from '../store/instance-store.js';
 import { instanceDir, instanceFile } from '../store/paths.js';
@@ -216,7 +217,7 @@ export async function startInstance(
     }
     if (!following) {
       if (st) await waitPidGone(st.pid, 30000);
-      await waitPidGone((await readPid(instanceFile(name, 'supervisorPid'))) ?? 0, 5000);
+      await waitPidGone(await readPid(instanceFile(name, 'supervisorPid')), 5000);
       await waitForAgentSocket(name, spawnAgent(name, Boolean(opts.cold)), 15000);
     }
     const last = await followEvents(
@@ -237,15 +238,6 @@ export async function startInstance(
   } finally {
     await release();
   }
-}
-
-/** Waits (bounded) for a process to exit; gives up quietly: callers go on either way. */
-async function waitPidGone(pid: number, timeoutMs: number, intervalMs = 100): Promise<void> {
-  await retryUntil(
-    async () => pidAlive(pid),
-    (alive) => !alive,
-    { intervalMs, timeoutMs },
-  );
 }
 
 export type StopResult = 'stopped' | 'already-stopped';

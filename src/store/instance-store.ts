@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, isErrnoException } from '../util/errors.js';
+import { retryUntil } from '../util/retry.js';
 import { FILES, HOME_CONFIG_DIR, tempFile } from './filenames.js';
 import { berthHome, instanceDir, NAME_RE } from './paths.js';
 
@@ -119,4 +120,16 @@ export async function acquireLock(file: string): Promise<() => Promise<void>> {
     }
   }
   throw new BerthError('CONFLICT', `could not take the lock ${file}`);
+}
+
+/**
+ * Waits (bounded, polling every intervalMs) for a process to exit; true once it has. Callers that go on either
+ * way ignore the result.
+ */
+export async function waitPidGone(
+  pid: number | undefined,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<boolean> {
+  return retryUntil(async () => !pidAlive(pid), Boolean, { intervalMs, timeoutMs });
 }

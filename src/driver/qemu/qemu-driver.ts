@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { BerthError } from '../../util/errors.js';
 import { requireTool, run } from '../../util/exec.js';
 import { shellQuote } from '../../util/shell-quote.js';
-import { pidAlive, readPid } from '../../store/instance-store.js';
+import { pidAlive, readPid, waitPidGone } from '../../store/instance-store.js';
 import { retryUntil, systemClock } from '../../util/retry.js';
 import type { Arch } from '../../config/schema.js';
 import { hostArch } from '../../config/schema.js';
@@ -255,8 +255,7 @@ export class QemuDriver implements Driver {
   }
 
   private async waitExit(spec: VmControl, pid: number | undefined, timeoutMs: number): Promise<boolean> {
-    const gone = await retryUntil(async () => !pidAlive(pid), Boolean, { intervalMs: 200, timeoutMs });
-    if (!gone) return false;
+    if (!(await waitPidGone(pid, timeoutMs, 200))) return false;
     await fsp.rm(spec.pidFile, { force: true });
     return true;
   }
@@ -285,7 +284,7 @@ export class QemuDriver implements Driver {
       const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
       if (!cmdline.split('\0').includes(`berth-${name}`)) continue;
       process.kill(pid, 'SIGKILL');
-      await retryUntil(async () => !pidAlive(pid), Boolean, { intervalMs: 100, timeoutMs: 5000 });
+      await waitPidGone(pid, 5000);
     }
   }
 
