@@ -8,6 +8,7 @@ import type { ContainerRuntime } from '../runtime/runtime.js';
 import { ShareEventRelay } from '../share/share-events.js';
 import { berthHome, imageCacheDir, instanceFile } from '../store/paths.js';
 import { BerthError } from '../util/errors.js';
+import { laps } from '../util/laps.js';
 import type { Logger } from '../util/logger.js';
 import { retryUntil, systemClock, type Clock } from '../util/retry.js';
 import type { EventLog } from './event-log.js';
@@ -55,12 +56,7 @@ export class GuestLink {
   /** Connects everything in parallel; resolves once the engine answers through the host socket. */
   async connect(): Promise<LinkReady> {
     const { spec, mode } = this.launch;
-    const breakdown: Record<string, number> = {};
-    let mark = Date.now();
-    const lap = (k: string) => {
-      breakdown[k] = Date.now() - mark;
-      mark = Date.now();
-    };
+    const { breakdown, lap } = laps();
     const channel = new GuestChannel(spec.eventSocket);
     this.channel = channel;
     await channel.connect(30000, this.stopped);

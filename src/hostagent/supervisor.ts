@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acquireLock, pidAlive, readPid } from '../store/instance-store.js';
+import { pidAlive, readPid } from '../store/instance-store.js';
 import { instanceFile } from '../store/paths.js';
 import { fileLogger } from '../util/logger.js';
+import { runDaemon } from './daemon-entry.js';
 import { agentLogFd } from './host-agent.js';
 import { decideAgentExit } from './restart-policy.js';
 
@@ -15,17 +16,7 @@ import { decideAgentExit } from './restart-policy.js';
  * port and file-event forwarding come back by themselves (restart-policy.ts decides). It needs no service
  * manager, so it works on every host.
  */
-let ownsPidFile = false;
-
-async function main(): Promise<void> {
-  const name = process.argv[2];
-  if (!name) {
-    process.stderr.write('usage: supervisor NAME [--cold]\n');
-    process.exit(64);
-  }
-  process.umask(0o077);
-  await acquireLock(instanceFile(name, 'supervisorPid'));
-  ownsPidFile = true;
+runDaemon('host agent supervisor', 'supervisorPid', async (name, args) => {
   const log = fileLogger(agentLogFd(name));
   const agentMain = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
   const restarts: number[] = [];
@@ -63,15 +54,5 @@ async function main(): Promise<void> {
     });
   }
   process.on('SIGHUP', () => undefined); // the terminal going away must not stop it
-  run(process.argv.slice(3));
-}
-
-main().catch(async (err: unknown) => {
-  process.stderr.write(
-    `host agent supervisor: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  const name = process.argv[2];
-  if (name && ownsPidFile)
-    await fsp.rm(instanceFile(name, 'supervisorPid'), { force: true }).catch(() => undefined);
-  process.exit(1);
+  run(args);
 });

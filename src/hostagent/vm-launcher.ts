@@ -18,6 +18,7 @@ import { pidAlive, readPid } from '../store/instance-store.js';
 import { berthHome, homeFile, imageCacheDir, instanceDir, instanceFile } from '../store/paths.js';
 import { instanceInfoRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
 import { BerthError } from '../util/errors.js';
+import { laps } from '../util/laps.js';
 import type { Logger } from '../util/logger.js';
 import type { EventLog } from './event-log.js';
 import { tryResume } from './suspend.js';
@@ -61,12 +62,7 @@ export class VmLauncher {
   ) {}
 
   async launch(): Promise<Launch> {
-    const breakdown: Record<string, number> = {};
-    let mark = Date.now();
-    const lap = (k: string) => {
-      breakdown[k] = Date.now() - mark;
-      mark = Date.now();
-    };
+    const { breakdown, lap } = laps();
     const cfg = await loadInstanceConfig(instanceFile(this.name, 'config'));
     const shares = resolveShares(cfg, instanceFile(this.name, 'config'));
     const existing = await runtimeRecord.read(this.name);
