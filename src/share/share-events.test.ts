@@ -38,19 +38,28 @@ afterEach(async () => {
   await relay?.stop();
 });
 
+/** A started relay over real folders (tags berth0, berth1…; writable; cache mmap); stopped after each test. */
+async function startRelay(
+  g: FakeGuest,
+  ...folders: Array<{ hostPath: string; guestPath: string; sync?: boolean }>
+): Promise<ShareEventRelay> {
+  relay = new ShareEventRelay(
+    folders.map((f, i) => ({ tag: `berth${i}`, writable: true, cache: 'mmap' as const, sync: false, ...f })),
+    g,
+    pino({ level: 'silent' }),
+    () => undefined,
+  );
+  await relay.start();
+  return relay;
+}
+
 describe('ShareEventRelay (real file watcher on a temp dir)', () => {
   it('pins directories except hidden ones and node_modules, and maps host paths to guest paths', async () => {
     const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
     for (const d of ['a/b', '.git/objects', 'node_modules/x', 'c'])
       await fsp.mkdir(path.join(host, d), { recursive: true });
     const g = new FakeGuest();
-    relay = new ShareEventRelay(
-      [{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: false }],
-      g,
-      pino({ level: 'silent' }),
-      () => undefined,
-    );
-    await relay.start();
+    await startRelay(g, { hostPath: host, guestPath: '/g' });
     await until(() => g.pinned.length >= 4);
     expect(g.pinned.sort()).toEqual(['/g', '/g/a', '/g/a/b', '/g/c']);
 
@@ -77,13 +86,7 @@ describe('ShareEventRelay (real file watcher on a temp dir)', () => {
       arrived.push(Date.now());
       touch(p);
     };
-    relay = new ShareEventRelay(
-      [{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: false }],
-      g,
-      pino({ level: 'silent' }),
-      () => undefined,
-    );
-    await relay.start();
+    await startRelay(g, { hostPath: host, guestPath: '/g' });
     const f = path.join(host, 'secret.txt');
     const written = Date.now();
     await fsp.writeFile(f, 'x');
@@ -98,13 +101,7 @@ describe('ShareEventRelay (real file watcher on a temp dir)', () => {
   it('drops the echo of its own touch (a mode change with the same mtime)', async () => {
     const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
     const g = new FakeGuest();
-    relay = new ShareEventRelay(
-      [{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: false }],
-      g,
-      pino({ level: 'silent' }),
-      () => undefined,
-    );
-    await relay.start();
+    await startRelay(g, { hostPath: host, guestPath: '/g' });
     const f = path.join(host, 'f.txt');
     await fsp.writeFile(f, 'x');
     await until(() => g.touched.includes('/g/f.txt'));
@@ -126,13 +123,7 @@ describe('synchronised folders', () => {
     const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
     await fsp.mkdir(path.join(host, '.git'));
     const g = new FakeGuest();
-    relay = new ShareEventRelay(
-      [{ tag: 'berth0', hostPath: host, guestPath: '/g', writable: true, cache: 'mmap', sync: true }],
-      g,
-      pino({ level: 'silent' }),
-      () => undefined,
-    );
-    await relay.start();
+    await startRelay(g, { hostPath: host, guestPath: '/g', sync: true });
     await fsp.writeFile(path.join(host, '.git', 'HEAD'), 'ref\n');
     await fsp.writeFile(path.join(host, '.berth-sync.1.1'), 'a copy on its way');
     // The state is read when the event arrives (a create may come before the write): the final one arrives too.

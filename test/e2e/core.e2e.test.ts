@@ -18,6 +18,16 @@ let bbDir: string;
 
 const qemuPids = () => processesMatching(`berth-${NAME} -machine`);
 
+/** `berth status NAME --json`, the fields these tests read. */
+interface StatusJson {
+  status: string;
+  agentPid?: number;
+  qemuPid?: number;
+  [k: string]: unknown;
+}
+const statusJson = async (): Promise<StatusJson> =>
+  JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as StatusJson;
+
 describe('core: berth start → host docker CLI → Docker Engine in the VM', () => {
   beforeAll(async () => {
     e = await makeEnv('core');
@@ -185,7 +195,7 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     });
     expect(['tcg', 'kvm']).toContain(list[0]!.accel);
     expect(typeof list[0]!.disk).toBe('number');
-    const s = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as Record<string, unknown>;
+    const s: Record<string, unknown> = await statusJson();
     expect(s).toMatchObject({ name: NAME, status: 'Running', socket: sock });
     const text = await berth(e, ['list']);
     expect(text.stdout).toMatch(/^NAME\s+STATUS\s+ARCH\s+CPUS\s+MEMORY\s+DISK\s+RUNS\s+SOCKET/);
@@ -266,11 +276,7 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     expect(w.code).toBe(0);
     const [pid] = await qemuPids();
     process.kill(pid!, 'SIGKILL');
-    await waitFor(
-      async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status === 'Stopped',
-      30000,
-      'status Stopped',
-    );
+    await waitFor(async () => (await statusJson()).status === 'Stopped', 30000, 'status Stopped');
     expect(fs.existsSync(sock)).toBe(false);
     const s = await berth(e, ['start', NAME]);
     expect(s.code, s.stderr).toBe(0);
@@ -280,25 +286,19 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
 
   it('a killed host agent comes back by itself: the engine socket answers again, no reboot, no command', async () => {
     const id = (await docker(e, ['run', '-d', 'bb:e2e', 'sleep', '600'])).stdout.trim();
-    const st = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as {
-      agentPid: number;
-      qemuPid: number;
-    };
-    process.kill(st.agentPid, 'SIGKILL');
+    const st = await statusJson();
+    process.kill(st.agentPid!, 'SIGKILL');
     // Nothing but waiting: its supervisor starts a new agent, which re-attaches.
     const back = await waitFor(
       async () => {
-        const now = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as {
-          status: string;
-          agentPid?: number;
-        };
+        const now = await statusJson();
         return now.status === 'Running' && now.agentPid !== st.agentPid && now;
       },
       30000,
       'a new host agent',
     );
     expect(back.agentPid).toBeGreaterThan(0);
-    const after = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as { qemuPid: number };
+    const after = await statusJson();
     expect(after.qemuPid).toBe(st.qemuPid);
     const ps = await docker(e, ['ps', '-q', '--no-trunc']);
     expect(ps.code, ps.stderr).toBe(0);
@@ -309,18 +309,11 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
   });
 
   it('agent and supervisor both killed: status says Broken, and start re-attaches without a reboot', async () => {
-    const st = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as {
-      agentPid: number;
-      qemuPid: number;
-    };
+    const st = await statusJson();
     const supervisor = Number(await fsp.readFile(path.join(e.home, NAME, 'ha-supervisor.pid'), 'utf8'));
     process.kill(supervisor, 'SIGKILL');
-    process.kill(st.agentPid, 'SIGKILL');
-    await waitFor(
-      async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status === 'Broken',
-      10000,
-      'status Broken',
-    );
+    process.kill(st.agentPid!, 'SIGKILL');
+    await waitFor(async () => (await statusJson()).status === 'Broken', 10000, 'status Broken');
     const human = await berth(e, ['status', NAME]);
     expect(human.stdout).toMatch(/re-attaches/);
     // doctor names it, with the fix, and cleans the dead processes' pid files (not the sockets: the VM runs).
@@ -335,7 +328,7 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     const s = await berth(e, ['start', NAME]);
     expect(s.code, s.stderr).toBe(0);
     expect(s.stderr).toMatch(/re-attaching/);
-    const after = JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as { qemuPid: number };
+    const after = await statusJson();
     expect(after.qemuPid).toBe(st.qemuPid);
     expect((await docker(e, ['version'])).code).toBe(0);
   });
