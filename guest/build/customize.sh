@@ -30,4 +30,7 @@ for m in $modules; do chroot "$R" modprobe -S "$K" --show-depends "$m"; done |
   while read -r p; do cp "$R$p" "$I/lib/modules/"; basename "$p"; done > "$I/modules"
 chroot "$R" sh -c 'cd /tmp/berth-initrd && find . | cpio -o -H newc -R 0:0 --quiet' > "$R/boot/berth-initrd.img"
 rm -rf "$I"
+# What the image holds, for the host (the image's manifest: kernel and engine versions) and for people.
+# shellcheck disable=SC2016 # dpkg-query's own ${field} syntax, not the shell's
+chroot "$R" dpkg-query -W -f '${Package}\t${Version}\n' > "$R/usr/local/lib/berth/packages"
 rm -rf "$R/var/cache/apt/archives/"*.deb "$R/var/lib/apt/lists/"*

@@ -82,4 +82,20 @@ subtest 'parse_boot_record and boot_marks: the milestones sent with "ready"' => 
   is(boot_marks($at, '1.00'), 'engine=1.00');
 };
 
+subtest 'a failed engine: found in the boot record, its reason in its log' => sub {
+  my (undef, undef, $failed) = parse_boot_record("2.40 dockerd start\n3.00 dockerd exit 0\n");
+  ok(!$failed, 'a clean exit (a stop) is no failure');
+  (undef, undef, $failed) = parse_boot_record("2.40 dockerd start\n3.00 dockerd exit 256\n");
+  ok($failed, 'exit 256: failed');
+  my $log = join "\n", 'time="2026-12-01T02:47:03Z" level=info msg="Starting up"',
+    'time="2026-12-01T02:47:04Z" level=error msg="failed to start daemon: invalid bip \"x\""',
+    'time="2026-12-01T02:47:04Z" level=info msg="stopping event stream following graceful shutdown"', '';
+  is(engine_failure($log), 'failed to start daemon: invalid bip "x"', 'the last error, unwrapped');
+  is(engine_failure("time=\"t\" level=info msg=\"Starting up\"\nunable to configure the Docker daemon with file /etc/docker/daemon.json: bad\n"),
+    'unable to configure the Docker daemon with file /etc/docker/daemon.json: bad', 'a bare line');
+  is(engine_failure('time="t" level=info msg="only info"'), 'only info', 'else the last line');
+  is(engine_failure(''), 'the engine exited (no message in its log)', 'an empty log');
+  is(length(engine_failure('x' x 5000)), 1000, 'bounded');
+};
+
 done_testing;

@@ -41,14 +41,21 @@ subtest 'no unit waits for itself (no cycles), and each comes after what it wait
   for my $u (@units) {
     for my $a (@{$u->{after} // []}) { ok($pos{$a} < $pos{$u->{name}}, "$a before $u->{name} in the table"); }
   }
-  is($units[0]{name}, 'containerd', 'the engine\'s path first: containerd');
+  is_deeply([map { $_->{name} } @units[0, 1]], ['data', 'containerd'], 'the engine\'s path first: its disk, containerd');
 };
 
 subtest 'the engine waits for the shared folders, their synchronised copies and the network files' => sub {
   my $d = waits_for('dockerd');
-  ok($d->{$_}, "dockerd waits for $_") for qw(fw mount syncd netconf);
-  ok(!$d->{$_}, "dockerd does not wait for $_") for qw(modules engine-modules net host binfmt resize sshd dnsmasq guestd);
-  is_deeply($unit{dockerd}{after}, ['mount', 'syncd', 'netconf'], 'directly');
+  ok($d->{$_}, "dockerd waits for $_") for qw(data fw mount syncd netconf);
+  ok(!$d->{$_}, "dockerd does not wait for $_") for qw(modules engine-modules net host binfmt resize sshd dnsmasq guestd legacy-os);
+  is_deeply($unit{dockerd}{after}, ['data', 'mount', 'syncd', 'netconf', 'engine-config'], 'directly');
+  ok($unit{'engine-config'}{code} && waits_for('engine-config')->{fw}, 'its settings: in-process, from fw_cfg');
+  is_deeply($unit{containerd}{after}, ['data'], 'containerd waits only for the data disk');
+  ok($unit{data}{code}, 'the data disk is in-process');
+  is($unit{resize}{cmd}[-1], '/dev/vda', 'no data disk: resize grows the OS disk');
+  my %d = map { ($_->{name} => $_) } units(first => \@FIRST, first_loaded => 1, aliases => [], data_device => '/dev/vdb');
+  is($d{resize}{cmd}[-1], '/dev/vdb', 'with one: the data disk');
+  ok(waits_for('resize')->{data}, 'after it is mounted (an online grow)');
   ok($unit{netconf}{code} && $unit{mount}{code}, 'the network files and the mounts are in-process');
   is($unit{syncd}{ready}, '/run/berth/sync.ready', 'berth-syncd says it is ready with a file');
 };
@@ -69,18 +76,18 @@ subtest 'fw: in-process when the initrd loaded the modules, else one modprobe' =
 
 subtest 'which units are boot steps ("boot done" waits for them) and which are services' => sub {
   is_deeply([sort map { $_->{name} } grep { $_->{once} } @units],
-    [sort qw(fw netconf mount modules engine-modules net host binfmt resize)], 'boot steps');
+    [sort qw(data fw netconf mount engine-config legacy-os modules engine-modules net host binfmt resize)], 'boot steps');
   is_deeply([sort map { $_->{name} } grep { !$_->{once} } @units],
     [sort qw(containerd syncd dockerd sshd dnsmasq guestd)], 'services');
 };
 
 subtest 'the engine (the runtime\'s overlay) goes into the table where its units say' => sub {
   is_deeply([map { $_->{name} } @units],
-    [qw(containerd fw netconf mount syncd dockerd modules engine-modules net host binfmt resize sshd dnsmasq guestd)],
-    'containerd first, dockerd after syncd, engine-modules after modules');
+    [qw(data containerd fw netconf mount engine-config legacy-os syncd dockerd modules engine-modules net host binfmt resize sshd dnsmasq guestd)],
+    'the data disk then containerd first, dockerd after syncd, engine-modules after modules');
   ok(!grep({ exists $_->{place_after} } @units), 'the placement is not left in the table');
   is_deeply([map { $_->{name} } units(first => \@FIRST, first_loaded => 1, aliases => [])],
-    [qw(fw netconf mount syncd modules net host binfmt resize sshd dnsmasq guestd)], 'without an engine: the base');
+    [qw(data fw netconf mount legacy-os syncd modules net host binfmt resize sshd dnsmasq guestd)], 'without an engine: the base');
   my %names = map { ($_->{name} => 1) } @units;
   for my $step (engine_stop_order()) {
     my ($secs, @names) = @$step;
@@ -104,6 +111,20 @@ subtest 'network_files: from the host\'s network entry' => sub {
   like($other{'/etc/hosts'}, qr/^192\.168\.64\.2 host\.berth\.internal/m, 'the host address is its own entry');
   is_deeply([network_files({ %$net, dns => undef }, 'b')], [], 'an address missing: nothing');
   is_deeply([network_files({}, 'b')], [], 'no entry: nothing');
+};
+
+subtest 'write_daemon_json: the host\'s engine settings over the image\'s file, atomically' => sub {
+  require File::Temp;
+  my $d = File::Temp::tempdir(CLEANUP => 1);
+  spew("$d/daemon.json", "{}\n");
+  no warnings 'redefine';
+  local *main::fw_cfg = sub { return $_[0] eq 'engine' ? "{\"debug\": true}\n" : undef; };
+  ok(write_daemon_json("$d/daemon.json"), 'written');
+  is(slurp("$d/daemon.json"), "{\"debug\": true}\n");
+  ok(!-e "$d/daemon.json.new", 'no temp file left');
+  local *main::fw_cfg = sub { return undef; };
+  ok(write_daemon_json("$d/daemon.json"), 'no entry (an older host): fine');
+  is(slurp("$d/daemon.json"), "{\"debug\": true}\n", 'and the file stays');
 };
 
 done_testing;

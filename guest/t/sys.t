@@ -3,6 +3,7 @@ use strict;
 use warnings;
 use FindBin;
 use Test::More;
+use File::Temp qw(tempdir);
 
 require "$FindBin::Bin/../rootfs/usr/local/lib/berth/sys.pl";
 
@@ -81,6 +82,53 @@ subtest 'mounted: from the live mount table' => sub {
   plan skip_all => 'no /proc/self/mounts' unless -r '/proc/self/mounts';
   ok(mounted('/'), '/ is mounted');
   ok(!mounted('/surely/not/a/mount/point'), 'a made-up path is not');
+};
+
+subtest 'device_by_serial: the data disk among /sys/block by its serial' => sub {
+  my $sys = tempdir(CLEANUP => 1);
+  for (['vda', ''], ['vdb', "berth-data\n"], ['vdc', "other\n"]) {
+    mkdir "$sys/$_->[0]";
+    spew("$sys/$_->[0]/serial", $_->[1]);
+  }
+  mkdir "$sys/sr0"; # no serial file
+  is(device_by_serial('berth-data', $sys), '/dev/vdb');
+  is(device_by_serial('missing', $sys), undef, 'none: undef');
+};
+
+subtest 'has_ext4: the superblock magic at byte 1080' => sub {
+  my $d = tempdir(CLEANUP => 1);
+  spew("$d/blank", "\0" x 2048);
+  spew("$d/ext4", ("\0" x 1080) . "\x53\xEF" . ("\0" x 100));
+  ok(!has_ext4("$d/blank"), 'zeros: no');
+  ok(has_ext4("$d/ext4"), 'magic: yes');
+  ok(!has_ext4("$d/missing"), 'missing: no');
+};
+
+subtest 'move_legacy_data: an OS disk of the previous layout becomes a data disk, resumable' => sub {
+  my $r = tempdir(CLEANUP => 1);
+  is(move_legacy_data($r), 'new', 'an empty disk: new');
+  # The previous layout: a whole root with the engine's state under var/lib.
+  mkdirs("$r/$_") for qw(usr/bin etc home/u var/lib/docker/volumes/v var/lib/containerd var/lib/berth/sync lost+found);
+  symlink('usr/bin', "$r/bin");
+  spew("$r/var/lib/docker/volumes/v/data", 'kept');
+  spew("$r/etc/hostname", 'old');
+  is(move_legacy_data($r), 'migrated');
+  is(slurp("$r/docker/volumes/v/data"), 'kept', 'the volume is at docker/');
+  ok(-d "$r/containerd" && -d "$r/berth/sync", 'containerd and berth too');
+  ok(-e "$r/.legacy-os/etc/hostname" && !-e "$r/etc", 'the old OS is set aside');
+  is_deeply([sort grep { !/^\.\.?$/ } do { opendir(my $d, $r); readdir $d }],
+    [qw(.berth-data .legacy-os berth containerd docker lost+found)], 'everything else too (links, homes)');
+  ok(-d "$r/lost+found", 'lost+found stays');
+  is(slurp("$r/.berth-data"), "berth-data 1\n", 'marked last');
+  is(move_legacy_data($r), 'ready', 'again: nothing to do');
+
+  # Cut short after setting the OS aside (no marker yet): the next boot finishes.
+  my $h = tempdir(CLEANUP => 1);
+  mkdirs("$h/.legacy-os/var/lib/docker/image");
+  mkdirs("$h/.legacy-os/usr");
+  is(move_legacy_data($h), 'migrated', 'resumed');
+  ok(-d "$h/docker/image", 'the state moved');
+  ok(!-e "$h/containerd", 'what was not there is not made up');
 };
 
 done_testing;

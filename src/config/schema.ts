@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { dockerSettingsSchema } from './docker-settings.js';
 import { parseSize } from '../util/size.js';
 
 export const ARCHES = ['x86_64', 'aarch64'] as const;
@@ -234,6 +235,8 @@ export const instanceConfigSchema = z
     mountType: z.enum(MOUNT_TYPES).default('9p'),
     /** Host folders shared into the guest; default: the home directory, writable, at the same path. */
     mounts: z.array(mountSchema).default([{ location: '~', writable: true, cache: 'mmap', sync: false }]),
+    /** Docker Engine settings merged into the guest's daemon.json (docker-settings.ts). */
+    docker: dockerSettingsSchema.default({}),
   })
   .strict();
 

@@ -26,8 +26,17 @@ export interface VmSpec {
   memoryBytes: number;
   accel: Exclude<Accel, 'auto'>;
   image: GuestImage;
-  /** Instance's writable disk (qcow2 overlay on the image). */
+  /**
+   * The instance's OS disk: a copy-on-write overlay on the image, replaced by an upgrade. With `dataDisk`, the
+   * engine's state is not on it.
+   */
   disk: string;
+  /**
+   * The instance's data disk (the engine's state: images, containers, volumes), the guest's to format; absent
+   * for an instance of the previous layout, whose state is still on its OS disk. The guest finds it by its
+   * serial (guest/PROTOCOL.md).
+   */
+  dataDisk?: { file: string; serial: string };
   /** Host TCP port on 127.0.0.1 forwarded to the guest's sshd. */
   sshPort: number;
   /** Guest hostname (on the kernel command line: berth-init sets it before anything starts). */
@@ -58,8 +67,13 @@ export type VmState = 'running' | 'paused' | 'stopped';
 
 /** Boot, observe and stop a VM. One implementation per hypervisor (qemu now; vz, wsl2 later). */
 export interface Lifecycle {
-  /** Creates the instance disk from the image (copy-on-write) or grows it. */
+  /**
+   * Creates the instance's disks (the OS disk copy-on-write from the image; the data disk empty) or grows the
+   * one that carries the state to `diskBytes`.
+   */
   prepareDisk(spec: VmSpec, diskBytes: number): Promise<void>;
+  /** Writes `to` as a standalone copy of the disk `from` (with its image's blocks): an upgrade's hand-over. */
+  flattenDisk(from: string, to: string): Promise<void>;
   /** Starts the VM process detached; resolves once it is running (not once the guest is ready). */
   start(spec: VmSpec): Promise<{ pid: number }>;
   state(vm: VmControl): Promise<VmState>;

@@ -44,6 +44,8 @@ export class GuestChannel {
   private sock?: net.Socket;
   private lineWaiters: Array<{ match: (l: string) => boolean; resolve: (l: string) => void }> = [];
   private sawReady = false;
+  /** From "engine-failed": the engine's own last words when it would not start (e.g. a setting it refuses). */
+  engineFailure: string | undefined;
   /**
    * berth-guestd's protocol version ("ready 3"/"pong 3"; GUEST_PROTOCOL for an image of this berth); 1 for
    * older guests, which send no number.
@@ -67,6 +69,8 @@ export class GuestChannel {
       if (hello[1] === 'ready' && hello[3]) this.bootMarks = parseBootMarks(hello[3]);
     }
     if (line === 'ports' || line.startsWith('ports ')) this.portsHandler?.(line.slice(6));
+    // Bounded: the guest is not trusted with the host's memory.
+    if (line.startsWith('engine-failed ')) this.engineFailure = line.slice(14, 14 + 1000);
     this.lineWaiters = this.lineWaiters.filter((w) => {
       if (!w.match(line)) return true;
       w.resolve(line);
@@ -130,8 +134,12 @@ export class GuestChannel {
       async () => {
         if (this.sawReady) return true;
         if (stopped()) throw new BerthError('VM_FAILED', 'the VM stopped while booting');
+        if (this.engineFailure !== undefined)
+          throw new BerthError('BAD_CONFIG', `the container engine refused to start: ${this.engineFailure}`, {
+            hint: 'fix the engine settings (the docker: section of the instance YAML), then start again',
+          });
         this.send('ping');
-        await this.waitLine((l) => /^(ready|pong)\b/.test(l), 1000);
+        await this.waitLine((l) => /^(ready|pong|engine-failed)\b/.test(l), 1000);
         return this.sawReady;
       },
       Boolean,

@@ -28,6 +28,9 @@ export const INITRD_MODULES = {
   shares: ['qemu_fw_cfg', '9pnet_virtio', '9p'],
 } as const;
 
+/** The data disk's virtio serial: how the guest tells it from the OS disk (guest/PROTOCOL.md). */
+export const DATA_DISK_SERIAL = 'berth-data';
+
 /** Where the generated file goes, relative to the image's root. */
 export const GUEST_CONF_PATH = 'usr/local/lib/berth/guest.conf';
 
@@ -46,6 +49,7 @@ export function renderGuestConf(runtime: GuestConfRuntime): string {
     ['initrd_modules', [...INITRD_MODULES.boot, ...INITRD_MODULES.shares].join(' ')],
     ['fw_modules', INITRD_MODULES.shares.join(' ')],
     ['engine_socket', runtime.engineSocket],
+    ['data_serial', DATA_DISK_SERIAL],
   ];
   return (
     "# Generated at image build from berth's src/guest/guest-config.ts: values the host shares with the guest.\n" +

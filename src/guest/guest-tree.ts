@@ -20,6 +20,11 @@ const IMAGE_PARTS = ['rootfs', 'initrd', 'build'];
 export interface GuestRuntime extends GuestConfRuntime {
   overlay: string;
   packages: readonly string[];
+  /**
+   * Packages taken from a newer Debian suite than the image's base (apt-pinned; everything else stays on the
+   * base suite and its security updates): the engine moves faster than a stable release.
+   */
+  newer?: { suite: string; packages: readonly string[] };
 }
 
 export interface GuestFile {

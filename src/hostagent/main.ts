@@ -9,13 +9,16 @@ import { GuestLink } from './guest-link.js';
 import { agentLogFd, HostAgent } from './host-agent.js';
 import { VmLauncher } from './vm-launcher.js';
 
-/** The host agent process: `node dist/hostagent/main.js NAME [--cold]`, run by its supervisor (supervisor.ts). */
+/** The host agent process: `node dist/hostagent/main.js NAME [--cold] [--upgrade]`, run by its supervisor (supervisor.ts). */
 runDaemon('host agent', 'agentPid', async (name, args) => {
   const log = fileLogger(agentLogFd(name));
   log.info({ pid: process.pid }, 'host agent starting');
   const events = new EventLog(log);
   const driver = driverFor();
-  const launcher = new VmLauncher(name, driver, events, log, { cold: args.includes('--cold') });
+  const launcher = new VmLauncher(name, driver, events, log, {
+    cold: args.includes('--cold'),
+    upgrade: args.includes('--upgrade'),
+  });
   const agent = new HostAgent({
     name,
     log,

@@ -10,7 +10,7 @@ import { agentLogFd } from './host-agent.js';
 import { decideAgentExit } from './restart-policy.js';
 
 /**
- * Entry point of the host agent's supervisor: `node dist/hostagent/supervisor.js NAME [--cold]`, started
+ * Entry point of the host agent's supervisor: `node dist/hostagent/supervisor.js NAME [--cold] [--upgrade]`, started
  * detached by `berth start`. It runs the agent (main.js) as its child and, when the agent dies while the VM
  * still runs (any signal, an uncaught error), starts a new one, which re-attaches: the engine socket, events,
  * port and file-event forwarding come back by themselves (restart-policy.ts decides). It needs no service
@@ -43,7 +43,9 @@ runDaemon('host agent supervisor', 'supervisorPid', async (name, args) => {
     }
     log.warn({ code, signal, delayMs: d.delayMs }, `${d.reason} while the VM runs: starting a new one`);
     restarts.push(Date.now());
-    setTimeout(() => run([]), d.delayMs); // a restart re-attaches; it never discards a saved state (no --cold)
+    // A restart re-attaches: it never discards a saved state (no --cold); an upgrade cut short is finished by
+    // any start (instance.json records it), so no --upgrade either.
+    setTimeout(() => run([]), d.delayMs);
   };
 
   // A stop of the supervisor is a stop of the instance's agent (it stops the VM and exits 0).

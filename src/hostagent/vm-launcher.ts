@@ -22,6 +22,7 @@ import { laps } from '../util/laps.js';
 import type { Logger } from '../util/logger.js';
 import type { EventLog } from './event-log.js';
 import { tryResume } from './suspend.js';
+import { diskLayout, upgradeInstance, upgradeNotice } from '../instance/upgrade.js';
 
 /** How the VM came up: booted, resumed from a saved state, or found running (a new agent re-attaching). */
 export type LaunchMode = 'cold' | 'resumed' | 'reattached';
@@ -58,7 +59,7 @@ export class VmLauncher {
     private readonly driver: Driver,
     private readonly events: EventLog,
     private readonly log: Logger,
-    private readonly opts: { cold?: boolean } = {},
+    private readonly opts: { cold?: boolean; upgrade?: boolean } = {},
   ) {}
 
   async launch(): Promise<Launch> {
@@ -70,7 +71,7 @@ export class VmLauncher {
 
     if (pidAlive(qemuPid) && existing !== undefined) {
       this.events.progress('reattach', `re-attaching to the running VM (QEMU pid ${qemuPid})`);
-      const image = await this.instanceImage(cfg);
+      const image = await this.instanceImage(cfg, false);
       const spec = vmSpecFor(
         this.name,
         cfg,
@@ -91,7 +92,7 @@ export class VmLauncher {
 
     await this.driver.checkHost(cfg.arch);
     this.events.progress('image', 'preparing the guest image');
-    const image = await this.instanceImage(cfg);
+    const image = await this.instanceImage(cfg, true);
     lap('image');
     const { accel, notice } = await this.driver.chooseAccel(
       { requested: cfg.accel, arch: cfg.arch, kernel: image.kernel },
@@ -113,10 +114,17 @@ export class VmLauncher {
     });
     if (!resumed) {
       await this.writeSyncManifests(shares, true);
+      const freshData = spec.dataDisk !== undefined && !fs.existsSync(spec.dataDisk.file);
       await this.driver.prepareDisk(spec, cfg.disk);
       const info = await instanceInfoRecord.read(this.name);
-      if (info && info.imageDir !== image.dir)
-        await instanceInfoRecord.write(this.name, { ...info, imageDir: image.dir });
+      if (info && (info.imageDir !== image.dir || (freshData && !info.imageStore)))
+        await instanceInfoRecord.write(this.name, {
+          ...info,
+          imageDir: image.dir,
+          // A new data disk: Docker's containerd image store (multi-platform images), as Docker 29 does for
+          // new installs.
+          ...(freshData && !info.imageStore ? { imageStore: 'containerd' as const } : {}),
+        });
       lap('disk');
       this.events.progress(
         'boot',
@@ -141,33 +149,48 @@ export class VmLauncher {
   }
 
   /**
-   * The image to boot: the one the instance's disk was created from, once it has a disk (a newer berth may
-   * build a newer image; the old disk's kernel modules must match the kernel). New instances resolve the
-   * configured or built-in image.
+   * The image to boot. Once an instance has a disk, the one it was created from: a newer berth may build a
+   * newer image, and an OS disk's kernel modules must match the kernel; a notice says when a newer one is
+   * cached and how to move (berth start --upgrade). With `upgrade` (or an upgrade left half-done), the
+   * current image, after moving the instance to it (instance/upgrade.ts). New instances: the configured or
+   * built-in image.
    */
-  private async instanceImage(cfg: InstanceConfig): Promise<GuestImage> {
+  private async instanceImage(cfg: InstanceConfig, mayUpgrade: boolean): Promise<GuestImage> {
     const info = await instanceInfoRecord.read(this.name);
-    if (info?.imageDir && fs.existsSync(instanceFile(this.name, 'disk'))) {
+    const progress = (m: string) => this.events.progress('image', m);
+    const current = () => resolveImage(cfg.image, cfg.arch, runtimeFor(cfg.runtime).guest, progress);
+    const hasDisk = fs.existsSync(instanceFile(this.name, 'disk'));
+    if (mayUpgrade && (this.opts.upgrade || info?.upgrade) && (hasDisk || info?.upgrade)) {
+      const target = (info?.upgrade && (await loadImage(info.upgrade.to))) || (await current());
+      const out = await upgradeInstance(this.name, this.driver, target, progress);
+      this.events.notice(
+        out.migrated
+          ? `moved the engine's data to its own disk and the OS to ${target.id}: images, containers and volumes are kept`
+          : `upgraded the OS to ${target.id}${out.from && out.from !== target.dir ? ` (was ${path.basename(out.from)})` : ''}: images, containers and volumes are kept`,
+      );
+      return target;
+    }
+    if (info?.imageDir && hasDisk) {
       const pinned = await loadImage(info.imageDir);
       if (!pinned) {
         throw new BerthError(
           'IMAGE',
           `the guest image this instance was created from is gone (${info.imageDir})`,
           {
-            hint: `recreate the instance: berth delete ${this.name} && berth start ${this.name}`,
+            hint: `move it to the current image, keeping its data: berth start --upgrade${this.name === 'default' ? '' : ` ${this.name}`}`,
           },
         );
       }
+      const notice = await upgradeNotice(this.name, pinned, diskLayout(this.name), cfg);
+      if (notice) this.events.notice(notice);
       return pinned;
     }
-    return resolveImage(cfg.image, cfg.arch, runtimeFor(cfg.runtime).guest, (m) =>
-      this.events.progress('image', m),
-    );
+    return current();
   }
 
   /**
    * The files the guest reads at boot (guest/PROTOCOL.md): the user's SSH key, the instance's host key pair
-   * (generated here and pinned), the binfmt list, the mount table and the network.
+   * (generated here and pinned), the binfmt list, the mount table, the network and the engine's settings.
    */
   private async writeGuestFiles(cfg: InstanceConfig, shares: Share[]): Promise<void> {
     await fsp.mkdir(path.join(instanceDir(this.name), FILES.fwCfgDir), { recursive: true, mode: 0o700 });
@@ -182,6 +205,12 @@ export class VmLauncher {
       binfmt: binfmtList(cfg.arch, cfg.binfmt).join(' '),
       mounts: guestMountTable(shares),
       network: guestNetworkEntry(this.driver.network),
+      // A new data disk gets the containerd image store (recorded once the disk is made).
+      engine: runtimeFor(cfg.runtime).engineConfig(
+        cfg,
+        (await instanceInfoRecord.read(this.name))?.imageStore ??
+          (diskLayout(this.name) === 'data' ? 'containerd' : undefined),
+      ),
     };
     for (const [entry, text] of Object.entries(files)) {
       await fsp.writeFile(guestFile(this.name, entry), text, { mode: 0o600 });

@@ -43,6 +43,8 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     const hook = (name: string) => recipe.tree.some((f) => f.path === `build/${name}`);
     if (!hook('customize.sh')) throw new BerthError('INTERNAL', 'the image recipe has no build/customize.sh');
     const root = path.join(work, 'root');
+    const prefs = path.join(work, 'apt-preferences');
+    await fsp.writeFile(prefs, recipe.aptPreferences, { mode: 0o644 });
     const args = [
       '--variant=minbase',
       `--architectures=${debianArch(recipe.arch)}`,
@@ -52,11 +54,13 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
       ...recipe.dpkgExcludes.map((p) =>
         p.startsWith('!') ? `--dpkgopt=path-include=${p.slice(1)}` : `--dpkgopt=path-exclude=${p}`,
       ),
+      // Before the first apt call: which packages come from the newer suite.
+      `--setup-hook=mkdir -p "$1/etc/apt/preferences.d" && cp ${prefs} "$1/etc/apt/preferences.d/berth"`,
       ...(hook('essential.sh') ? [`--essential-hook=sh ${treeDir}/build/essential.sh "$1" ${treeDir}`] : []),
       `--customize-hook=sh ${treeDir}/build/customize.sh "$1" ${treeDir}`,
       recipe.suite,
       root,
-      recipe.mirror,
+      ...recipe.sources,
     ];
     progress(`bootstrapping Debian ${recipe.suite} (${debianArch(recipe.arch)}) with mmdebstrap`);
     const { execa } = await import('execa');
@@ -141,12 +145,31 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
       source: `built:${path.basename(outDir)}`,
       kernelVersion: vmlinuz.slice('vmlinuz-'.length),
       createdAt: new Date().toISOString(),
+      suite: recipe.suite,
+      versions: packageVersions(
+        await fsp.readFile(path.join(root, 'usr/local/lib/berth/packages'), 'utf8').catch(() => ''),
+      ),
     };
     await fsp.writeFile(path.join(staging, IMAGE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     await fsp.rename(staging, outDir);
   } finally {
     await removeBuildDir(work);
   }
+}
+
+/**
+ * The versions an image's manifest shows (berth status, berth image list), from its package list ("name TAB
+ * version" lines): the kernel, the engine's daemons, BuildKit (built into dockerd: the engine's version).
+ */
+export function packageVersions(list: string): Record<string, string> {
+  const pkgs = new Map(list.split('\n').map((l) => l.split('\t') as [string, string]));
+  const pick: Record<string, string | undefined> = {
+    kernel: [...pkgs.keys()].find((p) => /^linux-image-\d/.test(p))?.replace(/^linux-image-/, ''),
+    dockerd: pkgs.get('docker.io'),
+    containerd: pkgs.get('containerd'),
+    runc: pkgs.get('runc'),
+  };
+  return Object.fromEntries(Object.entries(pick).filter((e): e is [string, string] => Boolean(e[1])));
 }
 
 /**

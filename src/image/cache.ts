@@ -49,18 +49,46 @@ function checkArch(img: GuestImage, arch: Arch): GuestImage {
   return img;
 }
 
-/** Returns the built-in image for an arch, building it once (content-addressed by recipe). */
+/**
+ * The newest cached build of the built-in image's current recipe for an arch (builds of one recipe differ by
+ * when they fetched their packages: see ensureBuiltImage's refresh), or undefined; builds nothing.
+ */
+export async function newestBuiltImage(arch: Arch, runtime: GuestRuntime): Promise<GuestImage | undefined> {
+  const base = `${CACHE_FILES.builtPrefix}${arch}-${recipeHash(defaultRecipe(arch, runtime))}`;
+  const names = (await fsp.readdir(imageCacheDir()).catch(() => [] as string[])).filter(
+    (n) => n === base || n.startsWith(`${base}-`),
+  );
+  let best: GuestImage | undefined;
+  for (const n of names) {
+    const img = await loadImage(path.join(imageCacheDir(), n));
+    if (img && (!best || img.manifest.createdAt > best.manifest.createdAt)) best = img;
+  }
+  return best;
+}
+
+/**
+ * Returns the built-in image for an arch, building it once (cached by recipe). `refresh` builds it again from
+ * the archive's packages of today (security fixes), beside the older builds: instances move to it with
+ * `berth start --upgrade`.
+ */
 export async function ensureBuiltImage(
   arch: Arch,
   runtime: GuestRuntime,
   progress: ProgressFn,
+  opts: { refresh?: boolean } = {},
 ): Promise<GuestImage> {
   const recipe = defaultRecipe(arch, runtime);
-  const dir = path.join(imageCacheDir(), `${CACHE_FILES.builtPrefix}${arch}-${recipeHash(recipe)}`);
-  const cached = await loadImage(dir);
+  const cached = opts.refresh ? undefined : await newestBuiltImage(arch, runtime);
   if (cached) return cached;
+  const base = `${CACHE_FILES.builtPrefix}${arch}-${recipeHash(recipe)}`;
+  const first = !(await newestBuiltImage(arch, runtime));
+  // A refresh: the build's UTC time in the name (sortable, unique per minute).
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').slice(0, 15);
+  const dir = path.join(imageCacheDir(), first ? base : `${base}-${stamp}`);
   const t0 = Date.now();
-  progress(`building the guest image (Debian ${recipe.suite}, ${arch}); this happens once`);
+  progress(
+    `building the guest image (Debian ${recipe.suite}, ${arch})${first ? '; this happens once' : ' from the current packages'}`,
+  );
   await buildImage(recipe, dir, progress);
   progress(`guest image built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return (await loadImage(dir))!;

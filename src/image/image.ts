@@ -9,6 +9,10 @@ export interface ImageManifest {
   source: string;
   kernelVersion: string;
   createdAt: string;
+  /** The Debian release the image is built on (built images). */
+  suite?: string;
+  /** Package versions: kernel, dockerd, containerd, runc (built images; see packageVersions). */
+  versions?: Record<string, string>;
 }
 
 export interface GuestImage {

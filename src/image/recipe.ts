@@ -5,8 +5,12 @@ import { readGuestTree, type GuestFile, type GuestRuntime } from '../guest/guest
 /** Everything that determines the built guest image. Its hash is the cache key. */
 export interface ImageRecipe {
   version: number;
+  /** The base Debian release: "trixie". A change of suite (or of any source) is a new image. */
   suite: string;
-  mirror: string;
+  /** apt sources, one-line style: the base suite, its updates and security suites, and any newer suite. */
+  sources: string[];
+  /** /etc/apt/preferences.d/berth: which packages come from the newer suite (empty: none). */
+  aptPreferences: string;
   arch: Arch;
   packages: string[];
   dpkgExcludes: string[];
@@ -31,10 +35,12 @@ export function debianArch(arch: Arch): string {
  * Docker) and its guest overlay, so another runtime is another image.
  */
 export function defaultRecipe(arch: Arch, runtime: GuestRuntime): ImageRecipe {
+  const base = 'trixie';
   return {
-    version: 1,
-    suite: 'bookworm',
-    mirror: process.env.BERTH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian',
+    version: 2,
+    suite: base,
+    sources: debianSources(base, runtime.newer?.suite),
+    aptPreferences: runtime.newer ? pinFrom(runtime.newer.suite, runtime.newer.packages) : '',
     arch,
     packages: [
       arch === 'x86_64' ? 'linux-image-amd64' : 'linux-image-arm64',
@@ -48,6 +54,8 @@ export function defaultRecipe(arch: Arch, runtime: GuestRuntime): ImageRecipe {
       'qemu-user-static',
       'dnsmasq-base',
       'busybox-static', // berth's initrd
+      'cpio', // to pack it
+      'git', // BuildKit's git contexts (docker build https://…/repo.git)
     ],
     // Files nobody reads in a headless engine VM: docs, man pages, translations, and kernel
     // drivers for hardware a VM never has. Keeps the image small and the build fast.
@@ -85,6 +93,31 @@ export function defaultRecipe(arch: Arch, runtime: GuestRuntime): ImageRecipe {
     tree: readGuestTree(runtime),
     pvhKernel: arch === 'x86_64',
   };
+}
+
+/**
+ * The base suite with its updates and security suites, and a newer suite that only pinned packages come from.
+ * BERTH_DEBIAN_MIRROR / BERTH_DEBIAN_SECURITY_MIRROR override the archive's addresses.
+ */
+export function debianSources(base: string, newer?: string): string[] {
+  const mirror = process.env.BERTH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+  const security = process.env.BERTH_DEBIAN_SECURITY_MIRROR ?? 'http://deb.debian.org/debian-security';
+  return [
+    `deb ${mirror} ${base} main`,
+    `deb ${mirror} ${base}-updates main`,
+    `deb ${security} ${base}-security main`,
+    // Testing's Release file can lapse past its Valid-Until between archive pushes (forky's had, by 24 days,
+    // on 2026-11-30); the base suites keep the check.
+    ...(newer ? [`deb [check-valid-until=no] ${mirror} ${newer} main`] : []),
+  ];
+}
+
+/** apt preferences: the newer suite below the base (100 < 500), except the named packages (990). */
+export function pinFrom(suite: string, packages: readonly string[]): string {
+  return (
+    `Package: *\nPin: release n=${suite}\nPin-Priority: 100\n\n` +
+    `Package: ${packages.join(' ')}\nPin: release n=${suite}\nPin-Priority: 990\n`
+  );
 }
 
 /** The image cache's key: every field, and each file of the tree by path, mode and content. */

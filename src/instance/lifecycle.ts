@@ -147,13 +147,17 @@ function supervisorEntry(): string {
 }
 
 /** Starts the supervisor (and so the agent) detached: its own session, it outlives the CLI and the terminal. */
-function spawnAgent(name: string, cold: boolean): number {
+function spawnAgent(name: string, flags: { cold?: boolean; upgrade?: boolean }): number {
   const out = fs.openSync(instanceFile(name, 'agentStdio'), 'a', 0o600);
-  const child = spawn(process.execPath, [supervisorEntry(), name, ...(cold ? ['--cold'] : [])], {
-    detached: true,
-    stdio: ['ignore', out, out],
-    env: process.env,
-  });
+  const child = spawn(
+    process.execPath,
+    [supervisorEntry(), name, ...(flags.cold ? ['--cold'] : []), ...(flags.upgrade ? ['--upgrade'] : [])],
+    {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: process.env,
+    },
+  );
   fs.closeSync(out);
   child.unref();
   return child.pid!;
@@ -198,7 +202,7 @@ export type StartResult =
 export async function startInstance(
   name: string,
   onEvent: (e: AgentEvent) => void,
-  opts: { cold?: boolean } = {},
+  opts: { cold?: boolean; upgrade?: boolean } = {},
 ): Promise<StartResult> {
   await requireInstance(name);
   const release = await acquireLock(instanceFile(name, 'startLock'));
@@ -218,7 +222,7 @@ export async function startInstance(
     if (!following) {
       if (st) await waitPidGone(st.pid, 30000);
       await waitPidGone(await readPid(instanceFile(name, 'supervisorPid')), 5000);
-      await waitForAgentSocket(name, spawnAgent(name, Boolean(opts.cold)), 15000);
+      await waitForAgentSocket(name, spawnAgent(name, opts), 15000);
     }
     const last = await followEvents(
       instanceFile(name, 'agentSock'),

@@ -1,10 +1,11 @@
 import path from 'node:path';
-import { GUEST_CHANNEL_NAME } from '../guest/guest-config.js';
+import { DATA_DISK_SERIAL, GUEST_CHANNEL_NAME } from '../guest/guest-config.js';
 import type { InstanceConfig } from '../config/schema.js';
 import type { SharedFolder, VmSpec } from '../driver/driver.js';
 import type { GuestImage } from '../image/image.js';
 import { FILES } from '../store/filenames.js';
 import { instanceDir } from '../store/paths.js';
+import { diskLayout } from './upgrade.js';
 
 /** A file handed to the guest at boot (see VmSpec.guestFiles), kept in the instance dir. */
 export function guestFile(name: string, entry: string): string {
@@ -29,6 +30,9 @@ export function vmSpecFor(
     accel,
     image,
     disk: path.join(dir, FILES.disk),
+    ...(diskLayout(name) === 'data'
+      ? { dataDisk: { file: path.join(dir, FILES.dataDisk), serial: DATA_DISK_SERIAL } }
+      : {}),
     sshPort,
     hostname: `berth-${name}`,
     guestFiles: {
@@ -38,6 +42,8 @@ export function vmSpecFor(
       binfmt: guestFile(name, 'binfmt'),
       mounts: guestFile(name, 'mounts'),
       network: guestFile(name, 'network'),
+      // The engine's settings (the runtime's: Docker's daemon.json), applied before it starts.
+      engine: guestFile(name, 'engine'),
       // What a synchronised folder holds at boot (see syncManifest).
       ...Object.fromEntries(
         shares.filter((s) => s.sync).map((s) => [`sync-${s.tag}`, guestFile(name, `sync-${s.tag}`)]),

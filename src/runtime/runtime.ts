@@ -1,4 +1,4 @@
-import type { RuntimeName } from '../config/schema.js';
+import type { InstanceConfig, RuntimeName } from '../config/schema.js';
 import type { GuestRuntime } from '../guest/guest-tree.js';
 
 /**
@@ -40,6 +40,12 @@ export interface ContainerRuntime {
    * socket forwards to, and what the guest waits on before it says ready).
    */
   readonly guest: GuestRuntime;
+  /**
+   * The engine's settings file for one instance (Docker: daemon.json), handed to the guest at boot (the fw_cfg
+   * entry "engine"): berth's defaults, the YAML's section for the engine, and the instance's image store
+   * (`containerd` for a new data disk; anything else: the graph driver's, where older instances' images are).
+   */
+  engineConfig(cfg: InstanceConfig, imageStore: string | undefined): string;
   /** Readiness: true once the engine answers through the host socket. */
   ping(hostSocket: string, timeoutMs: number): Promise<boolean>;
   readonly host: HostIntegration;

@@ -2,6 +2,8 @@
 export const FILES = {
   config: 'berth.yaml',
   disk: 'disk.qcow2',
+  /** The engine's state (guest: /var/lib/docker, /var/lib/containerd, /var/lib/berth); kept by upgrades. */
+  dataDisk: 'data.qcow2',
   qemuPid: 'qemu.pid',
   qmpSock: 'qmp.sock',
   serialLog: 'serial.log',

@@ -14,6 +14,14 @@ export const InstanceInfoSchema = z
      * modules on the disk.
      */
     imageDir: z.string().optional(),
+    /**
+     * Docker's image store, fixed when the data disk is made: `containerd` for a new instance (multi-platform
+     * images), `overlay2` (the graph driver's) for one moved from the previous layout, whose images are there.
+     * Absent: an instance of the previous layout (no data disk).
+     */
+    imageStore: z.enum(['containerd', 'overlay2']).optional(),
+    /** An upgrade under way (instance/upgrade.ts): the next start finishes it. */
+    upgrade: z.object({ to: z.string() }).optional(),
   })
   .passthrough();
 export type InstanceInfo = z.infer<typeof InstanceInfoSchema>;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadInstanceConfig } from '../../config/load.js';
 import { ACCELS, ARCHES, hostArch, type Arch } from '../../config/schema.js';
 import { instanceFile } from '../../store/paths.js';
-import { prepareInstance, startInstance } from '../../instance/lifecycle.js';
+import { prepareInstance, startInstance, stopInstance } from '../../instance/lifecycle.js';
 import { driverFor } from '../../driver/drivers.js';
 import { runtimeFor } from '../../runtime/runtimes.js';
 import { guestBootPhases } from '../../guest/guest-channel.js';
@@ -21,6 +21,7 @@ export interface StartOpts {
   activate: boolean;
   verbose?: boolean;
   cold?: boolean;
+  upgrade?: boolean;
 }
 
 async function existingArch(name: string): Promise<string | undefined> {
@@ -55,13 +56,16 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
   if (prep.created) info(`created instance "${name}"`);
   else if (prep.changed) info(`updated the configuration of "${name}"`);
 
+  // An upgrade replaces the OS disk: only of a stopped VM.
+  if (o.upgrade && !prep.created && (await stopInstance(name, false)) === 'stopped')
+    info(`stopped "${name}" to upgrade it`);
   const res = await startInstance(
     name,
     (e) => {
       if (e.type === 'progress') step(e.message, e.t);
       else if (e.type === 'notice') info(`notice: ${e.message}`);
     },
-    { cold: o.cold },
+    { cold: o.cold, upgrade: o.upgrade },
   );
   if (res.kind === 'already-running') {
     if (prep.changed)
@@ -131,6 +135,10 @@ export function registerStart(program: Command, run: (fn: () => Promise<void>) =
     .option('--image-sha256 <digest>', 'sha256 of the image archive (required for URLs)')
     .option('--no-activate', "do not make the instance's docker context current")
     .option('--cold', 'boot afresh, discarding a saved state from "berth suspend"')
+    .option(
+      '--upgrade',
+      'move the instance to the current guest image (stops it first if running); its images, containers and volumes are kept',
+    )
     .option('-v, --verbose', 'show where the start time went')
     .action((name: string, o: StartOpts) => run(() => runStart(name, o)));
 }

@@ -112,6 +112,15 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     `if=none,id=root,file=${spec.disk},format=qcow2,cache=writeback,discard=unmap,aio=threads`,
     '-device',
     'virtio-blk-pci,drive=root',
+    // The data disk, which the guest finds by its serial.
+    ...(spec.dataDisk
+      ? [
+          '-drive',
+          `if=none,id=data,file=${spec.dataDisk.file},format=qcow2,cache=writeback,discard=unmap,aio=threads`,
+          '-device',
+          `virtio-blk-pci,drive=data,serial=${spec.dataDisk.serial}`,
+        ]
+      : []),
     '-netdev',
     `user,id=${NETDEV_ID},net=${USER_NET.subnet},hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
     '-device',

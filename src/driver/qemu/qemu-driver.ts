@@ -117,26 +117,28 @@ export class QemuDriver implements Driver {
 
   async prepareDisk(spec: VmSpec, diskBytes: number): Promise<void> {
     await requireTool('qemu-img');
-    if (!fs.existsSync(spec.disk)) {
-      const tmp = tempFile(spec.disk);
-      await run('qemu-img', [
-        'create',
-        '-q',
-        '-f',
-        'qcow2',
-        '-F',
-        'qcow2',
-        '-b',
-        spec.image.rootfs,
-        tmp,
-        String(diskBytes),
-      ]);
-      await fsp.chmod(tmp, 0o600);
-      await fsp.rename(tmp, spec.disk);
-      return;
+    // With a data disk the OS disk keeps the image's size: the size asked for is the data disk's.
+    const sized = spec.dataDisk ? spec.dataDisk.file : spec.disk;
+    if (!fs.existsSync(spec.disk))
+      await createQcow2(spec.disk, spec.dataDisk ? undefined : diskBytes, spec.image.rootfs);
+    else if (sized === spec.disk) await growQcow2(spec.disk, diskBytes);
+    if (spec.dataDisk) {
+      if (!fs.existsSync(spec.dataDisk.file)) await createQcow2(spec.dataDisk.file, diskBytes);
+      else await growQcow2(spec.dataDisk.file, diskBytes);
     }
-    const current = await diskVirtualSize(spec.disk);
-    if (diskBytes > current) await run('qemu-img', ['resize', '-q', spec.disk, String(diskBytes)]);
+  }
+
+  async flattenDisk(from: string, to: string): Promise<void> {
+    await requireTool('qemu-img');
+    const tmp = tempFile(to);
+    try {
+      // A standalone copy: the backing image's blocks too, so the old image can go.
+      await run('qemu-img', ['convert', '-q', '-O', 'qcow2', from, tmp]);
+      await fsp.chmod(tmp, 0o600);
+      await fsp.rename(tmp, to);
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
   }
 
   async start(spec: VmSpec): Promise<{ pid: number }> {
@@ -303,4 +305,21 @@ export class QemuDriver implements Driver {
       await this.waitExit(spec, pid, 5000);
     }
   }
+}
+
+/** A new qcow2 file, written under a temp name and renamed: a copy-on-write overlay when given a backing file. */
+async function createQcow2(file: string, bytes: number | undefined, backing?: string): Promise<void> {
+  const tmp = tempFile(file);
+  const args = ['create', '-q', '-f', 'qcow2'];
+  if (backing) args.push('-F', 'qcow2', '-b', backing);
+  args.push(tmp);
+  if (bytes !== undefined) args.push(String(bytes));
+  await run('qemu-img', args);
+  await fsp.chmod(tmp, 0o600);
+  await fsp.rename(tmp, file);
+}
+
+/** Grows a disk to `bytes` (never shrinks: the guest's filesystem fills it). */
+async function growQcow2(file: string, bytes: number): Promise<void> {
+  if (bytes > (await diskVirtualSize(file))) await run('qemu-img', ['resize', '-q', file, String(bytes)]);
 }

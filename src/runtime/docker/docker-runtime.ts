@@ -8,12 +8,21 @@ import {
   useDefaultContext,
 } from './docker-context.js';
 import { pingEngine } from './engine-ping.js';
+import { daemonJson } from './daemon-json.js';
 
 /** Docker Engine (dockerd + containerd + runc from Debian) behind its API socket, found through a docker context. */
 export const dockerRuntime: ContainerRuntime = {
   name: 'docker',
-  guest: { packages: ['docker.io'], overlay: 'docker', engineSocket: '/run/docker.sock' },
+  guest: {
+    packages: ['docker.io'],
+    // Docker Engine 28 with BuildKit, containerd 2 and runc 1.3 from Debian testing on a Debian 13 base. The
+    // CLI plugins berth installs on the host (compose, buildx) come from the same suite (host-cli.ts).
+    newer: { suite: 'forky', packages: ['docker.io', 'containerd', 'runc'] },
+    overlay: 'docker',
+    engineSocket: '/run/docker.sock',
+  },
   ping: pingEngine,
+  engineConfig: (cfg, imageStore) => daemonJson(cfg.docker, imageStore === 'containerd'),
   host: {
     noun: 'docker context',
     cli: 'docker',

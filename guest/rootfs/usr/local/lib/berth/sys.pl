@@ -140,4 +140,89 @@ sub mount_shares {
   spew('/run/berth/sync.ready', '') unless $sync;
   return $ok;
 }
+
+# ---- the data disk ----
+# The engine's state lives on its own disk (the OS disk comes from the image and is replaced by an upgrade):
+# a virtio disk whose serial is guest.conf's data_serial, ext4, mounted at DATA_ROOT; each directory of
+# DATA_DIRS there is bind-mounted at its path in the OS. An instance made before the data disk had its state on
+# the OS disk: "berth start --upgrade" hands that whole disk over as the data disk, and move_legacy_data sets it
+# in order on the first boot.
+sub DATA_ROOT () { '/mnt/berth-data' }
+my %DATA_DIRS = (docker => '/var/lib/docker', containerd => '/var/lib/containerd', berth => '/var/lib/berth');
+sub data_dirs { return %DATA_DIRS; }
+# The marker of a data disk in this layout, at its root: "berth-data 1".
+sub DATA_MARK () { '.berth-data' }
+
+# The block device whose serial is $serial: "/dev/vdb"; undef if none. $sys: /sys/block (tests: a fixture).
+sub device_by_serial {
+  my ($serial, $sys) = @_;
+  $sys //= '/sys/block';
+  for my $d (sort glob("$sys/*")) {
+    chomp(my $s = slurp("$d/serial") // next);
+    return '/dev/' . ($d =~ s{.*/}{}r) if $s eq $serial;
+  }
+  return undef;
+}
+
+# True if the device (or file) holds an ext2/3/4 filesystem: the superblock's magic 0xEF53 at byte 1080.
+sub has_ext4 {
+  open(my $f, '<', $_[0]) or return 0;
+  my $m = '';
+  sysseek($f, 1080, 0) and sysread($f, $m, 2);
+  close $f;
+  return $m eq "\x53\xEF";
+}
+
+# A data disk handed over from the previous layout (a whole OS root with var/lib/docker in it) set in order:
+# the state directories moved to the top (renames within one filesystem: instant), everything else moved aside
+# into .legacy-os (removed later, in the background: remove_legacy_os), then the marker written last. Each
+# step can be run again: a boot cut short half-way finishes the job. Returns what it did, for the log.
+sub move_legacy_data {
+  my ($root) = @_;
+  return 'ready' if -e "$root/" . DATA_MARK;
+  my $aside = "$root/.legacy-os";
+  return 'new' unless -e "$root/usr" || -e "$root/var" || -d $aside;
+  my %keep = map { ($_ => 1) } 'lost+found', '.legacy-os', DATA_MARK, keys %DATA_DIRS;
+  opendir(my $dh, $root) or return "error: cannot read $root: $!";
+  my @old = grep { !/^\.\.?$/ && !$keep{$_} } readdir $dh;
+  closedir $dh;
+  mkdir $aside;
+  for my $e (@old) { rename("$root/$e", "$aside/$e") or return "error: cannot move $e aside: $!"; }
+  for my $name (sort keys %DATA_DIRS) {
+    my $from = "$aside$DATA_DIRS{$name}";
+    next if -e "$root/$name" || !-e $from;
+    rename($from, "$root/$name") or return "error: cannot move $DATA_DIRS{$name}: $!";
+  }
+  spew("$root/" . DATA_MARK, "berth-data 1\n") or return "error: cannot write the marker: $!";
+  return 'migrated';
+}
+
+# Makes the data disk ready before the engine starts: finds it, formats it the first time (lazily: the qcow2
+# reads as zeros, so the inode tables need no writing), mounts it, sets a handed-over disk in order, and
+# bind-mounts the state directories. Without a data disk (an instance of the previous layout still on its old
+# image) the state stays on the OS disk: nothing to do. True on success.
+sub mount_data {
+  my $dev = device_by_serial(conf('data_serial') // 'berth-data') // return 1;
+  my $root = DATA_ROOT;
+  if (!mounted($root)) {
+    if (!has_ext4($dev)) {
+      system('mkfs.ext4', '-q', '-L', 'berth-data', '-E', 'lazy_itable_init=1,lazy_journal_init=1', $dev) == 0
+        or do { print STDERR "berth: mkfs.ext4 $dev failed\n"; return 0; };
+    }
+    mkdirs($root);
+    mount_fs('ext4', $dev, $root, 0, 'discard,noinit_itable') or do { print STDERR "berth: cannot mount $dev: $!\n"; return 0; };
+  }
+  my $how = move_legacy_data($root);
+  print STDERR "berth: data disk $dev: $how\n";
+  return 0 if $how =~ /^error/;
+  spew("$root/" . DATA_MARK, "berth-data 1\n") if $how eq 'new';
+  for my $name (sort keys %DATA_DIRS) {
+    my $dir = $DATA_DIRS{$name};
+    next if mounted($dir);
+    mkdirs("$root/$name") && mkdirs($dir) or do { print STDERR "berth: cannot make $dir: $!\n"; return 0; };
+    mount_fs(undef, "$root/$name", $dir, MS_BIND, undef) or system('mount', '--bind', "$root/$name", $dir) == 0
+      or do { print STDERR "berth: cannot bind $dir: $!\n"; return 0; };
+  }
+  return 1;
+}
 1;

@@ -13,13 +13,22 @@ my @MODULES = qw(overlay bridge br_netfilter veth nf_tables nft_compat nft_chain
 # unit named by place_after (first when there is none): the engine's path starts first.
 sub engine_units {
   return (
-    { name => 'containerd', cmd => [limited(1048576, -999, 'containerd')] },
+    { name => 'containerd', place_after => 'data', after => ['data'], cmd => [limited(1048576, -999, 'containerd')] },
     # Shared folders first: containers restarted by the engine may bind-mount them; and the network's files
     # (containers copy resolv.conf).
-    { name => 'dockerd', place_after => 'syncd', after => ['mount', 'syncd', 'netconf'],
+    # In-process: the instance's daemon.json (berth's settings and the YAML's docker: section), from the host.
+    { name => 'engine-config', place_after => 'mount', once => 1, after => ['fw'], code => \&write_daemon_json },
+    { name => 'dockerd', place_after => 'syncd', after => ['data', 'mount', 'syncd', 'netconf', 'engine-config'],
       cmd => [limited(1048576, -500, 'dockerd', '--containerd=/run/containerd/containerd.sock')] },
     { name => 'engine-modules', place_after => 'modules', once => 1, cmd => ['modprobe', '-qa', @MODULES] },
   );
+}
+
+# The fw_cfg entry "engine" over the image's /etc/docker/daemon.json (an older host sends none: the image's stays).
+sub write_daemon_json {
+  my ($text, $file) = (fw_cfg('engine'), $_[0] // '/etc/docker/daemon.json');
+  return 1 unless defined $text;
+  return spew("$file.new", $text) && rename("$file.new", $file);
 }
 
 # At shutdown, before everything else: [seconds to wait, unit names], in order. The engine first (it stops its
