@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildImage } from '../src/image/build.js';
-import { recipeHash, type ImageRecipe } from '../src/image/recipe.js';
+import { debianSources, pinFrom, recipeHash, type ImageRecipe } from '../src/image/recipe.js';
+import { dockerRuntime } from '../src/runtime/docker/docker-runtime.js';
+
+const newer = dockerRuntime.guest.newer!;
 import { imageCacheDir } from '../src/store/paths.js';
 
 /**
@@ -31,9 +34,11 @@ rm -rf "$R/var/cache/apt/archives/"*.deb "$R/var/lib/apt/lists/"*
 
 export function baselineRecipe(): ImageRecipe {
   return {
-    version: 1,
-    suite: 'bookworm',
-    mirror: process.env.BERTH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian',
+    version: 2,
+    // The same Debian and engine as berth's guest (image/recipe.ts): a fair comparison.
+    suite: 'trixie',
+    sources: debianSources('trixie', newer.suite),
+    aptPreferences: pinFrom(newer.suite, newer.packages),
     arch: 'x86_64',
     packages: [
       'systemd-sysv',

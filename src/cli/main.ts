@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { BerthError, exitCodeFor } from '../util/errors.js';
+import { registerCli } from './commands/cli.js';
 import { registerDelete } from './commands/delete.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerEnv } from './commands/env.js';
@@ -50,6 +51,7 @@ registerPorts(program, run);
 registerSsh(program, run);
 registerLogs(program, run);
 registerImage(program, run);
+registerCli(program, run);
 
 try {
   await program.parseAsync(process.argv);

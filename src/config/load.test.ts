@@ -81,3 +81,37 @@ describe('binfmt setting', () => {
     );
   });
 });
+
+describe('docker: settings', () => {
+  it('pass daemon.json settings berth knows, with their shapes checked', () => {
+    const c = parseInstanceConfig(
+      'docker:\n  insecure-registries: ["host.berth.internal:5000"]\n  features: { buildkit: true }\n  debug: true\n',
+      'f',
+    );
+    expect(c.docker).toEqual({
+      'insecure-registries': ['host.berth.internal:5000'],
+      features: { buildkit: true },
+      debug: true,
+    });
+    expect(parseInstanceConfig('', 'f').docker).toEqual({});
+  });
+
+  it('refuse what berth owns and what dockerd does not know, naming the line of the key', () => {
+    const e = errOf('cpus: 1\ndocker:\n  data-root: /x\n  registry-mirror: [a]\n');
+    expect(e.message).toBe(
+      '/x/berth.yaml:3:3: docker.data-root: set by berth, not here: ' +
+        "the engine's data lives on the instance's data disk",
+    );
+    expect(e.details).toMatch(/^\/x\/berth.yaml:4:3: docker.registry-mirror: not a Docker Engine setting/);
+    expect(e.hint).toMatch(/daemon.json settings/);
+  });
+
+  it('refuse a wrong shape at the value, and the image store in features', () => {
+    expect(errOf('docker:\n  debug: "yes"\n').message).toMatch(
+      /berth.yaml:2:10: docker.debug: Expected boolean/,
+    );
+    expect(errOf('docker:\n  features: { containerd-snapshotter: false }\n').message).toMatch(
+      /docker.features: containerd-snapshotter is set by berth/,
+    );
+  });
+});

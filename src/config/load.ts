@@ -79,11 +79,19 @@ export function parseInstanceConfig(text: string, file: string): InstanceConfig 
   if (!res.success) {
     const lines = res.error.issues.map((issue) => {
       const d = describeIssue(issue);
-      return formatIssue(file, locate(doc, lc, issue.path, d.key), d.field, d.message);
+      // A docker: setting berth refuses: point at its name, as for an unknown field.
+      const named = issue.path[0] === 'docker' && issue.path.length === 2 && issue.code === 'custom';
+      const loc = named
+        ? locate(doc, lc, issue.path.slice(0, 1), String(issue.path[1]))
+        : locate(doc, lc, issue.path, d.key);
+      return formatIssue(file, loc, d.field, d.message);
     });
+    const engine = res.error.issues[0]?.path[0] === 'docker';
     throw new BerthError('BAD_CONFIG', lines[0]!, {
       details: lines.slice(1).join('\n') || undefined,
-      hint: 'see "berth start --help" or docs for the fields: arch, cpus, memory, disk, accel, runtime, image, binfmt, portForwards, mountType, mounts',
+      hint: engine
+        ? "docker: takes dockerd's daemon.json settings (https://docs.docker.com/reference/cli/dockerd/#daemon-configuration-file), except the socket, paths and TLS, which berth sets"
+        : `see "berth start --help" or docs for the fields: ${Object.keys(instanceConfigSchema.shape).join(', ')}`,
     });
   }
   return res.data;

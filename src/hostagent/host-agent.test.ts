@@ -39,6 +39,7 @@ class FakeDriver implements Driver {
   cleanShutdown = true;
   saveFails = false;
   async prepareDisk() {}
+  async flattenDisk() {}
   async start() {
     this.calls.push('start');
     return { pid: process.pid };

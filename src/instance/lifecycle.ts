@@ -28,6 +28,8 @@ import { BerthError } from '../util/errors.js';
 import { retryUntil } from '../util/retry.js';
 import { controlSpecFor } from './vm-spec.js';
 import { readSavedState } from './saved-state.js';
+import { diskLayout, imageAgeDays, upgradeNotice, type DiskLayout } from './upgrade.js';
+import { loadImage } from '../image/cache.js';
 import { instanceInfoRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
 
 export type InstanceStatus = 'Running' | 'Starting' | 'Stopping' | 'Stopped' | 'Suspended' | 'Broken';
@@ -95,6 +97,21 @@ export interface InstanceView {
   savedState?: { sizeBytes: number; savedAt: string; usable: boolean };
   /** Platforms the running engine can run (native first); while stopped, what the config asks for. */
   platforms: string[];
+  /**
+   * The guest image the instance boots (pinned once it has a disk): id, build date, age, Debian suite, the
+   * kernel's and the engine's versions; `layout`: where the engine's state is (upgrade.ts), `imageStore`:
+   * Docker's image store; `warning` when it is old or a newer one is cached.
+   */
+  image?: {
+    id: string;
+    createdAt: string;
+    ageDays: number;
+    suite?: string;
+    versions: Record<string, string>;
+    layout: DiskLayout;
+    imageStore?: string;
+    warning?: string;
+  };
   error?: string;
 }
 
@@ -115,6 +132,9 @@ export async function describeInstance(name: string): Promise<InstanceView> {
   else status = 'Stopped';
   const saved = await readSavedState(name);
   if (status === 'Stopped' && saved) status = 'Suspended';
+  const info = await instanceInfoRecord.read(name);
+  const img = info?.imageDir ? await loadImage(info.imageDir).catch(() => undefined) : undefined;
+  const layout = diskLayout(name);
   return {
     name,
     status,
@@ -133,6 +153,16 @@ export async function describeInstance(name: string): Promise<InstanceView> {
       status === 'Running' && rt?.platforms
         ? rt.platforms
         : [DOCKER_PLATFORM[cfg.arch], ...binfmtList(cfg.arch, cfg.binfmt).map((a) => DOCKER_PLATFORM[a])],
+    image: img && {
+      id: img.id,
+      createdAt: img.manifest.createdAt,
+      ageDays: imageAgeDays(img),
+      suite: img.manifest.suite,
+      versions: img.manifest.versions ?? { kernel: img.manifest.kernelVersion },
+      layout,
+      imageStore: info?.imageStore,
+      warning: await upgradeNotice(name, img, layout, cfg),
+    },
     savedState: saved
       ? { sizeBytes: Math.abs(saved.sizeBytes), savedAt: saved.savedAt, usable: saved.sizeBytes >= 0 }
       : undefined,

@@ -26,6 +26,11 @@ export interface HostIntegration {
    * null for a variable to unset.
    */
   env(hostSocket: string, guestSocket: string): Record<string, string | null>;
+  /**
+   * The CLI's companions that go with the engine (Docker: the compose and buildx plugins): which are missing
+   * (a quick look, no network), and installing them (berth start does when some are).
+   */
+  tools?: { missing(): Promise<string[]>; install(progress: (m: string) => void): Promise<void> };
 }
 
 /**

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ARCHES, hostArch, type Arch } from '../../config/schema.js';
 import { runtimeFor } from '../../runtime/runtimes.js';
-import { ensureBuiltImage, ensureImportedImage, packImage } from '../../image/cache.js';
+import { ensureBuiltImage, ensureImportedImage, loadImage, packImage } from '../../image/cache.js';
 import { imageCacheDir } from '../../store/paths.js';
 import { BerthError } from '../../util/errors.js';
 import { info, json, result, step } from '../output.js';
@@ -26,11 +26,18 @@ export function registerImage(program: Command, run: (fn: () => Promise<void>) =
     .command('build')
     .description('build the default guest image from Debian packages (cached by recipe)')
     .option('--arch <arch>', 'guest architecture')
-    .action((o: { arch?: string }) =>
+    .option(
+      '--refresh',
+      "build it again from the archive's current packages (security fixes); instances move with berth start --upgrade",
+    )
+    .action((o: { arch?: string; refresh?: boolean }) =>
       run(async () => {
         const t0 = Date.now();
-        const img = await ensureBuiltImage(archOf(o.arch), DEFAULT_RUNTIME.guest, (m) =>
-          step(m, Date.now() - t0),
+        const img = await ensureBuiltImage(
+          archOf(o.arch),
+          DEFAULT_RUNTIME.guest,
+          (m) => step(m, Date.now() - t0),
+          { refresh: o.refresh },
         );
         result(img.dir);
       }),
@@ -77,8 +84,33 @@ export function registerImage(program: Command, run: (fn: () => Promise<void>) =
       run(async () => {
         const dir = imageCacheDir();
         const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.'));
-        if (o.json) return json(names.map((n) => ({ id: n, dir: path.join(dir, n) })));
-        result(names.length ? names.join('\n') : `no cached images in ${dir}`);
+        const images = await Promise.all(
+          names.map(async (n) => {
+            const img = await loadImage(path.join(dir, n)).catch(() => undefined);
+            const m = img?.manifest;
+            return {
+              id: n,
+              dir: path.join(dir, n),
+              arch: m?.arch,
+              createdAt: m?.createdAt,
+              suite: m?.suite,
+              versions: m?.versions,
+            };
+          }),
+        );
+        if (o.json) return json(images);
+        const line = (i: (typeof images)[number]) =>
+          [
+            i.id.padEnd(40),
+            (i.createdAt ?? '?').slice(0, 10),
+            i.suite ?? '',
+            Object.entries(i.versions ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', '),
+          ]
+            .join('  ')
+            .trimEnd();
+        result(images.length ? images.map(line).join('\n') : `no cached images in ${dir}`);
       }),
     );
 }

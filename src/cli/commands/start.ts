@@ -5,6 +5,7 @@ import { instanceFile } from '../../store/paths.js';
 import { prepareInstance, startInstance, stopInstance } from '../../instance/lifecycle.js';
 import { driverFor } from '../../driver/drivers.js';
 import { runtimeFor } from '../../runtime/runtimes.js';
+import type { HostIntegration } from '../../runtime/runtime.js';
 import { guestBootPhases } from '../../guest/guest-channel.js';
 import { BerthError } from '../../util/errors.js';
 import { info, result, step } from '../output.js';
@@ -108,11 +109,29 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
       info(`notice: could not set up the ${host.noun}: ${(err as Error).message}`);
     }
   } else {
-    info(`notice: no ${host.cli} CLI on PATH; skipping the ${host.noun}`);
+    info(`notice: no ${host.cli} CLI on PATH; skipping the ${host.noun} (berth cli install --docker-cli)`);
   }
+  await ensureHostTools(host);
   info(`instance "${name}" is running (${((Date.now() - t0) / 1000).toFixed(1)} s). Use it with:`);
   info(ctxLine);
   result(ev.socket);
+}
+
+/**
+ * The CLI's plugins that go with the engine (Docker: compose, buildx), installed once when missing, like Docker
+ * Desktop's bundle (BERTH_HOST_CLI=0: never). A failure is a notice: the engine runs either way.
+ */
+async function ensureHostTools(host: HostIntegration): Promise<void> {
+  if (!host.tools || process.env.BERTH_HOST_CLI === '0') return;
+  const missing = await host.tools.missing();
+  if (!missing.length) return;
+  try {
+    await host.tools.install((m) => info(m));
+  } catch (err) {
+    info(
+      `notice: could not install ${missing.join(', ')}: ${(err as Error).message} (try again: berth cli install)`,
+    );
+  }
 }
 
 export function registerStart(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {

@@ -26,6 +26,18 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
           `platforms: ${v.platforms.map((p, i) => (i === 0 ? `${p} (native)` : p)).join(', ')}`,
           `dir:     ${v.dir}`,
         ];
+        if (v.image) {
+          const i = v.image;
+          const versions = Object.entries(i.versions)
+            .map(([k, ver]) => `${k} ${ver}`)
+            .join(', ');
+          lines.push(
+            `image:   ${i.id} (Debian ${i.suite ?? '?'}, built ${i.createdAt.slice(0, 10)}, ${i.ageDays} days ago)`,
+            `engine:  ${versions}`,
+            `data:    ${i.layout === 'data' ? `own disk (image store: ${i.imageStore ?? 'containerd'})` : 'on the OS disk (previous layout)'}`,
+          );
+          if (i.warning) lines.push(`warning: ${i.warning}`);
+        }
         if (v.savedState) {
           lines.push(
             `saved:   ${formatSize(v.savedState.sizeBytes)} state from ${v.savedState.savedAt}${v.savedState.usable ? ' (next start resumes from it)' : ' (incomplete: next start boots cold)'}`,

@@ -9,6 +9,7 @@ import {
 } from './docker-context.js';
 import { pingEngine } from './engine-ping.js';
 import { daemonJson } from './daemon-json.js';
+import { hostCliMissing, installHostCli } from './host-cli.js';
 
 /** Docker Engine (dockerd + containerd + runc from Debian) behind its API socket, found through a docker context. */
 export const dockerRuntime: ContainerRuntime = {
@@ -32,6 +33,12 @@ export const dockerRuntime: ContainerRuntime = {
     current: currentContext,
     remove: removeContext,
     useDefault: useDefaultContext,
+    tools: {
+      missing: () => hostCliMissing(),
+      install: async (progress) => {
+        await installHostCli({ progress });
+      },
+    },
     env: (hostSocket, guestSocket) => ({
       DOCKER_HOST: `unix://${hostSocket}`,
       // DOCKER_HOST wins over a context; an old DOCKER_CONTEXT would only confuse "which socket am I using?".
