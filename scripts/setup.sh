@@ -13,7 +13,6 @@ declare -A NEED=(
   [xz]=xz-utils
   [busybox]=busybox-static
   [script]=bsdutils
-  [docker]=docker.io
   [ssh]=openssh-client
   [ssh-keygen]=openssh-client
   # npm run lint / npm test: the guest tree's shell scripts and Perl tests
@@ -47,3 +46,11 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 echo "setup: building berth" >&2
 npm run --silent build
+# No docker CLI: a current one (with compose and buildx) from the engine's Debian release, as berth installs the
+# plugins (berth cli install; Debian 12's own docker.io CLI is 20.10).
+if ! command -v docker >/dev/null 2>&1; then
+  bin="$HOME/.local/bin"
+  [ "$(id -u)" -ne 0 ] || bin=/usr/local/bin
+  echo "setup: installing the docker CLI into $bin" >&2
+  node dist/cli/main.js cli install --docker-cli --bin-dir "$bin"
+fi

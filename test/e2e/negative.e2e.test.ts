@@ -32,6 +32,23 @@ describe('bad input', () => {
     expect(fs.readdirSync(path.dirname(file))).toEqual(['berth.yaml']);
   });
 
+  it('docker: settings berth owns or does not know: exit 65 naming file:line and field, nothing written', async () => {
+    const yaml =
+      'cpus: 1\ndocker:\n  debug: true\n  hosts: ["tcp://0.0.0.0:2375"]\n  registry-mirror: ["x"]\n';
+    const file = await badInstance('engine-typo', yaml);
+    const r = await berth(e, ['start', 'engine-typo']);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toContain(`${file}:4:3: docker.hosts: set by berth`);
+    expect(r.stderr).toContain(`${file}:5:3: docker.registry-mirror: not a Docker Engine setting`);
+    expect(noStackTrace(r.stderr)).toBe(true);
+    expect(await fsp.readFile(file, 'utf8')).toBe(yaml);
+    expect(fs.readdirSync(path.dirname(file))).toEqual(['berth.yaml']);
+    const shape = await badInstance('engine-shape', 'docker:\n  insecure-registries: "host:5000"\n');
+    const s = await berth(e, ['start', 'engine-shape']);
+    expect(s.code).toBe(65);
+    expect(s.stderr).toContain(`${shape}:2:24: docker.insecure-registries: Expected array, received string`);
+  });
+
   it('bad flag on a new instance: exit 64 and no instance dir', async () => {
     const r = await berth(e, ['start', 'fresh', '--memory', 'lots']);
     expect(r.code).toBe(64);

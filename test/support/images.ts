@@ -63,6 +63,40 @@ export async function toolsContext(): Promise<string> {
 }
 
 /**
+ * One file out of a Debian package, fetched once with `apt-get download` and cached in the fixtures folder:
+ * the package is never installed (docker-registry's would start a service listening on every interface).
+ */
+async function fromDebianPackage(pkg: string, member: string, name: string): Promise<string> {
+  const cache = path.join(os.homedir(), '.cache', 'berth', 'fixtures');
+  const bin = path.join(cache, name);
+  if (fs.existsSync(bin)) return bin;
+  await fsp.mkdir(cache, { recursive: true });
+  const dl = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-deb-'));
+  await fsp.chmod(dl, 0o777); // apt's sandbox user writes the download here
+  let r = await execa('apt-get', ['download', pkg], { cwd: dl, reject: false });
+  if (r.exitCode !== 0) {
+    await execa('apt-get', ['update', '-qq']);
+    r = await execa('apt-get', ['download', pkg], { cwd: dl });
+  }
+  const deb = (await fsp.readdir(dl)).find((f) => f.endsWith('.deb'))!;
+  const out = await execa(
+    'sh',
+    ['-c', `dpkg-deb --fsys-tarfile '${path.join(dl, deb)}' | tar -xO '${member}' > '${bin}.tmp'`],
+    { reject: false },
+  );
+  await fsp.rm(dl, { recursive: true, force: true });
+  if (out.exitCode !== 0) throw new Error(`could not extract ${member} from ${pkg}`);
+  await fsp.chmod(`${bin}.tmp`, 0o755);
+  await fsp.rename(`${bin}.tmp`, bin);
+  return bin;
+}
+
+/** Debian's docker-registry (distribution 2.8), for a registry on the host's loopback in tests. */
+export function registryBinary(): Promise<string> {
+  return fromDebianPackage('docker-registry', './usr/bin/docker-registry', 'docker-registry');
+}
+
+/**
  * Debian's static busybox for arm64 (busybox-static:arm64), fetched once with apt (adds the arm64 dpkg
  * architecture: root only) and cached. No registry needed.
  */
