@@ -9,7 +9,11 @@ cp -a "$G/rootfs/." "$R/"
 # berth-init is the init: no systemd (see usr/local/sbin/berth-init).
 ln -sf /usr/local/sbin/berth-init "$R/sbin/init"
 install -d "$R/usr/lib/berth/binfmt" "$R/var/log/berth"
-mv "$R"/usr/lib/binfmt.d/qemu-*.conf "$R/usr/lib/berth/binfmt/" 2>/dev/null || true
+# qemu-user-binfmt's entries are links into /usr/share/qemu/binfmt.d: copy what they point to.
+for f in "$R"/usr/lib/binfmt.d/qemu-*.conf; do
+  [ ! -e "$f" ] || cp -L "$f" "$R/usr/lib/berth/binfmt/"
+  rm -f "$f"
+done
 rm -f "$R"/etc/ssh/ssh_host_*
 # Written at boot from the host's network addresses (berth-init, before dockerd).
 rm -f "$R/etc/resolv.conf"
@@ -27,7 +31,13 @@ modules=$(sed -n 's/^initrd_modules=//p' "$R/usr/local/lib/berth/guest.conf")
 [ -n "$modules" ] || { echo "customize.sh: no initrd_modules in guest.conf" >&2; exit 1; }
 for m in $modules; do chroot "$R" modprobe -S "$K" --show-depends "$m"; done |
   awk '$1 == "insmod" && !seen[$2]++ { print $2 }' |
-  while read -r p; do cp "$R$p" "$I/lib/modules/"; basename "$p"; done > "$I/modules"
+  while read -r p; do
+    b=$(basename "$p")
+    cp "$R$p" "$I/lib/modules/$b"
+    # Debian's kernel ships them xz-compressed: unpacked once here, not by busybox's insmod at every boot.
+    case "$b" in *.xz) xz -d "$I/lib/modules/$b"; b=${b%.xz} ;; esac
+    echo "$b"
+  done > "$I/modules"
 chroot "$R" sh -c 'cd /tmp/berth-initrd && find . | cpio -o -H newc -R 0:0 --quiet' > "$R/boot/berth-initrd.img"
 rm -rf "$I"
 # What the image holds, for the host (the image's manifest: kernel and engine versions) and for people.

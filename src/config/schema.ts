@@ -12,7 +12,7 @@ export type RuntimeName = (typeof RUNTIMES)[number];
 export const ACCELS = ['auto', 'kvm', 'hvf', 'tcg'] as const;
 export type Accel = (typeof ACCELS)[number];
 
-/** Foreign architectures a guest can run through binfmt_misc + qemu-user-static (qemu's names). */
+/** Foreign architectures a guest can run through binfmt_misc + qemu-user (qemu's names). */
 export const BINFMT_ARCHES = ['aarch64', 'arm', 'riscv64', 'ppc64le', 's390x', 'x86_64'] as const;
 export type BinfmtArch = (typeof BINFMT_ARCHES)[number];
 

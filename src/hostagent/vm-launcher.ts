@@ -163,10 +163,13 @@ export class VmLauncher {
     if (mayUpgrade && (this.opts.upgrade || info?.upgrade) && (hasDisk || info?.upgrade)) {
       const target = (info?.upgrade && (await loadImage(info.upgrade.to))) || (await current());
       const out = await upgradeInstance(this.name, this.driver, target, progress);
+      const same = out.from === target.dir;
       this.events.notice(
         out.migrated
           ? `moved the engine's data to its own disk and the OS to ${target.id}: images, containers and volumes are kept`
-          : `upgraded the OS to ${target.id}${out.from && out.from !== target.dir ? ` (was ${path.basename(out.from)})` : ''}: images, containers and volumes are kept`,
+          : same
+            ? `made the OS disk afresh from ${target.id} (already the newest image): images, containers and volumes are kept`
+            : `upgraded the OS to ${target.id} (was ${path.basename(out.from ?? '?')}): images, containers and volumes are kept`,
       );
       return target;
     }
@@ -177,7 +180,11 @@ export class VmLauncher {
           'IMAGE',
           `the guest image this instance was created from is gone (${info.imageDir})`,
           {
-            hint: `move it to the current image, keeping its data: berth start --upgrade${this.name === 'default' ? '' : ` ${this.name}`}`,
+            // A data disk survives the move; the previous layout's one disk needs its image to be copied.
+            hint:
+              diskLayout(this.name) === 'data'
+                ? `move it to the current image, keeping its data: berth start --upgrade${this.name === 'default' ? '' : ` ${this.name}`}`
+                : `recreate the instance: berth delete ${this.name} && berth start ${this.name}`,
           },
         );
       }

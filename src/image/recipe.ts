@@ -51,7 +51,10 @@ export function defaultRecipe(arch: Arch, runtime: GuestRuntime): ImageRecipe {
       'kmod',
       'ca-certificates',
       'e2fsprogs',
-      'qemu-user-static',
+      // Since QEMU 9.1 (trixie) qemu-user's interpreters are static binaries; qemu-user-binfmt has their binfmt
+      // entries (berth registers them itself, with flag F: see berth-setup).
+      'qemu-user',
+      'qemu-user-binfmt',
       'dnsmasq-base',
       'busybox-static', // berth's initrd
       'cpio', // to pack it
@@ -60,11 +63,13 @@ export function defaultRecipe(arch: Arch, runtime: GuestRuntime): ImageRecipe {
     // Files nobody reads in a headless engine VM: docs, man pages, translations, and kernel
     // drivers for hardware a VM never has. Keeps the image small and the build fast.
     dpkgExcludes: [
-      // qemu-user-static: keep only the interpreters berth registers (the package has ~30, 380 MB).
+      // qemu-user: keep only the interpreters berth registers (the package has ~30, 380 MB).
       '/usr/bin/qemu-*',
-      ...BINFMT_ARCHES.map((a) => `!/usr/bin/qemu-${a}-static`),
+      ...BINFMT_ARCHES.map((a) => `!/usr/bin/qemu-${a}`),
       '/usr/lib/binfmt.d/qemu-*',
       ...BINFMT_ARCHES.map((a) => `!/usr/lib/binfmt.d/qemu-${a}.conf`),
+      '/usr/share/qemu/binfmt.d/*',
+      ...BINFMT_ARCHES.map((a) => `!/usr/share/qemu/binfmt.d/qemu-${a}.conf`),
       '/usr/libexec/qemu-binfmt/*',
       ...BINFMT_ARCHES.map((a) => `!/usr/libexec/qemu-binfmt/${a}-binfmt-P`),
       '/usr/share/binfmts/*',

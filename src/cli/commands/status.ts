@@ -34,6 +34,8 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
           lines.push(
             `image:   ${i.id} (Debian ${i.suite ?? '?'}, built ${i.createdAt.slice(0, 10)}, ${i.ageDays} days ago)`,
             `engine:  ${versions}`,
+            // buildx shows "v0.0.0+unknown": Debian's dockerd does not stamp the BuildKit it is built with.
+            ...(i.versions.dockerd ? [`builder: BuildKit, built into dockerd ${i.versions.dockerd}`] : []),
             `data:    ${i.layout === 'data' ? `own disk (image store: ${i.imageStore ?? 'containerd'})` : 'on the OS disk (previous layout)'}`,
           );
           if (i.warning) lines.push(`warning: ${i.warning}`);
