@@ -217,4 +217,24 @@ describe('engine: BuildKit, compose, buildx, settings', () => {
       fs.existsSync(path.join(e.root, 'registry', 'docker', 'registry', 'v2', 'repositories', 'berth', 'bb')),
     ).toBe(true);
   });
+
+  it("a setting dockerd refuses fails the start with dockerd's own message; the YAML and instance.json stay as they were", async () => {
+    await berthOk(e, ['stop', NAME]);
+    const cfg = path.join(e.home, NAME, 'berth.yaml');
+    const good = await fsp.readFile(cfg, 'utf8');
+    const info = await fsp.readFile(path.join(e.home, NAME, 'instance.json'), 'utf8');
+    // Well-formed for berth (bip is a daemon.json setting), refused by dockerd.
+    const bad = good.replace('docker:\n', 'docker:\n  bip: not-an-address\n');
+    await fsp.writeFile(cfg, bad);
+    const r = await berth(e, ['start', NAME]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/the container engine refused to start: .*not-an-address/);
+    expect(r.stderr).toMatch(/hint: fix the engine settings/);
+    expect(await fsp.readFile(cfg, 'utf8')).toBe(bad);
+    expect(await fsp.readFile(path.join(e.home, NAME, 'instance.json'), 'utf8')).toBe(info);
+    expect(JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status).toBe('Stopped');
+    await fsp.writeFile(cfg, good);
+    await berthOk(e, ['start', NAME]);
+    expect((await dockerOk(e, ['info', '--format', '{{.ServerVersion}}'])).stdout).toMatch(/^28\./);
+  });
 });
