@@ -108,6 +108,8 @@ class FakeNet implements PortForwarding {
 describe('PortForwarder', () => {
   const log = pino({ level: 'silent' });
   const vm = { pidFile: '/x', controlSocket: '/x' };
+  // The tests' ports come from the host's ephemeral range (listen(0)): no exclusion unless a test asks.
+  const open = { maxAuto: 256, ephemeral: { first: 65536, last: 65536 } };
 
   it('adds, keeps, removes forwards as the guest listeners change, and leaves the SSH forward alone', async () => {
     const fake = new FakeNet();
@@ -118,7 +120,7 @@ describe('PortForwarder', () => {
       guestIP: '10.0.2.15',
       guestPort: 22,
     });
-    const pf = new PortForwarder(fake, vm, [], log, () => undefined);
+    const pf = new PortForwarder(fake, vm, [], log, () => undefined, open);
     await pf.init(40022);
     await pf.update(parseListeners('tcp:41811:any udp:41812:lo'));
     expect(fake.forwards.map((f) => `${f.proto}:${f.hostPort}>${f.guestIP}:${f.guestPort}`).sort()).toEqual([
@@ -148,7 +150,7 @@ describe('PortForwarder', () => {
     const busy = (holder.address() as net.AddressInfo).port;
     const fake = new FakeNet();
     const notices: string[] = [];
-    const pf = new PortForwarder(fake, vm, [], log, (m) => notices.push(m));
+    const pf = new PortForwarder(fake, vm, [], log, (m) => notices.push(m), open);
     await pf.init(1);
     await pf.update(parseListeners(`tcp:${busy}:any tcp:41813:any`));
     const st = pf.list();
@@ -163,6 +165,43 @@ describe('PortForwarder', () => {
     await new Promise<void>((r) => holder.close(() => r()));
     await pf.update(parseListeners(`tcp:${busy}:any tcp:41813:any`));
     expect(pf.list().find((s) => s.guestPort === busy)).toMatchObject({ state: 'forwarded' });
+    pf.close();
+  });
+});
+
+describe('PortForwarder bounds: what a guest can make the host listen on', () => {
+  const log = pino({ level: 'silent' });
+  const vm = { pidFile: '/x', controlSocket: '/x' };
+  const ephemeral = { first: 32768, last: 60999 };
+
+  it("forwards nothing into the host's ephemeral range unless a rule names the port", async () => {
+    const fake = new FakeNet();
+    const rules = [{ guestPort: 40001, hostIP: '127.0.0.1', proto: 'any', ignore: false }] as never;
+    const pf = new PortForwarder(fake, vm, rules, log, () => undefined, { maxAuto: 256, ephemeral });
+    await pf.update(parseListeners('tcp:40000:any tcp:40001:any tcp:20000:any'));
+    expect(fake.forwards.map((f) => f.hostPort).sort()).toEqual([20000, 40001]);
+    expect(pf.list().find((s) => s.guestPort === 40000)).toMatchObject({
+      state: 'ignored',
+      reason: expect.stringMatching(/ephemeral port range \(32768-60999\).*portForwards/),
+    });
+    pf.close();
+  });
+
+  it('caps automatic forwards (lowest ports first), with one notice; a flood of every port stays under it', async () => {
+    const fake = new FakeNet();
+    const notices: string[] = [];
+    const pf = new PortForwarder(fake, vm, [], log, (m) => notices.push(m), { maxAuto: 5, ephemeral });
+    const every = Array.from({ length: 65535 }, (_, i) => `tcp:${i + 1}:any udp:${i + 1}:any`).join(' ');
+    await pf.update(parseListeners(every));
+    // At most 5 (the lowest ports; as a non-root user the privileged ones among them are refused by the host).
+    expect(fake.forwards.length).toBeLessThanOrEqual(5);
+    expect(fake.forwards.every((f) => f.hostPort <= 3)).toBe(true);
+    // Outside the ephemeral range: 37,303 ports × 2 protocols, less the guest's sshd, less the 5 under the cap.
+    expect(pf.list().filter((st) => /over the limit of 5/.test(st.reason ?? ''))).toHaveLength(74600);
+    expect(fake.forwards.some((f) => f.hostPort >= 32768 && f.hostPort <= 60999)).toBe(false);
+    await pf.update(parseListeners(every));
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(/more ports than the 5 berth forwards by itself/);
     pf.close();
   });
 });

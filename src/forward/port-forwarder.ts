@@ -5,6 +5,10 @@ import type { PortForwardRule } from '../config/schema.js';
 import type { GuestNetwork, HostForward, PortForwarding, VmControl } from '../driver/driver.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { hostEphemeralRange, inRange, type PortRange } from './host-ports.js';
+
+/** How many guest ports berth forwards without a rule naming them. */
+export const MAX_AUTO_FORWARDS = 256;
 
 /** Parses berth-guestd's "ports tcp:8080:any udp:5353:lo" (the word "ports" already removed). */
 export function parseListeners(text: string): GuestListener[] {
@@ -102,7 +106,16 @@ export class PortForwarder {
     private readonly rules: PortForwardRule[],
     private readonly log: Logger,
     private readonly notice: (message: string) => void,
+    /**
+     * Bounds on what the guest can make the host listen on without a rule: at most `maxAuto` forwards, none in
+     * the host's ephemeral range (the host's own outgoing connections need those ports).
+     */
+    private readonly limits: { maxAuto: number; ephemeral: PortRange } = {
+      maxAuto: MAX_AUTO_FORWARDS,
+      ephemeral: hostEphemeralRange(),
+    },
   ) {}
+  private capNoticed = false;
 
   /** Learns the forwards the VM already has (after an agent restart); the SSH forward is not ours. */
   async init(sshPort: number): Promise<void> {
@@ -141,13 +154,36 @@ export class PortForwarder {
     if (this.closed) return;
     const statuses = new Map<string, PortStatus>();
     const desired = new Map<string, HostForward>();
-    for (const l of listeners) {
+    let autos = 0;
+    let overCap = 0;
+    // Lowest ports first: what a cap leaves out is the tail of a flood, not a dev server's port.
+    for (const l of [...listeners].sort((a, b) => a.port - b.port || a.proto.localeCompare(b.proto))) {
       const key = `${l.proto}:${l.port}`;
       const plan = planForward(l, this.rules);
       const base = { proto: l.proto, guestPort: l.port, guestBind: l.bind, rule: plan.rule };
       if (plan.ignore) {
         statuses.set(key, { ...base, state: 'ignored', reason: plan.reason });
         continue;
+      }
+      if (plan.rule === undefined) {
+        const { first, last } = this.limits.ephemeral;
+        if (inRange(plan.hostPort, this.limits.ephemeral)) {
+          statuses.set(key, {
+            ...base,
+            state: 'ignored',
+            reason: `in the host's ephemeral port range (${first}-${last}): name it in portForwards to forward it`,
+          });
+          continue;
+        }
+        if (++autos > this.limits.maxAuto) {
+          overCap++;
+          statuses.set(key, {
+            ...base,
+            state: 'ignored',
+            reason: `over the limit of ${this.limits.maxAuto} automatic forwards: name it in portForwards to forward it`,
+          });
+          continue;
+        }
       }
       const f: HostForward = {
         proto: l.proto,
@@ -213,5 +249,11 @@ export class PortForwarder {
       }
     }
     this.statuses = statuses;
+    if (overCap && !this.capNoticed) {
+      this.capNoticed = true;
+      this.notice(
+        `the guest listens on ${overCap} more ports than the ${this.limits.maxAuto} berth forwards by itself: those are not forwarded ("berth ports" lists them)`,
+      );
+    }
   }
 }

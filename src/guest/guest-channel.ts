@@ -35,6 +35,9 @@ export function guestBootPhases(marks: Record<string, number>): Array<[string, n
   return phases;
 }
 
+/** The longest line the host reads from the guest (a "ports" report of a few thousand ports fits). */
+export const MAX_GUEST_LINE = 1 << 20;
+
 /**
  * Host end of the virtio-serial channel (QEMU exposes it as a unix socket server); the protocol:
  * guest/PROTOCOL.md. Readiness, the clock after a resume, the guest's listening ports, file events for shared
@@ -52,6 +55,9 @@ export class GuestChannel {
    */
   version = 0;
   private portsHandler?: (text: string) => void;
+  private pendingPorts?: string;
+  /** Told when the guest breaks the protocol's bounds (the agent logs it as a notice). */
+  problem?: (message: string) => void;
 
   constructor(private readonly path: string) {}
 
@@ -68,7 +74,16 @@ export class GuestChannel {
       this.version = Number(hello[2] ?? 1);
       if (hello[1] === 'ready' && hello[3]) this.bootMarks = parseBootMarks(hello[3]);
     }
-    if (line === 'ports' || line.startsWith('ports ')) this.portsHandler?.(line.slice(6));
+    // A burst of reports: only the latest one counts, handled once the burst is read.
+    if (line === 'ports' || line.startsWith('ports ')) {
+      if (this.pendingPorts === undefined)
+        setImmediate(() => {
+          const text = this.pendingPorts!;
+          this.pendingPorts = undefined;
+          this.portsHandler?.(text);
+        });
+      this.pendingPorts = line.slice(6);
+    }
     // Bounded: the guest is not trusted with the host's memory.
     if (line.startsWith('engine-failed ')) this.engineFailure = line.slice(14, 14 + 1000);
     this.lineWaiters = this.lineWaiters.filter((w) => {
@@ -107,7 +122,14 @@ export class GuestChannel {
     s!.setEncoding('utf8');
     s!.on(
       'data',
-      lineSplitter((line) => this.onLine(line)),
+      lineSplitter((line) => this.onLine(line), {
+        maxLine: MAX_GUEST_LINE,
+        // Not a guest berth made: stop listening to it rather than let it hold the agent's memory or time.
+        onOverflow: (n) => {
+          this.problem?.(`the guest sent a line of over ${n} bytes on its channel: disconnected from it`);
+          s!.destroy();
+        },
+      }),
     );
     s!.on('error', () => undefined); // 'close' follows; the agent notices the VM going away by its pid
     s!.on('close', () => (this.sock = undefined));

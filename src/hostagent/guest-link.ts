@@ -58,6 +58,7 @@ export class GuestLink {
     const { spec, mode } = this.launch;
     const { breakdown, lap } = laps();
     const channel = new GuestChannel(spec.eventSocket);
+    channel.problem = (m) => this.events.notice(m);
     this.channel = channel;
     await channel.connect(30000, this.stopped);
     const target = await GuestSession.targetFor(this.name, spec.sshPort);

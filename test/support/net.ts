@@ -1,15 +1,24 @@
 /** Host-side network probes for tests and the benchmark, all on the host's 127.0.0.1. */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { hostEphemeralRange, inRange } from '../../src/forward/host-ports.js';
 
-/** A TCP port on 127.0.0.1 that nothing listens on at the moment. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
+/**
+ * A TCP port on 127.0.0.1 that nothing listens on at the moment, outside the host's ephemeral range (berth
+ * forwards no guest port there without a rule: see src/forward/host-ports.ts), so a test can publish it.
+ */
+export async function freePort(): Promise<number> {
+  const eph = hostEphemeralRange();
+  for (;;) {
+    const p = 20000 + Math.floor(Math.random() * 12000);
+    if (inRange(p, eph)) continue;
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (ok) return p;
+  }
 }
 
 /** Resolves true once a TCP connect to 127.0.0.1:port succeeds, false once it is refused (or after 2 s). */
