@@ -131,4 +131,9 @@ subtest 'move_legacy_data: an OS disk of the previous layout becomes a data disk
   ok(!-e "$h/containerd", 'what was not there is not made up');
 };
 
+subtest 'parse_hidden: the host\'s "hide" entry, unescaped; lines that are not absolute paths skipped' => sub {
+  is_deeply([parse_hidden("/home/u/.berth\n/home/u/my%0Aberth\nrelative\n\n")], ['/home/u/.berth', "/home/u/my\nberth"]);
+  is_deeply([parse_hidden(undef)], [], 'no entry (an older host): nothing');
+};
+
 done_testing;

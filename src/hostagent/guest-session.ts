@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
 import { publicKeyBlob, ensureKeyPair } from '../guest/ssh-keys.js';
 import { SshSession, type SshTarget } from '../guest/ssh-session.js';
-import { homeFile, instanceFile } from '../store/paths.js';
+import { instanceFile } from '../store/paths.js';
 import { BerthError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { retryUntil, systemClock, type Clock } from '../util/retry.js';
@@ -21,9 +21,13 @@ export class GuestSession {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  /** The SSH target of an instance: its forwarded SSH port, the user key, the instance's pinned host key. */
+  /** The SSH target of an instance: its forwarded SSH port, its user key, its pinned host key. */
   static async targetFor(name: string, sshPort: number): Promise<SshTarget> {
-    const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
+    const user = await ensureKeyPair(
+      instanceFile(name, 'userKey'),
+      instanceFile(name, 'userKeyPub'),
+      `berth@${name}`,
+    );
     const hostKeyPub = await fsp.readFile(instanceFile(name, 'hostKeyPub'), 'utf8');
     return {
       host: '127.0.0.1',

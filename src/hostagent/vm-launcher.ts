@@ -7,21 +7,28 @@ import { binfmtList, type InstanceConfig } from '../config/schema.js';
 import { guestNetworkEntry, type Driver, type VmSpec } from '../driver/driver.js';
 import { ensureKeyPair } from '../guest/ssh-keys.js';
 import { loadImage, resolveImage } from '../image/cache.js';
+import { checkImageSeal, sealImage, userImageSeal } from '../image/seal.js';
 import type { GuestImage } from '../image/image.js';
 import { stateFingerprint } from '../instance/saved-state.js';
 import { runtimeFor } from '../runtime/runtimes.js';
 import { guestFile, vmSpecFor } from '../instance/vm-spec.js';
 import { syncManifest } from '../share/share-events.js';
-import { guestMountTable, resolveShares, type Share } from '../share/shares.js';
+import { guestHiddenPaths, guestMountTable, resolveShares, type Share } from '../share/shares.js';
 import { FILES } from '../store/filenames.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
-import { berthHome, homeFile, imageCacheDir, instanceDir, instanceFile } from '../store/paths.js';
+import { berthHome, imageCacheDir, instanceDir, instanceFile } from '../store/paths.js';
 import { instanceInfoRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
 import { BerthError } from '../util/errors.js';
 import { laps } from '../util/laps.js';
 import type { Logger } from '../util/logger.js';
 import type { EventLog } from './event-log.js';
 import { tryResume } from './suspend.js';
+import { guestEphemeralRange, hostEphemeralRange, type PortRange } from '../forward/host-ports.js';
+
+/** The network entry's line for the guest's ephemeral port range (guest/PROTOCOL.md). */
+function ephemeralEntry(r: PortRange): string {
+  return `ephemeral=${r.first}-${r.last}\n`;
+}
 import { diskLayout, upgradeInstance, upgradeNotice } from '../instance/upgrade.js';
 
 /** How the VM came up: booted, resumed from a saved state, or found running (a new agent re-attaching). */
@@ -93,6 +100,7 @@ export class VmLauncher {
     await this.driver.checkHost(cfg.arch);
     this.events.progress('image', 'preparing the guest image');
     const image = await this.instanceImage(cfg, true);
+    const sealLater = await this.checkSeal(image);
     lap('image');
     const { accel, notice } = await this.driver.chooseAccel(
       { requested: cfg.accel, arch: cfg.arch, kernel: image.kernel },
@@ -145,6 +153,7 @@ export class VmLauncher {
       ...(resumed && existing?.platforms ? { platforms: existing.platforms } : {}),
     };
     lap(resumed ? 'resume' : 'qemu');
+    if (sealLater) void sealLater();
     return { cfg, shares, spec, runtime, mode: resumed ? 'resumed' : 'cold', breakdown };
   }
 
@@ -196,12 +205,44 @@ export class VmLauncher {
   }
 
   /**
+   * Checks the image files against the instance's seal (image/seal.ts) before they boot: a changed kernel,
+   * initrd or root filesystem is refused. An image the instance has no seal of yet (a new instance, one moved to
+   * a new image, one made before seals) is trusted on first use: it is hashed after the boot, off the start's
+   * path, by the function returned.
+   */
+  private async checkSeal(image: GuestImage): Promise<(() => Promise<void>) | undefined> {
+    const info = await instanceInfoRecord.read(this.name);
+    // The instance's own seal, else the one recorded when this user built or imported the image.
+    const known = info?.imageSeal?.dir === image.dir ? info.imageSeal : await userImageSeal(image.dir);
+    if (known) {
+      const seal = await checkImageSeal(image, known);
+      if (info && JSON.stringify(seal) !== JSON.stringify(info.imageSeal))
+        await instanceInfoRecord.write(this.name, { ...info, imageSeal: seal });
+      return undefined;
+    }
+    return async () => {
+      try {
+        const seal = await sealImage(image);
+        const now = await instanceInfoRecord.read(this.name);
+        if (now && now.imageDir === image.dir)
+          await instanceInfoRecord.write(this.name, { ...now, imageSeal: seal });
+      } catch (err) {
+        this.log.warn({ err }, 'could not record the image seal');
+      }
+    };
+  }
+
+  /**
    * The files the guest reads at boot (guest/PROTOCOL.md): the user's SSH key, the instance's host key pair
    * (generated here and pinned), the binfmt list, the mount table, the network and the engine's settings.
    */
   private async writeGuestFiles(cfg: InstanceConfig, shares: Share[]): Promise<void> {
     await fsp.mkdir(path.join(instanceDir(this.name), FILES.fwCfgDir), { recursive: true, mode: 0o700 });
-    const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
+    const user = await ensureKeyPair(
+      instanceFile(this.name, 'userKey'),
+      instanceFile(this.name, 'userKeyPub'),
+      `berth@${this.name}`,
+    );
     await ensureKeyPair(
       instanceFile(this.name, 'hostKey'),
       instanceFile(this.name, 'hostKeyPub'),
@@ -211,7 +252,10 @@ export class VmLauncher {
       authorized_keys: user.publicKey + '\n',
       binfmt: binfmtList(cfg.arch, cfg.binfmt).join(' '),
       mounts: guestMountTable(shares),
-      network: guestNetworkEntry(this.driver.network),
+      // berth's own folders inside the shares: out of the containers' reach.
+      hide: guestHiddenPaths(shares, [berthHome(), path.dirname(imageCacheDir())]),
+      network:
+        guestNetworkEntry(this.driver.network) + ephemeralEntry(guestEphemeralRange(hostEphemeralRange())),
       // A new data disk gets the containerd image store (recorded once the disk is made).
       engine: runtimeFor(cfg.runtime).engineConfig(
         cfg,

@@ -12,6 +12,7 @@ import { buildImage } from './build.js';
 import { IMAGE_FILES, type GuestImage, type ImageManifest, type ProgressFn } from './image.js';
 import type { GuestRuntime } from '../guest/guest-tree.js';
 import { defaultRecipe, recipeHash } from './recipe.js';
+import { recordUserImageSeal } from './seal.js';
 
 export interface ImageSource {
   path?: string;
@@ -91,7 +92,9 @@ export async function ensureBuiltImage(
   );
   await buildImage(recipe, dir, progress);
   progress(`guest image built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  return (await loadImage(dir))!;
+  const img = (await loadImage(dir))!;
+  await recordUserImageSeal(img);
+  return img;
 }
 
 function hashingStream(
@@ -199,7 +202,9 @@ export async function ensureImportedImage(
     checkArch(img, arch);
     await fsp.rename(staging, dest);
     progress(`image cached as ${CACHE_FILES.importedPrefix}${digest.slice(0, 12)}…`);
-    return (await loadImage(dest))!;
+    const cached = (await loadImage(dest))!;
+    await recordUserImageSeal(cached);
+    return cached;
   } finally {
     await fsp.rm(work, { recursive: true, force: true });
   }

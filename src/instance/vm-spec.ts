@@ -41,6 +41,7 @@ export function vmSpecFor(
       'ssh_host_ed25519_key.pub': path.join(dir, FILES.hostKeyPub),
       binfmt: guestFile(name, 'binfmt'),
       mounts: guestFile(name, 'mounts'),
+      hide: guestFile(name, 'hide'),
       network: guestFile(name, 'network'),
       // The engine's settings (the runtime's: Docker's daemon.json), applied before it starts.
       engine: guestFile(name, 'engine'),

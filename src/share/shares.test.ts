@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseInstanceConfig } from '../config/load.js';
-import { guestMountTable, resolveShares, syncId } from './shares.js';
+import { guestHiddenPaths, guestMountTable, resolveShares, syncId, type Share } from './shares.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-shares-'));
 fs.mkdirSync(path.join(tmp, 'a,b'));
@@ -69,6 +69,33 @@ describe('resolveShares', () => {
     );
     expect(() => cfg('mounts:\n  - location: /x\n    mountPoint: rel\n')).toThrow(
       /mounts\[0\]\.mountPoint: must be an absolute guest path/,
+    );
+  });
+});
+
+describe('guestHiddenPaths', () => {
+  const share = (hostPath: string, guestPath: string, sync = false): Share => ({
+    tag: 'berth0',
+    hostPath,
+    guestPath,
+    writable: true,
+    cache: 'mmap',
+    sync,
+  });
+
+  it("names berth's folders that fall inside a share, at their guest paths", () => {
+    const dirs = ['/home/u/.berth', '/home/u/.cache/berth'];
+    expect(guestHiddenPaths([share('/home/u', '/home/u')], dirs)).toBe(
+      '/home/u/.berth\n/home/u/.cache/berth\n',
+    );
+    expect(guestHiddenPaths([share('/home/u', '/h')], dirs)).toBe('/h/.berth\n/h/.cache/berth\n');
+    expect(guestHiddenPaths([share('/home/u/src', '/src'), share('/data', '/data')], dirs)).toBe('');
+    expect(guestHiddenPaths([share('/home/u/.cache', '/c')], dirs)).toBe('/c/berth\n');
+  });
+
+  it("a synchronised folder: at its host side's mount, escaped like the mount table's paths", () => {
+    expect(guestHiddenPaths([share('/home/u', '/home/u', true)], ['/home/u/my\nberth'])).toBe(
+      '/run/berth/sync/berth0/my%0Aberth\n',
     );
   });
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { reservedGuestPath, type InstanceConfig, type MountConfig } from '../config/schema.js';
 import { fieldName } from '../config/load.js';
 import { BerthError } from '../util/errors.js';
+import { escapePath } from '../util/escape.js';
 
 /** One host folder shared into the guest. */
 export interface Share {
@@ -93,4 +94,24 @@ export function guestMountTable(shares: Share[]): string {
       return `${s.tag}\t${s.guestPath}\t${s.writable ? 'rw' : 'ro'},msize=${NINEP_MSIZE},cache=${s.cache}${sync}\n`;
     })
     .join('');
+}
+
+/**
+ * The fw_cfg "hide" entry: berth's own folders (its home, the image cache) where they fall inside a shared
+ * folder, as guest paths, one per line (%-escaped: see util/escape.ts). The guest mounts an empty read-only
+ * tmpfs over each before the engine starts, so no container reaches them through a share, including through
+ * `-v "$HOME":/h` (Docker's binds are recursive). A synchronised folder's host side is mounted at
+ * /run/berth/sync/<tag>; its copy never holds them (syncManifest leaves them out).
+ */
+export function guestHiddenPaths(shares: Share[], berthDirs: string[]): string {
+  const out: string[] = [];
+  for (const s of shares) {
+    const base = s.sync ? `/run/berth/sync/${s.tag}` : s.guestPath;
+    for (const d of berthDirs) {
+      const rel = path.relative(s.hostPath, d);
+      if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) continue;
+      out.push(escapePath(path.posix.join(base, rel.split(path.sep).join('/'))));
+    }
+  }
+  return out.map((p) => `${p}\n`).join('');
 }

@@ -19,6 +19,9 @@ export const FILES = {
   runtime: 'runtime.json',
   hostKey: 'ssh_host_ed25519_key',
   hostKeyPub: 'ssh_host_ed25519_key.pub',
+  /** The key berth logs in to this instance's guest with: one per instance, so a guest learns no other's. */
+  userKey: 'user_ed25519',
+  userKeyPub: 'user_ed25519.pub',
   startLock: 'start.lock',
   instanceInfo: 'instance.json',
   fwCfgDir: 'fw_cfg',
@@ -32,9 +35,9 @@ export const HOME_CONFIG_DIR = '_config';
 
 /** Names under BERTH_HOME itself (instance names may not collide with these: they start with "_"). */
 export const HOME_FILES = {
-  userKey: `${HOME_CONFIG_DIR}/user_ed25519`,
-  userKeyPub: `${HOME_CONFIG_DIR}/user_ed25519.pub`,
   accelProbe: `${HOME_CONFIG_DIR}/accel-probe.json`,
+  /** The seals (image/seal.ts) of the images this user built or imported, by image folder. */
+  imageSeals: `${HOME_CONFIG_DIR}/image-seals.json`,
 } as const;
 
 /** Names in the image cache (XDG cache dir): image folders, and work folders renamed into place when done. */

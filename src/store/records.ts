@@ -1,6 +1,27 @@
 import { z } from 'zod';
 import { jsonRecord } from './json-record.js';
 
+const fileSeal = z.object({
+  sha256: z.string(),
+  size: z.number(),
+  mtimeMs: z.number(),
+  ctimeMs: z.number(),
+  ino: z.number(),
+});
+/**
+ * What an instance recorded of the image files it boots (in instance.json, under BERTH_HOME, not in the image
+ * cache): their sha256, and the stat that lets the large root filesystem skip rehashing while it is untouched
+ * (a write, a copy or a rename over it changes its ctime or inode, which no user can set back).
+ */
+export const imageSealSchema = z.object({
+  /** The image folder the seal is of. */
+  dir: z.string(),
+  kernel: fileSeal,
+  initrd: fileSeal,
+  rootfs: fileSeal,
+});
+export type ImageSeal = z.infer<typeof imageSealSchema>;
+
 /** instance.json: facts fixed when an instance is created, checked on every start. */
 export const InstanceInfoSchema = z
   .object({
@@ -20,6 +41,8 @@ export const InstanceInfoSchema = z
      * Absent: an instance of the previous layout (no data disk).
      */
     imageStore: z.enum(['containerd', 'overlay2']).optional(),
+    /** The pinned image's files as the instance first booted them (image/seal.ts checks them at each boot). */
+    imageSeal: imageSealSchema.optional(),
     /** An upgrade under way (instance/upgrade.ts): the next start finishes it. */
     upgrade: z.object({ to: z.string() }).optional(),
   })

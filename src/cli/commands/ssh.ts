@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
 import type { Command } from 'commander';
 import { describeInstance } from '../../instance/lifecycle.js';
-import { homeFile, instanceFile } from '../../store/paths.js';
+import { instanceFile } from '../../store/paths.js';
 import { BerthError } from '../../util/errors.js';
 import { shellQuote } from '../../util/shell-quote.js';
 
@@ -15,7 +15,11 @@ export async function runSsh(name: string, cmd: string[]): Promise<number> {
   // ssh2 is loaded only for this command: every other command starts faster without it.
   const { ensureKeyPair, publicKeyBlob } = await import('../../guest/ssh-keys.js');
   const { SshSession } = await import('../../guest/ssh-session.js');
-  const user = await ensureKeyPair(homeFile('userKey'), homeFile('userKeyPub'), 'berth');
+  const user = await ensureKeyPair(
+    instanceFile(name, 'userKey'),
+    instanceFile(name, 'userKeyPub'),
+    `berth@${name}`,
+  );
   const hostKey = publicKeyBlob(await fsp.readFile(instanceFile(name, 'hostKeyPub'), 'utf8'));
   const session = await SshSession.connect({
     host: '127.0.0.1',

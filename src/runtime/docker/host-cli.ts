@@ -10,6 +10,7 @@
  * version, sha256) lets `berth cli uninstall` remove exactly those files and nothing the user changed since.
  */
 import { createHash } from 'node:crypto';
+import { sha256File } from '../../util/hash.js';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -321,11 +322,7 @@ async function writeRecord(files: HostCliRecordEntry[]): Promise<void> {
   await writeFileAtomic(recordFile(), JSON.stringify({ version: 1, files }, null, 2) + '\n', 0o644);
 }
 
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
+export { sha256File };
 
 async function sha256OrUndefined(file: string): Promise<string | undefined> {
   try {

@@ -138,8 +138,19 @@ sub mount_shares {
     $ok = 0;
   }
   spew('/run/berth/sync.ready', '') unless $sync;
+  # berth's own folders inside the shares (the fw_cfg "hide" entry): an empty read-only tmpfs over each, which
+  # containers' recursive binds of a share carry along.
+  for my $dir (parse_hidden(fw_cfg('hide'))) {
+    next if !-d $dir || mounted($dir);
+    next if mount_fs('tmpfs', 'berth-hidden', $dir, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'size=4k,mode=0555');
+    print STDERR "berth: cannot hide $dir: $!\n";
+    $ok = 0;
+  }
   return $ok;
 }
+
+# The fw_cfg "hide" entry: guest paths, one per line, %-escaped.
+sub parse_hidden { return map { unescape($_) } grep { m{^/} } split /\n/, $_[0] // ''; }
 
 # ---- the data disk ----
 # The engine's state lives on its own disk (the OS disk comes from the image and is replaced by an upgrade):

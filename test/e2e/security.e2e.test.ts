@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  berth,
+  berthOk,
+  docker,
+  dockerOk,
+  makeEnv,
+  noStackTrace,
+  writeConfig,
+  type Env,
+} from '../support/env.js';
+import { busyboxContext } from '../support/images.js';
+
+// A hostile container (or a malicious image the user runs with their home mounted) against berth's own state.
+const NAME = 'sec';
+let e: Env;
+let imageTar: string;
+
+describe('security: berth itself is out of the guest’s reach', () => {
+  beforeAll(async () => {
+    e = await makeEnv('sec');
+    // Its own copy of the image (imported: a cache entry of its own), so tampering with it touches nothing else.
+    imageTar = path.join(e.root, 'image.tar');
+    await berthOk(e, ['image', 'pack', imageTar]);
+    // The env's folder holds BERTH_HOME: share it as a user might share a work folder that contains it.
+    await writeConfig(
+      e,
+      NAME,
+      `cpus: 2\nmemory: 1GiB\nimage:\n  path: ${imageTar}\nmounts:\n  - location: "~"\n  - location: ${e.root}\n`,
+    );
+    await berthOk(e, ['start', NAME]);
+    await dockerOk(e, ['build', '-q', '-t', 'bb:sec', await busyboxContext()]);
+  });
+
+  afterAll(async () => {
+    if (e) await berth(e, ['delete', NAME, '--force']);
+  });
+
+  it("a container with the share mounted sees berth's home and image cache empty and cannot write them", async () => {
+    const info = await fsp.readFile(path.join(e.home, NAME, 'instance.json'), 'utf8');
+    const cache = path.join(os.homedir(), '.cache', 'berth');
+    const r = await docker(e, [
+      'run',
+      '--rm',
+      '-v',
+      `${e.root}:/h`,
+      '-v',
+      `${os.homedir()}:/hh`,
+      'bb:sec',
+      'sh',
+      '-c',
+      [
+        'ls -A /h/home | wc -l',
+        'ls -A /hh/.cache/berth | wc -l',
+        'touch /h/home/planted 2>&1 || echo refused-home',
+        `echo x > /h/home/${NAME}/berth.yaml 2>&1 || echo refused-yaml`,
+        'touch /hh/.cache/berth/planted 2>&1 || echo refused-cache',
+        'ls /h | grep -c image.tar', // the rest of the share is there
+      ].join('; '),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.stdout.trim().split('\n');
+    expect(out[0]).toBe('0');
+    expect(out[1]).toBe('0');
+    expect(r.stdout).toMatch(/Read-only file system/);
+    expect(r.stdout).toContain('refused-home');
+    expect(r.stdout).toContain('refused-yaml');
+    expect(r.stdout).toContain('refused-cache');
+    expect(out.at(-1)).toBe('1');
+    expect(fs.existsSync(path.join(e.home, 'planted'))).toBe(false);
+    expect(fs.existsSync(path.join(cache, 'planted'))).toBe(false);
+    expect(await fsp.readFile(path.join(e.home, NAME, 'instance.json'), 'utf8')).toBe(info);
+  });
+
+  it('each instance logs in with its own key; there is no per-user key every guest trusts', () => {
+    expect(fs.existsSync(path.join(e.home, NAME, 'user_ed25519'))).toBe(true);
+    expect(fs.statSync(path.join(e.home, NAME, 'user_ed25519')).mode & 0o777).toBe(0o600);
+    expect(fs.existsSync(path.join(e.home, '_config', 'user_ed25519'))).toBe(false);
+  });
+
+  it('a tampered cached kernel is refused at the next start, with what and where', async () => {
+    await berthOk(e, ['stop', NAME]);
+    const info = JSON.parse(await fsp.readFile(path.join(e.home, NAME, 'instance.json'), 'utf8')) as {
+      imageDir: string;
+    };
+    expect(path.basename(info.imageDir)).toMatch(/^sha256-/); // the imported copy, not the shared build
+    const kernel = path.join(info.imageDir, 'vmlinuz');
+    await fsp.appendFile(kernel, 'backdoor');
+    const r = await berth(e, ['start', NAME]);
+    expect(r.code).toBe(74);
+    expect(r.stderr).toContain(`${kernel} is not the one this instance was made with`);
+    expect(r.stderr).toMatch(/hint: .*berth start --upgrade/);
+    expect(noStackTrace(r.stderr)).toBe(true);
+    expect(JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout).status).toBe('Stopped');
+    // Removing the tampered copy and moving the instance to a fresh import brings it back, data kept.
+    await fsp.rm(info.imageDir, { recursive: true, force: true });
+    await berthOk(e, ['start', NAME, '--upgrade']);
+    expect((await dockerOk(e, ['image', 'inspect', 'bb:sec'])).stdout).toContain('bb:sec');
+  });
+});
