@@ -128,6 +128,17 @@ describe('berth-syncd (on the host, plain folders)', { timeout: 20000 }, () => {
     expect(fs.readdirSync(remote).filter((n) => n.startsWith('.berth-sync.'))).toEqual([]);
   });
 
+  it('never gives a file or a folder set-id bits on the host', async () => {
+    const { remote, copy } = await startSyncd({ 'keep.txt': 'k' });
+    await fsp.mkdir(path.join(copy, 'sgid'));
+    await fsp.chmod(path.join(copy, 'sgid'), 0o2775);
+    await fsp.writeFile(path.join(copy, 'sgid/tool'), '#!/bin/sh\n');
+    await fsp.chmod(path.join(copy, 'sgid/tool'), 0o4755);
+    await until('the tool on the host', () => read(path.join(remote, 'sgid/tool')) === '#!/bin/sh\n');
+    expect(fs.statSync(path.join(remote, 'sgid/tool')).mode & 0o7777).toBe(0o755);
+    expect(fs.statSync(path.join(remote, 'sgid')).mode & 0o7777).toBe(0o775);
+  });
+
   it('applies host-side changes it is told about; its own copy coming back changes nothing', async () => {
     const { remote, copy, hostEvent } = await startSyncd({ 'a.txt': 'A' });
     await fsp.writeFile(path.join(remote, 'a.txt'), 'A2');

@@ -13,6 +13,7 @@ sub MS_REMOUNT () { 32 }
 sub MS_BIND () { 4096 }
 sub MS_REC () { 16384 }
 sub MS_SHARED () { 1 << 20 }
+sub MS_NOSYMFOLLOW () { 256 }
 
 sub slurp { my ($p) = @_; open(my $f, '<', $p) or return undef; local $/; my $s = <$f>; close $f; return $s; }
 sub spew { my ($p, $s) = @_; open(my $f, '>', $p) or return 0; print $f $s; return close $f; }
@@ -133,7 +134,11 @@ sub mount_shares {
     next if mounted($dir);
     mkdirs($dir);
     my $data = join(',', 'trans=virtio', 'version=9p2000.L', @{$s->{options}});
-    next if mount_fs('9p', $s->{tag}, $dir, $s->{ro} ? MS_RDONLY : 0, $data);
+    # No set-id programs or device nodes from the host. A synchronised folder's host side is berth-syncd's
+    # alone, and it follows no symbolic link there: a link planted on either side cannot send its copies
+    # outside the folder (nosymfollow: path walks refuse links; the links themselves are still copied).
+    my $flags = ($s->{ro} ? MS_RDONLY : 0) | MS_NOSUID | MS_NODEV | (defined $s->{sync} ? MS_NOSYMFOLLOW : 0);
+    next if mount_fs('9p', $s->{tag}, $dir, $flags, $data);
     print STDERR "berth: cannot mount the shared folder $s->{tag} on $dir: $!\n";
     $ok = 0;
   }
