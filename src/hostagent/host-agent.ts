@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import { capLogFile, printable, readTail } from '../util/log-files.js';
 import type { AgentPhase, AgentStatus } from '../agent-api/events.js';
 import type { PortStatus } from '../agent-api/ports.js';
 import type { Driver, VmControl } from '../driver/driver.js';
@@ -19,6 +20,12 @@ import { saveVmState } from './suspend.js';
 import type { Launch } from './vm-launcher.js';
 
 /** The agent's view of a connected guest (GuestLink; a fake in host-agent.test.ts). */
+/** Log files the guest can make grow: cut past `max` bytes, the last `keep` kept in FILE.1. */
+export const LOG_CAPS = {
+  serial: { max: 8 << 20, keep: 1 << 20 },
+  agent: { max: 16 << 20, keep: 2 << 20 },
+};
+
 export interface Link {
   connect(): Promise<LinkReady>;
   startShareEvents(): Promise<void>;
@@ -140,12 +147,9 @@ export class HostAgent {
   }
 
   private async serialTail(): Promise<string | undefined> {
-    try {
-      const text = await fsp.readFile(instanceFile(this.name, 'serialLog'), 'utf8');
-      return text.trimEnd().split('\n').slice(-15).join('\n') || undefined;
-    } catch {
-      return undefined; // no serial log yet: nothing to show
-    }
+    // The guest's words: bounded, and no terminal escapes.
+    const { text } = await readTail(instanceFile(this.name, 'serialLog'), 64 * 1024);
+    return printable(text).trimEnd().split('\n').slice(-15).join('\n') || undefined;
   }
 
   private async boot(): Promise<void> {
@@ -221,13 +225,30 @@ export class HostAgent {
     await this.finish('suspended');
   }
 
-  /** Notices the VM going away (guest poweroff, QEMU killed) and shuts the agent down cleanly. */
+  /**
+   * Notices the VM going away (guest poweroff, QEMU killed) and shuts the agent down cleanly; every 10th tick,
+   * keeps the guest's console log and the agent's own log bounded (a guest can write without end).
+   */
   private watchVm(): void {
+    let tick = 0;
     this.watchTimer = setInterval(() => {
+      if (++tick % 10 === 0) void this.capLogs();
       if (this.stopping || pidAlive(this.runtime?.qemuPid)) return;
       this.log.warn('QEMU exited');
       void this.finish('the VM exited');
     }, this.deps.watchIntervalMs ?? 500);
+  }
+
+  private async capLogs(): Promise<void> {
+    try {
+      if (await capLogFile(instanceFile(this.name, 'serialLog'), LOG_CAPS.serial.max, LOG_CAPS.serial.keep))
+        this.log.warn(
+          `the guest console log passed ${LOG_CAPS.serial.max} bytes: its tail is kept in serial.log.1`,
+        );
+      await capLogFile(instanceFile(this.name, 'agentLog'), LOG_CAPS.agent.max, LOG_CAPS.agent.keep);
+    } catch (err) {
+      this.log.warn({ err }, 'could not cut a log file');
+    }
   }
 
   async stop(force: boolean): Promise<void> {

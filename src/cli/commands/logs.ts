@@ -1,10 +1,10 @@
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { Command } from 'commander';
 import { requireInstance } from '../../store/instance-store.js';
 import { instanceFile } from '../../store/paths.js';
 import { BerthError } from '../../util/errors.js';
 import { systemClock } from '../../util/retry.js';
+import { printable, readTail } from '../../util/log-files.js';
 
 type Source = 'agent' | 'serial';
 
@@ -29,12 +29,14 @@ async function follow(
     const st = await fsp.stat(file).catch(() => undefined);
     if (st && st.size < pos) pos = 0; // truncated (new boot): start over
     if (st && st.size > pos) {
+      // At most 1 MiB a read: a guest writing fast costs this process no more memory.
       const fh = await fsp.open(file, 'r');
-      const buf = Buffer.alloc(st.size - pos);
-      await fh.read(buf, 0, buf.length, pos);
+      const buf = Buffer.alloc(Math.min(st.size - pos, 1 << 20));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       await fh.close();
-      pos = st.size;
-      emit(buf.toString('utf8'));
+      pos += bytesRead;
+      emit(buf.subarray(0, bytesRead).toString('utf8'));
+      if (pos < st.size) continue;
     }
     await systemClock.sleep(300, signal).catch(() => undefined);
   }
@@ -60,8 +62,14 @@ export function registerLogs(program: Command, run: (fn: () => Promise<void>) =>
         };
         const sizes: Record<string, number> = {};
         for (const s of sources) {
-          const text = fs.existsSync(files[s]) ? await fsp.readFile(files[s], 'utf8') : '';
-          sizes[s] = Buffer.byteLength(text);
+          // The last 256 KiB (the files are capped, but may still be large): read by seeking.
+          const tail = await readTail(files[s], 256 * 1024);
+          // A log cut for its size (host-agent.ts) left its tail in FILE.1: shown first.
+          const before =
+            tail.size < 256 * 1024 ? await readTail(`${files[s]}.1`, 256 * 1024 - tail.size) : undefined;
+          const joined = (before?.text ?? '') + tail.text;
+          const text = s === 'serial' ? printable(joined) : joined;
+          sizes[s] = tail.size;
           process.stdout.write(`==> ${s === 'agent' ? 'host agent' : 'guest console'} (${files[s]}) <==\n`);
           const lines = text.split('\n');
           process.stdout.write(
@@ -84,7 +92,7 @@ export function registerLogs(program: Command, run: (fn: () => Promise<void>) =>
                         .split('\n')
                         .map((l) => (l ? `[agent] ${formatAgentLine(l)}` : l))
                         .join('\n')
-                    : chunk;
+                    : printable(chunk);
                 process.stdout.write(out);
               },
               ac.signal,

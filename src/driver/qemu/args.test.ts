@@ -65,15 +65,38 @@ describe('buildQemuArgs', () => {
     expect(valueAfter(a, '-append')[0]).not.toMatch(/mitigations=off|norandmaps|init_on_alloc/);
   });
 
+  it('runs QEMU under its seccomp sandbox', () => {
+    expect(valueAfter(buildQemuArgs(spec()), '-sandbox')).toEqual([
+      'on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny',
+    ]);
+  });
+
   it('forwards SSH only on loopback', () => {
     const a = buildQemuArgs(spec());
     expect(valueAfter(a, '-netdev')[0]).toContain('hostfwd=tcp:127.0.0.1:40022-:22');
   });
 
+  it('doubles the commas of paths inside option lists: a folder name cannot add a QEMU option', () => {
+    const d = '/h/a,readonly=off,x';
+    const a = buildQemuArgs(
+      spec({
+        disk: `${d}/disk.qcow2`,
+        dataDisk: { file: `${d}/data.qcow2`, serial: 'berth-data' },
+        serialLog: `${d}/serial.log`,
+        eventSocket: `${d}/events.sock`,
+        controlSocket: `${d}/qmp.sock`,
+      }),
+    );
+    // Every comma of the folder name doubled wherever it appears.
+    expect(a.filter((x) => /\/h\/a,(?!,)/.test(x))).toEqual([]);
+    expect(valueAfter(a, '-drive')[0]).toContain('file=/h/a,,readonly=off,,x/disk.qcow2,format=qcow2');
+    expect(valueAfter(a, '-qmp')).toEqual(['unix:/h/a,,readonly=off,,x/qmp.sock,server=on,wait=off']);
+  });
+
   it('has QMP, serial log, pid file, the events port and fw_cfg entries', () => {
     const a = buildQemuArgs(spec());
     expect(valueAfter(a, '-qmp')).toEqual(['unix:/h/dev/qmp.sock,server=on,wait=off']);
-    expect(a).toContain('file,id=serial0,path=/h/dev/serial.log');
+    expect(a).toContain('file,id=serial0,path=/h/dev/serial.log,append=on');
     expect(valueAfter(a, '-pidfile')).toEqual(['/h/dev/qemu.pid']);
     expect(valueAfter(a, '-device')).toContain('virtserialport,chardev=events,name=io.berth.events');
     expect(valueAfter(a, '-fw_cfg')).toEqual([

@@ -98,6 +98,10 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     `${mem}M`,
     '-nodefaults',
     '-no-user-config',
+    // seccomp: no obsolete system calls, no change of user or group, no scheduling or memory-policy changes.
+    // (spawn stays allowed: a suspend saves the state through an exec: migration, QEMU 7.2 having no file:.)
+    '-sandbox',
+    'on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny',
     '-display',
     'none',
     '-vga',
@@ -109,14 +113,14 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-append',
     kernelCmdline(spec),
     '-drive',
-    `if=none,id=root,file=${spec.disk},format=qcow2,cache=writeback,discard=unmap,aio=threads`,
+    `if=none,id=root,file=${optValue(spec.disk)},format=qcow2,cache=writeback,discard=unmap,aio=threads`,
     '-device',
     'virtio-blk-pci,drive=root',
     // The data disk, which the guest finds by its serial.
     ...(spec.dataDisk
       ? [
           '-drive',
-          `if=none,id=data,file=${spec.dataDisk.file},format=qcow2,cache=writeback,discard=unmap,aio=threads`,
+          `if=none,id=data,file=${optValue(spec.dataDisk.file)},format=qcow2,cache=writeback,discard=unmap,aio=threads`,
           '-device',
           `virtio-blk-pci,drive=data,serial=${spec.dataDisk.serial}`,
         ]
@@ -135,24 +139,25 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-rtc',
     'base=utc,clock=host',
     '-chardev',
-    `file,id=serial0,path=${spec.serialLog}`,
+    // Appended (O_APPEND), so the agent can cut it when the guest floods it (see host-agent.ts).
+    `file,id=serial0,path=${optValue(spec.serialLog)},append=on`,
     '-serial',
     'chardev:serial0',
     '-chardev',
-    `socket,id=events,path=${spec.eventSocket},server=on,wait=off`,
+    `socket,id=events,path=${optValue(spec.eventSocket)},server=on,wait=off`,
     '-device',
     'virtio-serial-pci',
     '-device',
     `virtserialport,chardev=events,name=${spec.eventChannel}`,
     '-qmp',
-    `unix:${spec.controlSocket},server=on,wait=off`,
+    `unix:${optValue(spec.controlSocket)},server=on,wait=off`,
     '-pidfile',
     spec.pidFile,
   ];
   spec.shares.forEach((s, i) => args.push(...shareArgs(s, i)));
   if (spec.incoming) args.push('-incoming', 'defer');
   for (const [name, file] of Object.entries(spec.guestFiles)) {
-    args.push('-fw_cfg', `name=${FW_CFG_PREFIX}/${name},file=${file}`);
+    args.push('-fw_cfg', `name=${FW_CFG_PREFIX}/${name},file=${optValue(file)}`);
   }
   return args;
 }

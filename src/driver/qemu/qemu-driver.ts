@@ -143,7 +143,10 @@ export class QemuDriver implements Driver {
 
   async start(spec: VmSpec): Promise<{ pid: number }> {
     const bin = await requireTool(QEMU_BINARY[spec.arch]);
-    for (const f of [spec.controlSocket, spec.eventSocket, spec.pidFile]) await fsp.rm(f, { force: true });
+    // The console log is appended to: one boot per file (a resume goes on in the same one).
+    const fresh = spec.incoming ? [] : [spec.serialLog];
+    for (const f of [spec.controlSocket, spec.eventSocket, spec.pidFile, ...fresh])
+      await fsp.rm(f, { force: true });
     const args = buildQemuArgs(spec);
     const stderrFile = path.join(spec.dir, FILES.qemuStderr);
     const stderrFd = fs.openSync(stderrFile, 'w', 0o600);
