@@ -130,6 +130,8 @@ export async function ensureImportedImage(
   progress: ProgressFn,
 ): Promise<GuestImage> {
   const cacheRoot = imageCacheDir();
+  if (src.sha256 !== undefined && !/^[a-f0-9]{64}$/.test(src.sha256))
+    throw new BerthError('USAGE', `the image sha256 "${src.sha256}" is not 64 lowercase hex digits`);
   if (src.sha256) {
     const hit = await loadImage(path.join(cacheRoot, `${CACHE_FILES.importedPrefix}${src.sha256}`));
     if (hit) return checkArch(hit, arch);
@@ -187,6 +189,7 @@ export async function ensureImportedImage(
     const staging = path.join(work, 'image');
     await fsp.mkdir(staging);
     const tar = await import('tar');
+    await checkArchive(archive);
     await tar.x({ file: archive, cwd: staging, strict: true });
     await fsp.rm(archive);
     const img = await loadImage(staging);
@@ -210,6 +213,42 @@ export async function ensureImportedImage(
   }
 }
 
+/** The largest member an image archive may have (a root filesystem is a few GiB at most). */
+const MAX_IMAGE_MEMBER = 16 * 1024 ** 3;
+
+/**
+ * An image archive holds exactly the image's files, as regular files of bounded size: no links, devices,
+ * folders or other members (a link could point an extraction, or a later boot, anywhere).
+ */
+export async function checkArchive(archive: string): Promise<void> {
+  const tar = await import('tar');
+  const allowed = new Set<string>(Object.values(IMAGE_FILES));
+  const seen = new Set<string>();
+  const bad: string[] = [];
+  await tar
+    .t({
+      file: archive,
+      strict: true,
+      onReadEntry: (e) => {
+        const name = e.path.replace(/^\.\//, '');
+        if (e.type !== 'File') bad.push(`${e.path}: a ${e.type}, not a regular file`);
+        else if (!allowed.has(name)) bad.push(`${e.path}: not an image file (${[...allowed].join(', ')})`);
+        else if (seen.has(name)) bad.push(`${e.path}: twice`);
+        else if ((e.size ?? 0) > MAX_IMAGE_MEMBER) bad.push(`${e.path}: ${e.size} bytes, over the limit`);
+        seen.add(name);
+        e.resume();
+      },
+    })
+    .catch((err: unknown) => {
+      throw new BerthError('IMAGE', `the image archive cannot be read: ${(err as Error).message}`);
+    });
+  if (bad.length)
+    throw new BerthError('IMAGE', `the image archive has members berth does not accept: ${bad[0]}`, {
+      details: bad.slice(1, 10).join('\n') || undefined,
+      hint: 'make archives with "berth image pack"',
+    });
+}
+
 export async function resolveImage(
   src: ImageSource | undefined,
   arch: Arch,
@@ -222,11 +261,18 @@ export async function resolveImage(
 
 /** Packs a cached image into a tar archive that `image.path`/`image.url` accept; returns its sha256. */
 export async function packImage(img: GuestImage, out: string): Promise<string> {
-  const tmp = tempFile(out);
-  const tar = await import('tar');
-  await tar.c({ file: tmp, cwd: img.dir, portable: true }, Object.values(IMAGE_FILES));
-  const hash = createHash('sha256');
-  await pipeline(fs.createReadStream(tmp), hash);
-  await fsp.rename(tmp, out);
-  return hash.digest('hex');
+  // The archive often goes to a shared folder such as /tmp: a name nobody can guess, made exclusively.
+  const tmp = tempFile(out, true);
+  await fsp.writeFile(tmp, '', { flag: 'wx', mode: 0o600 });
+  try {
+    const tar = await import('tar');
+    await tar.c({ file: tmp, cwd: img.dir, portable: true }, Object.values(IMAGE_FILES));
+    const hash = createHash('sha256');
+    await pipeline(fs.createReadStream(tmp), hash);
+    await fsp.rename(tmp, out);
+    return hash.digest('hex');
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
 }

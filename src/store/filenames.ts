@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /** Every on-disk name berth uses, in one place. Paths are relative to an instance directory. */
 export const FILES = {
   config: 'berth.yaml',
@@ -64,5 +65,6 @@ export const IMAGE_FILES = {
  * half a file. `unique`: one per writer (several processes may write the same file at once).
  */
 export function tempFile(file: string, unique = false): string {
-  return unique ? `${file}.tmp-${process.pid}-${Date.now()}` : `${file}.tmp`;
+  // unique: not guessable (a name beside a file in a folder others can write, such as /tmp, must not be).
+  return unique ? `${file}.tmp-${randomBytes(8).toString('hex')}` : `${file}.tmp`;
 }

@@ -17,9 +17,42 @@ export function validateName(name: string): void {
 export async function ensureHome(): Promise<string> {
   const home = berthHome();
   await fsp.mkdir(home, { recursive: true, mode: 0o700 });
+  await checkHome(home);
   await fsp.mkdir(path.join(home, HOME_CONFIG_DIR), { recursive: true, mode: 0o700 });
   return home;
 }
+
+/**
+ * BERTH_HOME holds keys, disks and the sockets of the engines: refused when someone else could change it (a
+ * link, another owner, group- or other-writable), and when its path is too long for the sockets in it.
+ */
+export async function checkHome(home: string): Promise<void> {
+  const st = await fsp.lstat(home);
+  const fix = `use a folder of your own that only you can write: mkdir -m 700 DIR && export BERTH_HOME=DIR`;
+  if (st.isSymbolicLink())
+    throw new BerthError('PERMISSION', `BERTH_HOME (${home}) is a symbolic link`, { hint: fix });
+  if (!st.isDirectory())
+    throw new BerthError('PERMISSION', `BERTH_HOME (${home}) is not a folder`, { hint: fix });
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid)
+    throw new BerthError('PERMISSION', `BERTH_HOME (${home}) belongs to uid ${st.uid}, not to you (${uid})`, {
+      hint: fix,
+    });
+  if (st.mode & 0o022)
+    throw new BerthError(
+      'PERMISSION',
+      `BERTH_HOME (${home}) is writable by others (mode ${(st.mode & 0o777).toString(8)})`,
+      { hint: `chmod 700 ${home}` },
+    );
+  // A unix socket path has at most 107 bytes; the longest berth makes is <home>/<name>/events.sock.
+  if (Buffer.byteLength(home) > MAX_HOME_PATH)
+    throw new BerthError('PERMISSION', `BERTH_HOME's path is too long for the sockets in it (${home})`, {
+      hint: `use a path of at most ${MAX_HOME_PATH} bytes`,
+    });
+}
+
+/** 107 bytes of a socket path, less "/<32-byte name>/events.sock". */
+export const MAX_HOME_PATH = 107 - (1 + 32 + '/events.sock'.length);
 
 export async function instanceExists(name: string): Promise<boolean> {
   try {

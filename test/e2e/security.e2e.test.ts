@@ -14,6 +14,7 @@ import {
   type Env,
 } from '../support/env.js';
 import { busyboxContext } from '../support/images.js';
+import { waitFor } from '../support/wait.js';
 
 // A hostile container (or a malicious image the user runs with their home mounted) against berth's own state.
 const NAME = 'sec';
@@ -25,12 +26,15 @@ describe('security: berth itself is out of the guest’s reach', () => {
     e = await makeEnv('sec');
     // Its own copy of the image (imported: a cache entry of its own), so tampering with it touches nothing else.
     imageTar = path.join(e.root, 'image.tar');
+    await fsp.mkdir(path.join(e.root, 'synced', 'a'), { recursive: true });
+    await fsp.writeFile(path.join(e.root, 'synced', 'a', 'f'), 'host file');
     await berthOk(e, ['image', 'pack', imageTar]);
     // The env's folder holds BERTH_HOME: share it as a user might share a work folder that contains it.
     await writeConfig(
       e,
       NAME,
-      `cpus: 2\nmemory: 1GiB\nimage:\n  path: ${imageTar}\nmounts:\n  - location: "~"\n  - location: ${e.root}\n`,
+      `cpus: 2\nmemory: 1GiB\nimage:\n  path: ${imageTar}\nmounts:\n  - location: "~"\n  - location: ${e.root}\n` +
+        `  - location: ${path.join(e.root, 'synced')}\n    mountPoint: /synced\n    sync: true\n`,
     );
     await berthOk(e, ['start', NAME]);
     await dockerOk(e, ['build', '-q', '-t', 'bb:sec', await busyboxContext()]);
@@ -74,6 +78,66 @@ describe('security: berth itself is out of the guest’s reach', () => {
     expect(fs.existsSync(path.join(e.home, 'planted'))).toBe(false);
     expect(fs.existsSync(path.join(cache, 'planted'))).toBe(false);
     expect(await fsp.readFile(path.join(e.home, NAME, 'instance.json'), 'utf8')).toBe(info);
+  });
+
+  it('berth-syncd follows no symbolic link a container plants in a synchronised folder', async () => {
+    // The container swaps a folder of the synchronised copy for a link to a guest system folder.
+    const r = await docker(e, [
+      'run',
+      '--rm',
+      '-v',
+      '/synced:/s',
+      'bb:sec',
+      'sh',
+      '-c',
+      'rm -rf /s/a && ln -s /etc /s/a && ls /s/a/hostname',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    // berth-syncd's own views of the copy and of the host folder refuse to walk through it (ELOOP), so a copy
+    // into a/… can never land in /etc; the link itself is an ordinary synchronised link.
+    const views = await berth(e, [
+      'ssh',
+      NAME,
+      '--',
+      'sh',
+      '-c',
+      'findmnt -n -o OPTIONS /run/berth/sync-copy/berth2; findmnt -n -o OPTIONS /run/berth/sync/berth2; ' +
+        'cat /run/berth/sync-copy/berth2/a/hostname 2>&1; readlink /run/berth/sync-copy/berth2/a',
+    ]);
+    const lines = views.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/nosymfollow/);
+    expect(lines[1]).toMatch(/nosymfollow/);
+    expect(lines[1]).toMatch(/nosuid/);
+    expect(views.stdout).toMatch(/Too many levels of symbolic links/);
+    expect(lines.at(-1)).toBe('/etc');
+  });
+
+  it("the guest's console is capped and what berth prints of it has no terminal escapes", async () => {
+    // 12 MB through the emulated UART (the cap is 8 MiB), then an OSC 52 sequence (it would set the clipboard of a terminal).
+    const w = await berth(e, [
+      'ssh',
+      NAME,
+      '--',
+      'sh',
+      '-c',
+      "head -c 12000000 /dev/zero | tr '\\0' x > /dev/ttyS0; printf '\\033]52;c;cHduZWQ=\\007 marker\\n' > /dev/ttyS0",
+    ]);
+    expect(w.code, w.stderr).toBe(0);
+    const log = path.join(e.home, NAME, 'serial.log');
+    const cut = await waitFor(async () => fs.existsSync(`${log}.1`), 30000, 'serial.log to be cut');
+    expect(cut).toBe(true);
+    expect(fs.statSync(log).size).toBeLessThan(10 * 1024 ** 2);
+    expect(fs.statSync(`${log}.1`).size).toBeLessThanOrEqual(1024 ** 2);
+    const shown = await waitFor(
+      async () => {
+        const r = await berth(e, ['logs', NAME, '--source', 'serial']);
+        return r.stdout.includes('marker') ? r.stdout : undefined;
+      },
+      30000,
+      'the marker in berth logs',
+    );
+    expect(shown).not.toMatch(/[\x1b\x07]/);
+    expect(shown).toContain(']52;c;cHduZWQ= marker');
   });
 
   it('each instance logs in with its own key; there is no per-user key every guest trusts', () => {

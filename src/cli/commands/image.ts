@@ -64,6 +64,11 @@ export function registerImage(program: Command, run: (fn: () => Promise<void>) =
     .action((source: string, o: { sha256?: string; arch?: string }) =>
       run(async () => {
         const isUrl = /^https?:\/\//.test(source);
+        // It names a cache folder: checked before any network or cache access.
+        if (o.sha256 !== undefined && !/^[a-f0-9]{64}$/.test(o.sha256))
+          throw new BerthError('USAGE', `--sha256: "${o.sha256}" is not 64 lowercase hex digits`, {
+            hint: 'berth image pack prints the digest (sha256:…); give the hex part',
+          });
         if (isUrl && !o.sha256)
           throw new BerthError('USAGE', 'an image URL needs --sha256', {
             hint: 'berth image pack prints the digest',
