@@ -115,3 +115,25 @@ describe('docker: settings', () => {
     );
   });
 });
+
+describe('hostile YAML', () => {
+  it('an alias bomb is a configuration error naming the file, not a crash', () => {
+    const bomb = [
+      'a: &a ["x","x","x","x","x","x","x","x","x"]',
+      'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]',
+      'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]',
+      'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]',
+      'e: [*d,*d,*d,*d,*d,*d,*d,*d,*d]',
+      '',
+    ].join('\n');
+    const e = errOf(bomb);
+    expect(e.code).toBe('BAD_CONFIG');
+    expect(e.message).toMatch(/^\/x\/berth.yaml:1:1: invalid YAML: .*alias/i);
+  });
+
+  it('__proto__ and constructor are unknown fields, not prototype changes', () => {
+    expect(errOf('__proto__: { cpus: 64 }\n').message).toMatch(/unknown field "__proto__"/);
+    expect(errOf('constructor: 1\n').message).toMatch(/unknown field "constructor"/);
+    expect(({} as Record<string, unknown>).cpus).toBeUndefined();
+  });
+});

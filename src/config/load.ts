@@ -71,7 +71,19 @@ export function parseInstanceConfig(text: string, file: string): InstanceConfig 
       },
     );
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // maxAliasCount: an alias bomb (a billion laughs) is refused, not expanded.
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw new BerthError(
+      'BAD_CONFIG',
+      `${file}:1:1: invalid YAML: ${(err as Error).message.split('\n')[0]}`,
+      {
+        hint: 'write the values out instead of repeating aliases (*name)',
+      },
+    );
+  }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new BerthError('BAD_CONFIG', `${file}:1:1: the file must be a mapping of fields (like "cpus: 2")`);
   }
