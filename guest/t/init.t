@@ -127,4 +127,14 @@ subtest 'write_daemon_json: the host\'s engine settings over the image\'s file, 
   is(slurp("$d/daemon.json"), "{\"debug\": true}\n", 'and the file stays');
 };
 
+subtest 'hostLoopback: the DOCKER-USER rules for a policy' => sub {
+  my @deny = host_loopback_commands('deny', '10.0.2.2');
+  is_deeply(\@deny, [['-w', '-N', 'DOCKER-USER'], ['-w', '-A', 'DOCKER-USER', '-d', '10.0.2.2', '-j', 'REJECT']], 'deny: all of it');
+  my @some = host_loopback_commands('5432,8080', '10.0.2.2');
+  is(scalar(@some), 6, 'two ports, tcp and udp each, then the rest refused');
+  is_deeply($some[1], ['-w', '-A', 'DOCKER-USER', '-d', '10.0.2.2', '-p', 'tcp', '--dport', '5432', '-j', 'RETURN']);
+  is($some[-1][-1], 'REJECT', 'refused last');
+  ok(!grep({ ($_->{name} // '') eq 'host-loopback' } engine_units()), 'allow (no fw_cfg entry here): no step');
+};
+
 done_testing;

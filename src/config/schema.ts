@@ -231,6 +231,15 @@ export const instanceConfigSchema = z
       .default(true),
     /** Forwarding rules for guest ports; see portForwardSchema. */
     portForwards: z.array(portForwardSchema).default([]),
+    /**
+     * What containers reach of the host's own 127.0.0.1 through host.berth.internal: everything (allow, as on
+     * Docker Desktop), nothing (deny), or the ports listed. Enforced in the guest (containers' traffic only).
+     */
+    hostLoopback: z
+      .union([z.enum(['allow', 'deny']), z.array(port).min(1).max(256)], {
+        errorMap: () => ({ message: 'must be allow, deny or a list of ports' }),
+      })
+      .default('allow'),
     /** How host folders are shared into the guest (virtio-9p is built into QEMU). */
     mountType: z.enum(MOUNT_TYPES).default('9p'),
     /** Host folders shared into the guest; default: the home directory, writable, at the same path. */

@@ -255,7 +255,9 @@ export class VmLauncher {
       // berth's own folders inside the shares: out of the containers' reach.
       hide: guestHiddenPaths(shares, [berthHome(), path.dirname(imageCacheDir())]),
       network:
-        guestNetworkEntry(this.driver.network) + ephemeralEntry(guestEphemeralRange(hostEphemeralRange())),
+        guestNetworkEntry(this.driver.network) +
+        ephemeralEntry(guestEphemeralRange(hostEphemeralRange())) +
+        `host_loopback=${Array.isArray(cfg.hostLoopback) ? cfg.hostLoopback.join(',') : cfg.hostLoopback}\n`,
       // A new data disk gets the containerd image store (recorded once the disk is made).
       engine: runtimeFor(cfg.runtime).engineConfig(
         cfg,

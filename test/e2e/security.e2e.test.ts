@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import {
 } from '../support/env.js';
 import { busyboxContext } from '../support/images.js';
 import { waitFor } from '../support/wait.js';
+import { freePort } from '../support/net.js';
 
 // A hostile container (or a malicious image the user runs with their home mounted) against berth's own state.
 const NAME = 'sec';
@@ -164,5 +166,43 @@ describe('security: berth itself is out of the guest’s reach', () => {
     await fsp.rm(info.imageDir, { recursive: true, force: true });
     await berthOk(e, ['start', NAME, '--upgrade']);
     expect((await dockerOk(e, ['image', 'inspect', 'bb:sec'])).stdout).toContain('bb:sec');
+  });
+
+  it("hostLoopback: a list lets containers reach only those host ports on the host's loopback", async () => {
+    const servers = await Promise.all(
+      [0, 1].map(async () => {
+        const port = await freePort();
+        const srv = http.createServer((_req, res) => res.end(`host ${port}`));
+        await new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
+        return { port, srv };
+      }),
+    );
+    const [open, closed] = servers as [(typeof servers)[0], (typeof servers)[0]];
+    try {
+      await berthOk(e, ['stop', NAME]);
+      const cfg = path.join(e.home, NAME, 'berth.yaml');
+      await fsp.appendFile(cfg, `hostLoopback: [${open.port}]\n`);
+      await berthOk(e, ['start', NAME]);
+      const get = (port: number) =>
+        docker(e, [
+          'run',
+          '--rm',
+          'bb:sec',
+          'wget',
+          '-q',
+          '-T',
+          '3',
+          '-O',
+          '-',
+          `http://host.berth.internal:${port}/`,
+        ]);
+      const ok = await get(open.port);
+      expect(ok.stdout.trim(), ok.stderr).toBe(`host ${open.port}`);
+      const refused = await get(closed.port);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stdout).not.toContain('host');
+    } finally {
+      for (const { srv } of servers) srv.close();
+    }
   });
 });

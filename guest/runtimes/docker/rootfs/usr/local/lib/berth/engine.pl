@@ -12,16 +12,46 @@ my @MODULES = qw(overlay bridge br_netfilter veth nf_tables nft_compat nft_chain
 # The engine's units (the fields: units in berth-init), each placed in the unit table right after the base
 # unit named by place_after (first when there is none): the engine's path starts first.
 sub engine_units {
+  # The host's loopback for containers (hostLoopback in the YAML), in Docker's DOCKER-USER chain, which dockerd
+  # keeps: a step before dockerd only when something is to be denied.
+  my $policy = network()->{host_loopback} // 'allow';
+  my @loopback = $policy eq 'allow' ? () : ({ name => 'host-loopback', place_after => 'netconf', once => 1,
+    after => ['netconf'], code => sub { return host_loopback_rules($policy, network()->{host}); } });
   return (
+    @loopback,
     { name => 'containerd', place_after => 'data', after => ['data'], cmd => [limited(1048576, -999, 'containerd')] },
     # Shared folders first: containers restarted by the engine may bind-mount them; and the network's files
     # (containers copy resolv.conf).
     # In-process: the instance's daemon.json (berth's settings and the YAML's docker: section), from the host.
     { name => 'engine-config', place_after => 'mount', once => 1, after => ['fw'], code => \&write_daemon_json },
-    { name => 'dockerd', place_after => 'syncd', after => ['data', 'mount', 'syncd', 'netconf', 'engine-config'],
+    { name => 'dockerd', place_after => 'syncd', after => ['data', 'mount', 'syncd', 'netconf', 'engine-config', map { $_->{name} } @loopback],
       cmd => [limited(1048576, -500, 'dockerd', '--containerd=/run/containerd/containerd.sock')] },
     { name => 'engine-modules', place_after => 'modules', once => 1, cmd => ['modprobe', '-qa', @MODULES] },
   );
+}
+
+# iptables commands (argument lists) that keep containers off the host's loopback (reached at $host) but for
+# the ports allowed: "deny", or "5432,8080".
+sub host_loopback_commands {
+  my ($policy, $host) = @_;
+  my @cmds = (['-w', '-N', 'DOCKER-USER']);
+  if ($policy ne 'deny') {
+    for my $p (grep { /^\d+$/ } split /,/, $policy) {
+      push @cmds, map { ['-w', '-A', 'DOCKER-USER', '-d', $host, '-p', $_, '--dport', $p, '-j', 'RETURN'] } qw(tcp udp);
+    }
+  }
+  push @cmds, ['-w', '-A', 'DOCKER-USER', '-d', $host, '-j', 'REJECT'];
+  return @cmds;
+}
+sub host_loopback_rules {
+  my ($policy, $host) = @_;
+  return 0 unless defined $host && $host =~ /^[\d.]+$/;
+  my $ok = 1;
+  for my $c (host_loopback_commands($policy, $host)) {
+    my $new_chain = $c->[1] eq '-N';
+    $ok = 0 if system('iptables', @$c) != 0 && !$new_chain; # the chain may exist already
+  }
+  return $ok;
 }
 
 # The fw_cfg entry "engine" over the image's /etc/docker/daemon.json (an older host sends none: the image's stays).
