@@ -49,6 +49,20 @@ describe('bad input', () => {
     expect(s.stderr).toContain(`${shape}:2:24: docker.insecure-registries: Expected array, received string`);
   });
 
+  it.runIf(process.getuid?.() === 0)(
+    'a VM as root is refused unless BERTH_ALLOW_ROOT=1: exit 77, nothing created',
+    async () => {
+      const env = { ...e.env };
+      delete env.BERTH_ALLOW_ROOT;
+      const r = await berth(e, ['start', 'as-root'], { env });
+      expect(r.code).toBe(77);
+      expect(r.stderr).toMatch(/refusing to run a VM as root/);
+      expect(r.stderr).toMatch(/hint: .*BERTH_ALLOW_ROOT=1/);
+      expect(noStackTrace(r.stderr)).toBe(true);
+      expect(fs.existsSync(path.join(e.home, 'as-root'))).toBe(false);
+    },
+  );
+
   it('bad flag on a new instance: exit 64 and no instance dir', async () => {
     const r = await berth(e, ['start', 'fresh', '--memory', 'lots']);
     expect(r.code).toBe(64);

@@ -41,6 +41,7 @@ function toInt(v: string | undefined, flag: string): number | undefined {
 
 export async function runStart(name: string, o: StartOpts): Promise<void> {
   const t0 = Date.now();
+  refuseRoot();
   // A missing hypervisor is reported before anything is created on disk.
   const arch = (o.arch ?? (await existingArch(name)) ?? hostArch()) as Arch;
   if ((ARCHES as readonly string[]).includes(arch)) await driverFor().checkHost(arch);
@@ -115,6 +116,21 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
   info(`instance "${name}" is running (${((Date.now() - t0) / 1000).toFixed(1)} s). Use it with:`);
   info(ctxLine);
   result(ev.socket);
+}
+
+/**
+ * VMs as root only when asked: QEMU would share your folders as root, and guest root could make set-id files
+ * owned by root in them (SECURITY.md).
+ */
+function refuseRoot(): void {
+  if (process.getuid?.() !== 0 || process.env.BERTH_ALLOW_ROOT === '1') return;
+  throw new BerthError(
+    'PERMISSION',
+    'refusing to run a VM as root: its shared folders would be served as root, and root in the guest could plant set-id files owned by root in them',
+    {
+      hint: 'run berth as your own user; on a throwaway machine (CI) where that is accepted, set BERTH_ALLOW_ROOT=1',
+    },
+  );
 }
 
 /**
