@@ -13,6 +13,7 @@ import { IMAGE_FILES, type GuestImage, type ImageManifest, type ProgressFn } fro
 import type { GuestRuntime } from '../guest/guest-tree.js';
 import { defaultRecipe, recipeHash } from './recipe.js';
 import { recordUserImageSeal } from './seal.js';
+import { download } from './download.js';
 
 export interface ImageSource {
   path?: string;
@@ -143,23 +144,7 @@ export async function ensureImportedImage(
     const hash = createHash('sha256');
     if (src.url) {
       progress(`downloading image ${src.url}`);
-      let res: Response;
-      try {
-        res = await fetch(src.url);
-      } catch (err) {
-        throw new BerthError('IMAGE', `cannot download ${src.url}: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-      if (!res.ok || !res.body)
-        throw new BerthError('IMAGE', `cannot download ${src.url}: HTTP ${res.status}`);
-      const total = Number(res.headers.get('content-length')) || undefined;
-      const { Readable } = await import('node:stream');
-      await pipeline(
-        Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
-        hashingStream(hash, total, progress),
-        fs.createWriteStream(archive, { mode: 0o600 }),
-      );
+      await download(src.url, archive, (total) => hashingStream(hash, total, progress));
     } else {
       const p = path.resolve(src.path!);
       let st: fs.Stats;

@@ -296,6 +296,8 @@ export class QemuDriver implements Driver {
   async kill(spec: VmControl): Promise<void> {
     const pid = await readPid(spec.pidFile);
     if (!pidAlive(pid)) return;
+    // Signals go only to the QEMU that wrote this pid file (a stale file may name another process by now).
+    if (!(await runsWith(pid!, spec.pidFile))) return;
     try {
       const q = await QmpClient.connect(spec.controlSocket, 2000);
       await q.execute('quit').catch(() => undefined); // the connection drops as QEMU exits
@@ -308,6 +310,12 @@ export class QemuDriver implements Driver {
       await this.waitExit(spec, pid, 5000);
     }
   }
+}
+
+/** Whether process `pid` has `arg` among its arguments (Linux /proc; elsewhere assumed). */
+async function runsWith(pid: number, arg: string): Promise<boolean> {
+  const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  return cmdline === undefined ? process.platform !== 'linux' : cmdline.split('\0').includes(arg);
 }
 
 /** A new qcow2 file, written under a temp name and renamed: a copy-on-write overlay when given a backing file. */
