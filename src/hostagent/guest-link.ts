@@ -185,10 +185,7 @@ export class GuestLink {
         .map((f) => f.slice(5));
       if (!arches) this.log.warn('could not list the binfmt interpreters');
     }
-    const foreign = (arches ?? [])
-      .map((a) => DOCKER_PLATFORM[a as BinfmtArch])
-      .filter((p): p is string => Boolean(p));
-    return [native, ...foreign.sort()];
+    return [native, ...foreignPlatforms(arches ?? [], native)];
   }
 
   /**
@@ -242,4 +239,16 @@ export class GuestLink {
     this.channel?.close();
     await this.forwarder?.close().catch(() => undefined); // the agent is leaving either way
   }
+}
+
+/**
+ * Docker platforms of the interpreter names the guest reported: only names berth knows (a guest's
+ * "constructor" or "__proto__" is no platform), each once, sorted, the native one left out.
+ */
+export function foreignPlatforms(arches: string[], native: string): string[] {
+  const known = arches
+    .filter((a) => Object.hasOwn(DOCKER_PLATFORM, a))
+    .map((a) => DOCKER_PLATFORM[a as BinfmtArch])
+    .filter((p) => p !== native);
+  return [...new Set(known)].sort();
 }

@@ -63,6 +63,17 @@ describe('bad input', () => {
     },
   );
 
+  it('instance names that could escape BERTH_HOME or collide: exit 64, BERTH_HOME not even made', async () => {
+    const fresh = await makeEnv('neg-names');
+    for (const name of ['../x', 'A', 'a'.repeat(32), '_config', 'a/b']) {
+      const r = await berth(fresh, ['start', name]);
+      expect(r.code, name).toBe(64);
+      expect(r.stderr).toMatch(/invalid instance name/);
+      expect(noStackTrace(r.stderr)).toBe(true);
+    }
+    expect(fs.existsSync(fresh.home)).toBe(false);
+  });
+
   it('bad flag on a new instance: exit 64 and no instance dir', async () => {
     const r = await berth(e, ['start', 'fresh', '--memory', 'lots']);
     expect(r.code).toBe(64);
