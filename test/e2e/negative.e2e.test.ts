@@ -123,4 +123,16 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/image digest mismatch/);
     expect(fs.readdirSync(cache)).toEqual([]);
   });
+
+  it('image import: a digest that is not 64 hex digits is refused before any network or cache access', async () => {
+    const cache = path.join(path.dirname(e.home), 'cache-digest');
+    for (const digest of ['/../../x', 'A'.repeat(64), 'a'.repeat(63)]) {
+      const r = await berth(e, ['image', 'import', 'http://127.0.0.1:9/never.tar', '--sha256', digest], {
+        env: { ...e.env, BERTH_IMAGE_CACHE: cache },
+      });
+      expect(r.code, digest).toBe(64);
+      expect(r.stderr).toMatch(/is not 64 lowercase hex digits/);
+    }
+    expect(fs.existsSync(cache)).toBe(false);
+  });
 });
