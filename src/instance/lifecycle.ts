@@ -112,7 +112,26 @@ export interface InstanceView {
     imageStore?: string;
     warning?: string;
   };
+  /**
+   * What the instance holds on the host: the bytes its disks use (not their virtual size: qcow2 grows, and gives
+   * back what the guest discards) and, while it runs, QEMU's resident memory.
+   */
+  host?: { osDiskBytes: number; dataDiskBytes: number; qemuRssBytes?: number };
   error?: string;
+}
+
+/** Bytes a file occupies on disk (blocks), 0 when absent. */
+async function usedBytes(file: string): Promise<number> {
+  const st = await fsp.stat(file).catch(() => undefined);
+  return st ? st.blocks * 512 : 0;
+}
+
+/** A process's resident memory (Linux /proc), undefined elsewhere or when it is gone. */
+async function rssBytes(pid: number | undefined): Promise<number | undefined> {
+  if (!pid) return undefined;
+  const status = await fsp.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+  return kb ? Number(kb) * 1024 : undefined;
 }
 
 export async function describeInstance(name: string): Promise<InstanceView> {
@@ -162,6 +181,11 @@ export async function describeInstance(name: string): Promise<InstanceView> {
       layout,
       imageStore: info?.imageStore,
       warning: await upgradeNotice(name, img, layout, cfg),
+    },
+    host: {
+      osDiskBytes: await usedBytes(instanceFile(name, 'disk')),
+      dataDiskBytes: await usedBytes(instanceFile(name, 'dataDisk')),
+      qemuRssBytes: qemuUp ? await rssBytes(qemuPid) : undefined,
     },
     savedState: saved
       ? { sizeBytes: Math.abs(saved.sizeBytes), savedAt: saved.savedAt, usable: saved.sizeBytes >= 0 }

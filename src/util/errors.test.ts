@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError, EXIT_CODES, exitCodeFor } from './errors.js';
 import { missingTool } from './exec.js';
-import { formatSize, parseSize } from './size.js';
+import { approxSize, formatSize, parseSize } from './size.js';
 
 describe('errors', () => {
   it('maps codes to distinct sysexits-style exit codes', () => {
@@ -30,6 +30,8 @@ describe('sizes', () => {
     expect(parseSize('4XB')).toBeUndefined();
     expect(parseSize('0')).toBeUndefined();
     expect(formatSize(4 * 1024 ** 3)).toBe('4GiB');
+    expect(approxSize(18350080)).toBe('17.5 MiB');
+    expect(approxSize(512)).toBe('512 B');
     expect(formatSize(1536 * 1024 ** 2)).toBe('1536MiB');
   });
 });

@@ -43,3 +43,15 @@ export function formatSize(bytes: number): string {
   }
   return `${v}${units[i]}`;
 }
+
+/** A measured size, rounded for reading: "17.5 MiB", "1.2 GiB" (formatSize keeps configured sizes exact). */
+export function approxSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}

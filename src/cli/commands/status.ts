@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { describeInstance } from '../../instance/lifecycle.js';
-import { formatSize } from '../../util/size.js';
+import { approxSize, formatSize } from '../../util/size.js';
 import { json, result } from '../output.js';
 
 export function registerStatus(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {
@@ -39,6 +39,12 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
             `data:    ${i.layout === 'data' ? `own disk (image store: ${i.imageStore ?? 'containerd'})` : 'on the OS disk (previous layout)'}`,
           );
           if (i.warning) lines.push(`warning: ${i.warning}`);
+        }
+        if (v.host) {
+          const h = v.host;
+          lines.push(
+            `on host: disks use ${approxSize(h.osDiskBytes + h.dataDiskBytes)} (data ${approxSize(h.dataDiskBytes)}, OS ${approxSize(h.osDiskBytes)})${h.qemuRssBytes !== undefined ? `, the VM holds ${approxSize(h.qemuRssBytes)} of memory (of ${formatSize(v.memory)})` : ''}`,
+          );
         }
         if (v.savedState) {
           lines.push(
