@@ -48,3 +48,31 @@ describe('ensureKeyPair', () => {
     expect((await fsp.readFile(`${priv}.pub`, 'utf8')).trim()).toBe(k.publicKey);
   });
 });
+
+describe('loginKey', () => {
+  it("the instance's own key; a VM an older berth booted keeps the per-user key until its next cold boot", async () => {
+    const { loginKey } = await import('./ssh-keys.js');
+    const home = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-keys-'));
+    process.env.BERTH_HOME = home;
+    try {
+      await fsp.mkdir(path.join(home, 'box'), { recursive: true });
+      await fsp.mkdir(path.join(home, '_config'), { recursive: true });
+      const legacy = await ensureKeyPair(
+        path.join(home, '_config', 'user_ed25519'),
+        path.join(home, '_config', 'user_ed25519.pub'),
+        'berth',
+      );
+      expect((await loginKey('box')).publicKey).toBe(legacy.publicKey);
+      const own = await ensureKeyPair(
+        path.join(home, 'box', 'user_ed25519'),
+        path.join(home, 'box', 'user_ed25519.pub'),
+        'berth@box',
+      );
+      expect((await loginKey('box')).publicKey).toBe(own.publicKey);
+      expect(own.publicKey).not.toBe(legacy.publicKey);
+    } finally {
+      delete process.env.BERTH_HOME;
+      await fsp.rm(home, { recursive: true, force: true });
+    }
+  });
+});

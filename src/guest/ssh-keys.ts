@@ -1,7 +1,9 @@
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { tempFile } from '../store/filenames.js';
+import { HOME_CONFIG_DIR, tempFile } from '../store/filenames.js';
+import { berthHome, instanceFile } from '../store/paths.js';
 import { isErrnoException } from '../util/errors.js';
 
 export interface KeyPair {
@@ -59,4 +61,15 @@ export function publicKeyBlob(line: string): Buffer {
   const b64 = line.trim().split(/\s+/)[1];
   if (!b64) throw new Error(`not an OpenSSH public key line: ${line.slice(0, 40)}`);
   return Buffer.from(b64, 'base64');
+}
+
+/**
+ * The key berth logs in to an instance's guest with: the instance's own (made at its cold boot, handed to the
+ * guest), or, for a VM booted by an older berth that used one key per user, that key until the next cold boot.
+ */
+export async function loginKey(name: string): Promise<KeyPair> {
+  const own = instanceFile(name, 'userKey');
+  const legacy = path.join(berthHome(), HOME_CONFIG_DIR, 'user_ed25519');
+  if (!fs.existsSync(own) && fs.existsSync(legacy)) return ensureKeyPair(legacy, `${legacy}.pub`, 'berth');
+  return ensureKeyPair(own, instanceFile(name, 'userKeyPub'), `berth@${name}`);
 }

@@ -1,5 +1,5 @@
 import fsp from 'node:fs/promises';
-import { publicKeyBlob, ensureKeyPair } from '../guest/ssh-keys.js';
+import { loginKey, publicKeyBlob } from '../guest/ssh-keys.js';
 import { SshSession, type SshTarget } from '../guest/ssh-session.js';
 import { instanceFile } from '../store/paths.js';
 import { BerthError, errorMessage } from '../util/errors.js';
@@ -23,11 +23,7 @@ export class GuestSession {
 
   /** The SSH target of an instance: its forwarded SSH port, its user key, its pinned host key. */
   static async targetFor(name: string, sshPort: number): Promise<SshTarget> {
-    const user = await ensureKeyPair(
-      instanceFile(name, 'userKey'),
-      instanceFile(name, 'userKeyPub'),
-      `berth@${name}`,
-    );
+    const user = await loginKey(name);
     const hostKeyPub = await fsp.readFile(instanceFile(name, 'hostKeyPub'), 'utf8');
     return {
       host: '127.0.0.1',

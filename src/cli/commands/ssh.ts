@@ -13,13 +13,9 @@ export async function runSsh(name: string, cmd: string[]): Promise<number> {
     });
   }
   // ssh2 is loaded only for this command: every other command starts faster without it.
-  const { ensureKeyPair, publicKeyBlob } = await import('../../guest/ssh-keys.js');
+  const { loginKey, publicKeyBlob } = await import('../../guest/ssh-keys.js');
   const { SshSession } = await import('../../guest/ssh-session.js');
-  const user = await ensureKeyPair(
-    instanceFile(name, 'userKey'),
-    instanceFile(name, 'userKeyPub'),
-    `berth@${name}`,
-  );
+  const user = await loginKey(name);
   const hostKey = publicKeyBlob(await fsp.readFile(instanceFile(name, 'hostKeyPub'), 'utf8'));
   const session = await SshSession.connect({
     host: '127.0.0.1',
