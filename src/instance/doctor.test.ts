@@ -28,6 +28,8 @@ function healthy(): DoctorFacts {
     socket: '/b/docker.sock',
     diskFreeBytes: 50 * GiB,
     diskDir: '/b',
+    toolsMissing: [],
+    imageWarning: '',
   };
 }
 const verdicts = (f: DoctorFacts) => Object.fromEntries(evaluate(f).map((c) => [c.id, c.verdict]));
@@ -102,5 +104,23 @@ describe('berth doctor: evaluate', () => {
     expect(verdicts({ ...f, diskFreeBytes: 0.1 * GiB })['host-disk']).toBe('fail');
     expect(verdicts({ ...f, accelWanted: 'tcg' }).accelerator).toBe('ok'); // asked for in berth.yaml
     expect(verdicts(f).context).toBeUndefined(); // no CLI: nothing to say about its context
+  });
+
+  it('missing CLI plugins and an image to move from: warnings with their commands', () => {
+    const checks = evaluate({
+      ...healthy(),
+      toolsMissing: ['docker-compose'],
+      imageWarning: 'the guest image is 45 days old (no security fixes since)',
+    });
+    expect(checks.find((c) => c.id === 'cli-plugins')).toMatchObject({
+      verdict: 'warn',
+      fix: 'berth cli install',
+    });
+    expect(checks.find((c) => c.id === 'image')).toMatchObject({
+      verdict: 'warn',
+      message: expect.stringMatching(/45 days old/),
+      fix: 'berth start --upgrade',
+    });
+    expect(verdicts({ ...healthy(), imageWarning: undefined }).image).toBeUndefined(); // no image pinned yet
   });
 });

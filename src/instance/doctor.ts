@@ -4,7 +4,10 @@ import { loadInstanceConfig } from '../config/load.js';
 import { driverFor } from '../driver/drivers.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
 import { berthHome, instanceFile } from '../store/paths.js';
-import { runtimeRecord } from '../store/records.js';
+import { instanceInfoRecord, runtimeRecord } from '../store/records.js';
+import type { InstanceConfig } from '../config/schema.js';
+import { loadImage } from '../image/cache.js';
+import { diskLayout, upgradeNotice } from './upgrade.js';
 import { errorMessage } from '../util/errors.js';
 import { instanceRuntime } from './lifecycle.js';
 
@@ -45,6 +48,10 @@ export interface DoctorFacts {
   socket: string;
   diskFreeBytes?: number;
   diskDir: string;
+  /** The CLI's companions berth installs (compose, buildx) that the CLI cannot find. */
+  toolsMissing?: string[];
+  /** What `berth start` would say about the instance's image (old, a newer one cached, previous layout). */
+  imageWarning?: string;
 }
 
 const GiB = 1024 ** 3;
@@ -190,6 +197,24 @@ export function evaluate(f: DoctorFacts): Check[] {
     });
   }
 
+  if (f.toolsMissing !== undefined)
+    checks.push(
+      f.toolsMissing.length
+        ? {
+            id: 'cli-plugins',
+            verdict: 'warn',
+            message: `the ${f.cli} CLI has no ${f.toolsMissing.join(', ')}`,
+            fix: 'berth cli install',
+          }
+        : { id: 'cli-plugins', verdict: 'ok', message: `the ${f.cli} CLI's plugins are there` },
+    );
+  if (f.imageWarning !== undefined)
+    checks.push(
+      f.imageWarning
+        ? { id: 'image', verdict: 'warn', message: f.imageWarning, fix: `${start} --upgrade` }
+        : { id: 'image', verdict: 'ok', message: 'the guest image is current' },
+    );
+
   if (f.diskFreeBytes !== undefined) {
     const free = `${(f.diskFreeBytes / GiB).toFixed(1)} GiB free where ${f.diskDir} lives`;
     checks.push(
@@ -266,7 +291,17 @@ export async function gatherFacts(name: string, env: NodeJS.ProcessEnv = process
     socket,
     diskFreeBytes,
     diskDir: berthHome(),
+    toolsMissing: cliAvailable && runtime.host.tools ? await runtime.host.tools.missing() : undefined,
+    imageWarning: await imageWarning(name, cfg),
   };
+}
+
+/** upgradeNotice for the instance's pinned image; '' when there is nothing to say, undefined when no image yet. */
+async function imageWarning(name: string, cfg: InstanceConfig | undefined): Promise<string | undefined> {
+  const info = await instanceInfoRecord.read(name).catch(() => undefined);
+  const img = info?.imageDir ? await loadImage(info.imageDir).catch(() => undefined) : undefined;
+  if (!img || !cfg) return undefined;
+  return (await upgradeNotice(name, img, diskLayout(name), cfg)) ?? '';
 }
 
 /** Applies the safe fixes; returns what it did, one line each. */
