@@ -17,11 +17,13 @@ import {
 import { busyboxContext } from '../support/images.js';
 import { waitFor } from '../support/wait.js';
 import { freePort } from '../support/net.js';
+import { imageCacheDir } from '../../src/store/paths.js';
 
 // A hostile container (or a malicious image the user runs with their home mounted) against berth's own state.
 const NAME = 'sec';
 let e: Env;
 let imageTar: string;
+let importedDir: string | undefined;
 
 describe('security: berth itself is out of the guest’s reach', () => {
   beforeAll(async () => {
@@ -30,7 +32,8 @@ describe('security: berth itself is out of the guest’s reach', () => {
     imageTar = path.join(e.root, 'image.tar');
     await fsp.mkdir(path.join(e.root, 'synced', 'a'), { recursive: true });
     await fsp.writeFile(path.join(e.root, 'synced', 'a', 'f'), 'host file');
-    await berthOk(e, ['image', 'pack', imageTar]);
+    const packed = await berthOk(e, ['image', 'pack', imageTar]);
+    importedDir = path.join(imageCacheDir(), `sha256-${packed.stdout.trim().replace(/^sha256:/, '')}`);
     // The env's folder holds BERTH_HOME: share it as a user might share a work folder that contains it.
     await writeConfig(
       e,
@@ -44,6 +47,8 @@ describe('security: berth itself is out of the guest’s reach', () => {
 
   afterAll(async () => {
     if (e) await berth(e, ['delete', NAME, '--force']);
+    // Its imported copy of the image: the shared cache must not keep it.
+    if (importedDir) await fsp.rm(importedDir, { recursive: true, force: true });
   });
 
   it("a container with the share mounted sees berth's home and image cache empty and cannot write them", async () => {

@@ -35,8 +35,11 @@ describe('upgrades keep images, containers and volumes', () => {
   beforeAll(async () => {
     e = await makeEnv('upgrade');
   });
+  let refreshed: string | undefined;
   afterAll(async () => {
     if (e) for (const n of ['up', 'old']) await berth(e, ['delete', n, '--force']);
+    // The build this test made (the image cache is shared across runs: it must not grow by one each time).
+    if (refreshed) await fsp.rm(refreshed, { recursive: true, force: true });
   });
 
   it('berth image build --refresh, then berth start --upgrade: a new OS, the same data', async () => {
@@ -50,6 +53,7 @@ describe('upgrades keep images, containers and volumes', () => {
 
     const built = await berthOk(e, ['image', 'build', '--refresh']);
     const newDir = built.stdout.trim().split('\n').pop()!;
+    refreshed = newDir;
     expect(path.basename(newDir)).not.toBe(before.image!.id);
     expect((await status(e, 'up')).image?.warning).toMatch(/newer guest image is cached.*--upgrade/);
 
