@@ -24,12 +24,12 @@ import type { Logger } from '../util/logger.js';
 import type { EventLog } from './event-log.js';
 import { tryResume } from './suspend.js';
 import { guestEphemeralRange, hostEphemeralRange, type PortRange } from '../forward/host-ports.js';
+import { diskLayout, upgradeInstance, upgradeNotice } from '../instance/upgrade.js';
 
 /** The network entry's line for the guest's ephemeral port range (guest/PROTOCOL.md). */
 function ephemeralEntry(r: PortRange): string {
   return `ephemeral=${r.first}-${r.last}\n`;
 }
-import { diskLayout, upgradeInstance, upgradeNotice } from '../instance/upgrade.js';
 
 /** How the VM came up: booted, resumed from a saved state, or found running (a new agent re-attaching). */
 export type LaunchMode = 'cold' | 'resumed' | 'reattached';
