@@ -165,7 +165,6 @@ sub parse_hidden { return map { unescape($_) } grep { m{^/} } split /\n/, $_[0] 
 # in order on the first boot.
 sub DATA_ROOT () { '/mnt/berth-data' }
 my %DATA_DIRS = (docker => '/var/lib/docker', containerd => '/var/lib/containerd', berth => '/var/lib/berth');
-sub data_dirs { return %DATA_DIRS; }
 # The marker of a data disk in this layout, at its root: "berth-data 1".
 sub DATA_MARK () { '.berth-data' }
 
@@ -191,7 +190,7 @@ sub has_ext4 {
 
 # A data disk handed over from the previous layout (a whole OS root with var/lib/docker in it) set in order:
 # the state directories moved to the top (renames within one filesystem: instant), everything else moved aside
-# into .legacy-os (removed later, in the background: remove_legacy_os), then the marker written last. Each
+# into .legacy-os (removed later, in the background: berth-init's legacy-os step), then the marker written last. Each
 # step can be run again: a boot cut short half-way finishes the job. Returns what it did, for the log.
 sub move_legacy_data {
   my ($root) = @_;
