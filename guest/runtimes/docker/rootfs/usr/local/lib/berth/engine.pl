@@ -20,10 +20,10 @@ sub engine_units {
   return (
     @loopback,
     { name => 'containerd', place_after => 'data', after => ['data'], cmd => [limited(1048576, -999, 'containerd')] },
-    # Shared folders first: containers restarted by the engine may bind-mount them; and the network's files
-    # (containers copy resolv.conf).
     # In-process: the instance's daemon.json (berth's settings and the YAML's docker: section), from the host.
     { name => 'engine-config', place_after => 'mount', once => 1, after => ['fw'], code => \&write_daemon_json },
+    # Shared folders first: containers restarted by the engine may bind-mount them; and the network's files
+    # (containers copy resolv.conf).
     { name => 'dockerd', place_after => 'syncd', after => ['data', 'mount', 'syncd', 'netconf', 'engine-config', map { $_->{name} } @loopback],
       cmd => [limited(1048576, -500, 'dockerd', '--containerd=/run/containerd/containerd.sock')] },
     { name => 'engine-modules', place_after => 'modules', once => 1, cmd => ['modprobe', '-qa', @MODULES] },
