@@ -55,6 +55,7 @@ describe('bad input', () => {
       const env = { ...e.env };
       delete env.BERTH_ALLOW_ROOT;
       const r = await berth(e, ['start', 'as-root'], { env });
+      if (r.code === 0) await berth(e, ['delete', 'as-root', '--force']); // (a regression: do not leave it running)
       expect(r.code).toBe(77);
       expect(r.stderr).toMatch(/refusing to run a VM as root/);
       expect(r.stderr).toMatch(/hint: .*BERTH_ALLOW_ROOT=1/);
