@@ -49,6 +49,8 @@ describe('security: berth itself is out of the guest’s reach', () => {
     if (e) await berth(e, ['delete', NAME, '--force']);
     // Its imported copy of the image: the shared cache must not keep it.
     if (importedDir) await fsp.rm(importedDir, { recursive: true, force: true });
+    // And its scratch folder, with the packed image (650 MB) in it.
+    if (e) await fsp.rm(e.root, { recursive: true, force: true });
   });
 
   it("a container with the share mounted sees berth's home and image cache empty and cannot write them", async () => {
