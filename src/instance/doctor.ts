@@ -4,12 +4,10 @@ import { loadInstanceConfig } from '../config/load.js';
 import { driverFor } from '../driver/drivers.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
 import { berthHome, instanceFile } from '../store/paths.js';
-import { instanceInfoRecord, runtimeRecord } from '../store/records.js';
+import { runtimeRecord } from '../store/records.js';
 import type { InstanceConfig } from '../config/schema.js';
-import { loadImage } from '../image/cache.js';
-import { diskLayout, upgradeNotice } from './upgrade.js';
 import { errorMessage } from '../util/errors.js';
-import { instanceRuntime } from './lifecycle.js';
+import { describeImage, instanceRuntime } from './lifecycle.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -296,12 +294,10 @@ export async function gatherFacts(name: string, env: NodeJS.ProcessEnv = process
   };
 }
 
-/** upgradeNotice for the instance's pinned image; '' when there is nothing to say, undefined when no image yet. */
+/** What status says of the pinned image; '' when there is nothing to say, undefined when no image yet. */
 async function imageWarning(name: string, cfg: InstanceConfig | undefined): Promise<string | undefined> {
-  const info = await instanceInfoRecord.read(name).catch(() => undefined);
-  const img = info?.imageDir ? await loadImage(info.imageDir).catch(() => undefined) : undefined;
-  if (!img || !cfg) return undefined;
-  return (await upgradeNotice(name, img, diskLayout(name), cfg)) ?? '';
+  const image = cfg ? await describeImage(name, cfg).catch(() => undefined) : undefined;
+  return image ? (image.warning ?? '') : undefined;
 }
 
 /** Applies the safe fixes; returns what it did, one line each. */

@@ -134,7 +134,35 @@ async function rssBytes(pid: number | undefined): Promise<number | undefined> {
   return kb ? Number(kb) * 1024 : undefined;
 }
 
-export async function describeInstance(name: string): Promise<InstanceView> {
+/**
+ * The pinned image of an instance as `berth status` shows it (undefined before its first boot). Reads the
+ * image cache and the guest tree (for the newest build's recipe): only for the commands that show it.
+ */
+export async function describeImage(name: string, cfg: InstanceConfig): Promise<InstanceView['image']> {
+  const info = await instanceInfoRecord.read(name);
+  const img = info?.imageDir ? await loadImage(info.imageDir).catch(() => undefined) : undefined;
+  if (!img) return undefined;
+  const layout = diskLayout(name);
+  return {
+    id: img.id,
+    createdAt: img.manifest.createdAt,
+    ageDays: imageAgeDays(img),
+    suite: img.manifest.suite,
+    versions: img.manifest.versions ?? { kernel: img.manifest.kernelVersion },
+    layout,
+    imageStore: info?.imageStore,
+    warning: await upgradeNotice(name, img, layout, cfg),
+  };
+}
+
+/**
+ * One instance's state. `details` adds what only `berth status` shows (the image, what it holds on the host):
+ * list, ssh, env and delete do without that I/O.
+ */
+export async function describeInstance(
+  name: string,
+  opts: { details?: boolean } = {},
+): Promise<InstanceView> {
   await requireInstance(name);
   const cfg = await loadInstanceConfig(instanceFile(name, 'config'));
   const rt: RuntimeState | undefined = await runtimeRecord.read(name);
@@ -151,9 +179,6 @@ export async function describeInstance(name: string): Promise<InstanceView> {
   else status = 'Stopped';
   const saved = await readSavedState(name);
   if (status === 'Stopped' && saved) status = 'Suspended';
-  const info = await instanceInfoRecord.read(name);
-  const img = info?.imageDir ? await loadImage(info.imageDir).catch(() => undefined) : undefined;
-  const layout = diskLayout(name);
   return {
     name,
     status,
@@ -172,21 +197,16 @@ export async function describeInstance(name: string): Promise<InstanceView> {
       status === 'Running' && rt?.platforms
         ? rt.platforms
         : [DOCKER_PLATFORM[cfg.arch], ...binfmtList(cfg.arch, cfg.binfmt).map((a) => DOCKER_PLATFORM[a])],
-    image: img && {
-      id: img.id,
-      createdAt: img.manifest.createdAt,
-      ageDays: imageAgeDays(img),
-      suite: img.manifest.suite,
-      versions: img.manifest.versions ?? { kernel: img.manifest.kernelVersion },
-      layout,
-      imageStore: info?.imageStore,
-      warning: await upgradeNotice(name, img, layout, cfg),
-    },
-    host: {
-      osDiskBytes: await usedBytes(instanceFile(name, 'disk')),
-      dataDiskBytes: await usedBytes(instanceFile(name, 'dataDisk')),
-      qemuRssBytes: qemuUp ? await rssBytes(qemuPid) : undefined,
-    },
+    ...(opts.details
+      ? {
+          image: await describeImage(name, cfg),
+          host: {
+            osDiskBytes: await usedBytes(instanceFile(name, 'disk')),
+            dataDiskBytes: await usedBytes(instanceFile(name, 'dataDisk')),
+            qemuRssBytes: qemuUp ? await rssBytes(qemuPid) : undefined,
+          },
+        }
+      : {}),
     savedState: saved
       ? { sizeBytes: Math.abs(saved.sizeBytes), savedAt: saved.savedAt, usable: saved.sizeBytes >= 0 }
       : undefined,

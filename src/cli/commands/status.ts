@@ -11,7 +11,7 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
     .option('--json', 'machine-readable output')
     .action((name: string, o: { json?: boolean }) =>
       run(async () => {
-        const v = await describeInstance(name);
+        const v = await describeInstance(name, { details: true });
         if (o.json) return json(v);
         const lines = [
           `name:    ${v.name}`,
