@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { prepareInstance } from './lifecycle.js';
 import { acquireLock, listInstances, validateName } from '../store/instance-store.js';
@@ -60,4 +61,32 @@ describe('instance store', () => {
     await fsp.writeFile(file, '1');
     await expect(acquireLock(file)).rejects.toThrow(/already working on this instance/);
   });
+
+  it('lets exactly one of many processes racing for a lock have it', async () => {
+    await fsp.mkdir(process.env.BERTH_HOME!, { recursive: true });
+    const file = path.join(process.env.BERTH_HOME!, 'race.lock');
+    const store = new URL('../store/instance-store.ts', import.meta.url).href;
+    // Each racer tries once and, if it got the lock, holds it a moment so the others meet a live owner.
+    const script = `
+      const { acquireLock } = await import(${JSON.stringify(store)});
+      while (Date.now() < Number(process.env.AT)) {} // all start at once, to the millisecond
+      try { const r = await acquireLock(${JSON.stringify(file)}); process.stdout.write('won');
+            await new Promise((ok) => setTimeout(ok, 1500)); await r(); }
+      catch (e) { process.stdout.write(/already working/.test(e.message) ? 'lost' : 'error: ' + e.message); }`;
+    for (let round = 0; round < 3; round++) {
+      const env = { AT: String(Date.now() + 3000) };
+      const outs = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env }).then(
+            (r) => r.stdout,
+          ),
+        ),
+      );
+      expect(outs.filter((o) => o === 'won')).toHaveLength(1);
+      expect(outs.filter((o) => o === 'lost')).toHaveLength(5);
+      expect(fs.existsSync(file)).toBe(false);
+      // nothing left beside it
+      expect((await fsp.readdir(path.dirname(file))).filter((f) => f.startsWith('race.lock'))).toEqual([]);
+    }
+  }, 60000);
 });

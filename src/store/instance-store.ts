@@ -127,32 +127,53 @@ export function pidAlive(pid: number | undefined): boolean {
 /**
  * An exclusive lock file holding the owner's pid. A lock whose owner is dead is stale and taken over,
  * so a crash never leaves an instance "locked forever".
+ *
+ * The file never exists without its pid: it is written under a private name and hard-linked into place (link
+ * fails if the lock exists), so a racing locker cannot read it empty and take it for stale. A stale lock is
+ * renamed away before it is removed, and put back if what was renamed turns out to be a live owner's (another
+ * locker replaced the stale one meanwhile).
  */
 export async function acquireLock(file: string): Promise<() => Promise<void>> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fh = await fsp.open(file, 'wx', 0o600);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      return async () => {
-        await fsp.rm(file, { force: true });
-      };
-    } catch (err) {
-      if (!isErrnoException(err, 'EEXIST')) throw err;
-      const owner = await readPid(file);
-      if (pidAlive(owner) && owner !== process.pid) {
-        throw new BerthError(
-          'CONFLICT',
-          `another berth process (pid ${owner}) is already working on this instance`,
-          {
-            hint: 'wait for it to finish, then try again',
-          },
-        );
+  const conflict = (owner: number | undefined) =>
+    new BerthError('CONFLICT', `another berth process (pid ${owner}) is already working on this instance`, {
+      hint: 'wait for it to finish, then try again',
+    });
+  const mine = tempFile(file, true);
+  await fsp.writeFile(mine, String(process.pid), { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await fsp.link(mine, file);
+        return async () => {
+          await fsp.rm(file, { force: true });
+        };
+      } catch (err) {
+        if (!isErrnoException(err, 'EEXIST')) throw err;
       }
-      await fsp.rm(file, { force: true }); // stale: its owner is gone
+      const owner = await readPid(file);
+      if (pidAlive(owner) && owner !== process.pid) throw conflict(owner);
+      const aside = tempFile(file, true);
+      try {
+        await fsp.rename(file, aside);
+      } catch (err) {
+        if (isErrnoException(err, 'ENOENT')) continue; // someone else cleared it: try again
+        throw err;
+      }
+      const moved = await readPid(aside);
+      if (moved !== owner && pidAlive(moved) && moved !== process.pid) {
+        // Not the stale lock we saw but a live locker's that replaced it: give it back.
+        await fsp.link(aside, file).catch(() => undefined);
+        await fsp.rm(aside, { force: true });
+        throw conflict(moved);
+      }
+      await fsp.rm(aside, { force: true });
     }
+    throw new BerthError('CONFLICT', `could not take the lock ${file}`, {
+      hint: 'another berth process keeps taking it; wait for it to finish, then try again',
+    });
+  } finally {
+    await fsp.rm(mine, { force: true });
   }
-  throw new BerthError('CONFLICT', `could not take the lock ${file}`);
 }
 
 /**
