@@ -33,6 +33,8 @@ export interface AgentStatus {
   startedAt: string;
   readyAt?: string;
   error?: string;
+  /** Why the hypervisor paused the running VM (a full host disk), when it has. */
+  paused?: string;
   /** ms since the agent started, on the same clock as events' `t`: events with a larger t came after this status. */
   uptimeMs?: number;
 }

@@ -9,6 +9,12 @@ export type Arch = (typeof ARCHES)[number];
 export const RUNTIMES = ['docker'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 
+/** The YAML's `restart:`: what the host agent does when the VM ends without a berth stop or suspend. */
+export const RESTART_POLICIES = ['on-failure', 'always', 'no'] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
+/** The restarts counted for the back-off and the crash loop are those of this last stretch of time. */
+export const RESTART_WINDOW_MS = 10 * 60_000;
+
 export const ACCELS = ['auto', 'kvm', 'hvf', 'tcg'] as const;
 export type Accel = (typeof ACCELS)[number];
 
@@ -240,6 +246,12 @@ export const instanceConfigSchema = z
         errorMap: () => ({ message: 'must be allow, deny or a list of ports' }),
       })
       .default('allow'),
+    /**
+     * What berth does when the VM ends on its own (a crash, a kernel panic, a power-off from inside), never
+     * after berth stop or suspend: on-failure restarts it after a crash or a reboot, always after any end too,
+     * no never does.
+     */
+    restart: z.enum(RESTART_POLICIES).default('on-failure'),
     /** How host folders are shared into the guest (virtio-9p is built into QEMU). */
     mountType: z.enum(MOUNT_TYPES).default('9p'),
     /** Host folders shared into the guest; default: the home directory, writable, at the same path. */

@@ -72,6 +72,7 @@ export function newConfigText(f: ConfigFlags): { text: string; config: InstanceC
     accel: cfg.accel,
     runtime: cfg.runtime,
     binfmt: cfg.binfmt,
+    restart: cfg.restart,
   };
   if (cfg.image) out.image = cfg.image;
   return { text: HEADER + stringify(out), config: cfg };

@@ -49,6 +49,8 @@ export interface VmSpec {
   serialLog: string;
   /** The hypervisor's control socket (QEMU: QMP). */
   controlSocket: string;
+  /** Where the host agent watches the VM's events (QEMU: a second QMP monitor, held open). */
+  watchSocket: string;
   /** Unix socket (server side: QEMU) for guest → host events over virtio-serial. */
   eventSocket: string;
   /** The guest channel's port name, which the guest looks for (guest/PROTOCOL.md). */
@@ -61,7 +63,25 @@ export interface VmSpec {
 }
 
 /** The handles needed to observe and stop a VM that is already running. */
-export type VmControl = Pick<VmSpec, 'pidFile' | 'controlSocket'>;
+export type VmControl = Pick<VmSpec, 'pidFile' | 'controlSocket'> & Partial<Pick<VmSpec, 'watchSocket'>>;
+
+/**
+ * What the hypervisor says about a running VM (Lifecycle.watch). `shutdown`: the VM is about to end, and why
+ * (`guest`: the guest asked for it; reason `guest-shutdown` is a power-off, `guest-reset` a reboot or a kernel
+ * panic, which berth's guests turn into a reboot). `io-error`: a disk write failed (`noSpace`: the host file
+ * system is full) and the VM paused. `paused`/`resumed`: the VM stopped or went on running.
+ */
+export type VmEvent =
+  | { type: 'shutdown'; guest: boolean; reason: string }
+  | { type: 'io-error'; device: string; noSpace: boolean; message: string }
+  | { type: 'paused'; reason?: string }
+  | { type: 'resumed' };
+
+/** An open watch on a VM: `gone` resolves when the hypervisor's side closed (the VM process ended). */
+export interface VmWatch {
+  gone: Promise<void>;
+  close(): void;
+}
 
 export type VmState = 'running' | 'paused' | 'stopped';
 
@@ -77,6 +97,13 @@ export interface Lifecycle {
   /** Starts the VM process detached; resolves once it is running (not once the guest is ready). */
   start(spec: VmSpec): Promise<{ pid: number }>;
   state(vm: VmControl): Promise<VmState>;
+  /**
+   * Follows the VM's events until it ends; undefined when this VM cannot be watched (one started by an older
+   * berth, without a watch socket). One watcher at a time.
+   */
+  watch(vm: VmControl, onEvent: (e: VmEvent) => void): Promise<VmWatch | undefined>;
+  /** Lets a paused VM run again (after an I/O error that has gone away); false if it would not. */
+  resume(vm: VmControl): Promise<boolean>;
   /** Asks the guest to shut down (ACPI); resolves when the VM process exited or the timeout passed. */
   shutdown(vm: VmControl, timeoutMs: number): Promise<boolean>;
   /** Stops the VM at once (disks may lose unsynced writes, like pulling the plug). */

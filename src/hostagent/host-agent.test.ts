@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -5,9 +6,9 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../agent-api/events.js';
 import { parseInstanceConfig } from '../config/load.js';
-import type { Driver, VmControl, VmSpec } from '../driver/driver.js';
+import type { Driver, VmControl, VmEvent, VmSpec } from '../driver/driver.js';
 import { instanceFile } from '../store/paths.js';
-import { runtimeRecord, savedStateRecord } from '../store/records.js';
+import { crashRecord, runtimeRecord, savedStateRecord } from '../store/records.js';
 import { BerthError } from '../util/errors.js';
 import type { Clock } from '../util/retry.js';
 import type { AgentApiHandlers } from './api-server.js';
@@ -74,6 +75,24 @@ class FakeDriver implements Driver {
   async fingerprint() {
     return 'fake-1';
   }
+  /** The "QEMU" of the last launch (a real process the test can kill), and who watches it. */
+  vm?: ChildProcess;
+  onVmEvent?: (e: VmEvent) => void;
+  watchable = true;
+  async watch(_vm: VmControl, onEvent: (e: VmEvent) => void) {
+    if (!this.watchable || !this.vm) return undefined;
+    this.onVmEvent = onEvent;
+    const vm = this.vm;
+    const gone = new Promise<void>((resolve) =>
+      vm.exitCode !== null || vm.signalCode !== null ? resolve() : vm.once('exit', () => resolve()),
+    );
+    return { gone, close: () => undefined };
+  }
+  resumeOk = true;
+  async resume() {
+    this.calls.push('resume');
+    return this.resumeOk;
+  }
 }
 
 class FakeLink implements Link {
@@ -81,9 +100,12 @@ class FakeLink implements Link {
   connected = true;
   connectError?: Error;
   unmountError?: Error;
+  /** Runs inside connect (a VM that dies while it boots). */
+  beforeConnect?: () => Promise<void>;
   async connect() {
     this.calls.push('connect');
     if (this.connectError) throw this.connectError;
+    await this.beforeConnect?.();
     return {
       platforms: ['linux/amd64', 'linux/arm64'],
       breakdown: { guest: 5, ssh: 1, engine: 2 },
@@ -111,8 +133,8 @@ class FakeLink implements Link {
   }
 }
 
-function launchFor(name: string): Launch {
-  const cfg = parseInstanceConfig('cpus: 1\n', 'berth.yaml');
+function launchFor(name: string, yaml = 'cpus: 1\n'): Launch {
+  const cfg = parseInstanceConfig(yaml, 'berth.yaml');
   const spec = {
     pidFile: instanceFile(name, 'qemuPid'),
     controlSocket: instanceFile(name, 'qmpSock'),
@@ -135,7 +157,16 @@ function launchFor(name: string): Launch {
   };
 }
 
-function setup(opts: { launchError?: Error; qemuPid?: number } = {}) {
+function setup(
+  opts: {
+    launchError?: Error;
+    qemuPid?: number;
+    /** Each launch runs a real process as its "QEMU", which the test can kill. */
+    realVm?: boolean;
+    yaml?: string;
+    freeBytes?: () => Promise<number>;
+  } = {},
+) {
   const name = 'unit';
   fs.mkdirSync(path.join(process.env.BERTH_HOME!, name), { recursive: true });
   const driver = new FakeDriver();
@@ -146,6 +177,7 @@ function setup(opts: { launchError?: Error; qemuPid?: number } = {}) {
   let api: AgentApiHandlers | undefined;
   let exited: (code: number) => void = () => undefined;
   const exitCode = new Promise<number>((resolve) => (exited = resolve));
+  const launches: ChildProcess[] = [];
   const agent = new HostAgent({
     name,
     log,
@@ -154,8 +186,13 @@ function setup(opts: { launchError?: Error; qemuPid?: number } = {}) {
     clock: instantClock,
     launch: async () => {
       if (opts.launchError) throw opts.launchError;
-      const l = launchFor(name);
+      const l = launchFor(name, opts.yaml);
       if (opts.qemuPid) l.runtime.qemuPid = opts.qemuPid;
+      if (opts.realVm) {
+        driver.vm = spawn('sleep', ['600'], { stdio: 'ignore' });
+        l.runtime.qemuPid = driver.vm.pid!;
+        launches.push(driver.vm);
+      }
       return l;
     },
     link: () => link,
@@ -166,8 +203,9 @@ function setup(opts: { launchError?: Error; qemuPid?: number } = {}) {
     exit: (code) => exited(code),
     shutdownTimeoutMs: 1234,
     watchIntervalMs: 10,
+    freeBytes: opts.freeBytes,
   });
-  return { name, agent, driver, link, seen, api: () => api!, exitCode };
+  return { name, agent, driver, link, seen, api: () => api!, exitCode, launches };
 }
 
 describe('HostAgent (state machine, fakes)', () => {
@@ -308,5 +346,167 @@ describe('HostAgent (state machine, fakes)', () => {
       type: 'suspend-failed',
       message: 'the fake driver cannot suspend a VM',
     });
+  });
+
+  const until = async (what: string, pred: () => boolean, ms = 10000) => {
+    const end = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((ok) => setTimeout(ok, 10));
+    }
+  };
+  const notices = (seen: AgentEvent[]) => seen.flatMap((e) => (e.type === 'notice' ? [e.message] : []));
+  const readies = (seen: AgentEvent[]) => seen.filter((e) => e.type === 'ready').length;
+
+  it('a VM killed after it was ready boots again (restart: on-failure): a notice, a second ready, recorded', async () => {
+    const t = setup({ realVm: true });
+    try {
+      await t.agent.run();
+      t.launches[0]!.kill('SIGKILL');
+      await until('a second ready', () => readies(t.seen) === 2);
+      expect(notices(t.seen).find((m) => /restarting/.test(m))).toMatch(
+        /^QEMU died without shutting the VM down \(killed, or it crashed\): restarting the VM in 1 s \(restart: on-failure; restart 1 of at most 4 within 10 min\)$/,
+      );
+      expect(t.api().status()).toMatchObject({ phase: 'ready', error: undefined });
+      expect(await crashRecord.read(t.name)).toMatchObject({
+        restarts: [expect.any(Number)],
+        last: { kind: 'killed' },
+      });
+      expect(t.link.calls).toEqual(['connect', 'shares', 'close', 'connect', 'shares']);
+      expect(t.launches).toHaveLength(2);
+      await t.agent.stop(true);
+    } finally {
+      await t.agent.stop(true); // a failed expectation must not leave it running
+      t.launches.forEach((c) => c.kill('SIGKILL'));
+    }
+  });
+
+  it('a power-off from inside the guest: on-failure lets it stop; always boots it again', async () => {
+    const a = setup({ realVm: true });
+    try {
+      await a.agent.run();
+      a.driver.onVmEvent!({ type: 'shutdown', guest: true, reason: 'guest-shutdown' });
+      a.launches[0]!.kill('SIGKILL');
+      expect(await a.exitCode).toBe(0);
+      expect(a.seen.at(-1)).toMatchObject({ type: 'stopped', reason: 'the guest powered off' });
+      expect(a.launches).toHaveLength(1);
+      expect(await crashRecord.read(a.name)).toBeUndefined(); // not a crash
+    } finally {
+      await a.agent.stop(true); // a failed expectation must not leave it running
+      a.launches.forEach((c) => c.kill('SIGKILL'));
+    }
+    const b = setup({ realVm: true, yaml: 'restart: always\n' });
+    try {
+      await b.agent.run();
+      b.driver.onVmEvent!({ type: 'shutdown', guest: true, reason: 'guest-shutdown' });
+      b.launches[0]!.kill('SIGKILL');
+      await until('a second ready', () => readies(b.seen) === 2);
+      expect(notices(b.seen).at(-1)).toMatch(
+        /^the guest powered off: restarting the VM in 1 s \(restart: always;/,
+      );
+      await b.agent.stop(true);
+    } finally {
+      await b.agent.stop(true); // a failed expectation must not leave it running
+      b.launches.forEach((c) => c.kill('SIGKILL'));
+    }
+  });
+
+  it("a reboot whose console shows a kernel panic is reported as the panic, in the kernel's words", async () => {
+    const t = setup({ realVm: true });
+    try {
+      await t.agent.run();
+      fs.writeFileSync(
+        instanceFile(t.name, 'serialLog'),
+        '[ 7.2] Kernel panic - not syncing: sysrq triggered crash\x07\n[ 7.3] CPU: 0 PID: 1\n',
+      );
+      t.driver.onVmEvent!({ type: 'shutdown', guest: true, reason: 'guest-reset' });
+      t.launches[0]!.kill('SIGKILL');
+      await until('a second ready', () => readies(t.seen) === 2);
+      expect(notices(t.seen).at(-1)).toMatch(
+        /^the guest's kernel panicked \(sysrq triggered crash\): restarting the VM in 1 s/,
+      );
+      expect((await crashRecord.read(t.name))?.last).toMatchObject({ kind: 'panic' });
+      await t.agent.stop(true);
+    } finally {
+      await t.agent.stop(true); // a failed expectation must not leave it running
+      t.launches.forEach((c) => c.kill('SIGKILL'));
+    }
+  });
+
+  it('a VM that dies at every boot: 4 restarts backing off, then "crash loop", recorded, and the agent ends', async () => {
+    const t = setup({ realVm: true });
+    try {
+      await t.agent.run();
+      t.link.beforeConnect = async () => {
+        t.driver.vm!.kill('SIGKILL');
+        throw new BerthError('VM_FAILED', 'the guest went away');
+      };
+      t.launches[0]!.kill('SIGKILL');
+      expect(await t.exitCode).toBe(0);
+      expect(t.launches).toHaveLength(5);
+      const last = t.seen.at(-1) as { type: string; reason: string };
+      expect(last.type).toBe('stopped');
+      expect(last.reason).toMatch(/^crash loop: /);
+      expect(
+        notices(t.seen)
+          .filter((m) => /restarting the VM in/.test(m))
+          .map((m) => /in (\d+) s/.exec(m)![1]),
+      ).toEqual(['1', '2', '4', '8']);
+      expect(notices(t.seen).at(-1)).toMatch(
+        /after 4 restarts within 10 min; not restarting it again; "berth start unit" tries again$/,
+      );
+      const rec = await crashRecord.read(t.name);
+      expect(rec).toMatchObject({ crashLoop: true });
+      expect(rec!.restarts).toHaveLength(4);
+    } finally {
+      await t.agent.stop(true); // a failed expectation must not leave it running
+      t.launches.forEach((c) => c.kill('SIGKILL'));
+    }
+  });
+
+  it('a VM nobody can watch (started by an older berth) that exits is not taken for a crash', async () => {
+    const t = setup({ realVm: true });
+    t.driver.watchable = false;
+    try {
+      await t.agent.run();
+      t.launches[0]!.kill('SIGKILL');
+      expect(await t.exitCode).toBe(0);
+      expect(t.seen.at(-1)).toMatchObject({ type: 'stopped', reason: 'the VM exited' });
+      expect(t.launches).toHaveLength(1);
+    } finally {
+      await t.agent.stop(true); // a failed expectation must not leave it running
+      t.launches.forEach((c) => c.kill('SIGKILL'));
+    }
+  });
+
+  it('a full host disk pauses the VM: status and a notice say so; with space back it resumes by itself', async () => {
+    let free = 10 * 1024 ** 2;
+    const t = setup({ realVm: true, freeBytes: async () => free });
+    try {
+      await t.agent.run();
+      const err = {
+        type: 'io-error',
+        device: 'data',
+        noSpace: true,
+        message: 'No space left on device',
+      } as const;
+      t.driver.onVmEvent!(err);
+      t.driver.onVmEvent!(err); // QEMU reports each failed request: one notice
+      await until('the pause notice', () => notices(t.seen).length > 0);
+      expect(notices(t.seen)).toEqual([
+        'paused: host disk full (10 MiB free where disk.qcow2 lives): free some space there and the VM goes on by itself',
+      ]);
+      expect(t.api().status().paused).toBe('paused: host disk full');
+      await new Promise((ok) => setTimeout(ok, 2200));
+      expect(t.driver.calls).not.toContain('resume'); // still full
+      free = 2 * 1024 ** 3;
+      await until('the resume', () => t.driver.calls.includes('resume'), 5000);
+      expect(notices(t.seen).at(-1)).toBe('host disk space is back (2048 MiB free): the VM runs again');
+      expect(t.api().status().paused).toBeUndefined();
+      await t.agent.stop(true);
+    } finally {
+      await t.agent.stop(true); // a failed expectation must not leave it running
+      t.launches.forEach((c) => c.kill('SIGKILL'));
+    }
   });
 });

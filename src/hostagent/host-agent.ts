@@ -3,19 +3,26 @@ import fsp from 'node:fs/promises';
 import { capLogFile, printable, readTail } from '../util/log-files.js';
 import type { AgentPhase, AgentStatus } from '../agent-api/events.js';
 import type { PortStatus } from '../agent-api/ports.js';
-import type { Driver, VmControl } from '../driver/driver.js';
+import type { Driver, VmControl, VmEvent, VmWatch } from '../driver/driver.js';
 import { discardSavedState } from '../instance/saved-state.js';
 import { controlSpecFor } from '../instance/vm-spec.js';
 import { FILES } from '../store/filenames.js';
 import { pidAlive } from '../store/instance-store.js';
 import { instanceFile } from '../store/paths.js';
-import { runtimeRecord, type RuntimeState } from '../store/records.js';
+import { crashRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
 import { BerthError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { systemClock, type Clock } from '../util/retry.js';
 import type { AgentApiHandlers } from './api-server.js';
 import type { EventLog } from './event-log.js';
 import type { LinkReady } from './guest-link.js';
+import {
+  classifyVmExit,
+  decideVmExit,
+  MAX_VM_RESTARTS,
+  VM_WINDOW_MS,
+  type VmExit,
+} from './restart-policy.js';
 import { saveVmState } from './suspend.js';
 import type { Launch } from './vm-launcher.js';
 
@@ -54,6 +61,8 @@ export interface HostAgentDeps {
   clock?: Clock;
   /** How often the VM process is checked for (default 500 ms). */
   watchIntervalMs?: number;
+  /** Free space on the disks' file system (bytes); default: statfs of the instance dir. */
+  freeBytes?: () => Promise<number>;
   shutdownTimeoutMs?: number;
 }
 
@@ -72,6 +81,16 @@ export class HostAgent {
   private error?: string;
   private readyAt?: Date;
   private watchTimer?: NodeJS.Timeout;
+  /** The VM's event watch (why it ends, disk errors), and what it said last about an end. */
+  private vmWatch?: VmWatch;
+  private watched = false;
+  private lastShutdown?: { reason: string };
+  /** Set while an unexpected end of the VM is being handled (restart back-off, the new boot). */
+  private restarting = false;
+  private readyOnce = false;
+  /** Why the VM is paused by the hypervisor (a disk error), if it is. */
+  private pausedFor?: { noSpace: boolean; message: string };
+  private diskTimer?: NodeJS.Timeout;
   private readonly clock: Clock;
   private readonly name: string;
   private readonly events: EventLog;
@@ -103,6 +122,7 @@ export class HostAgent {
       startedAt: this.startedAt.toISOString(),
       readyAt: this.readyAt?.toISOString(),
       error: this.error,
+      paused: this.pausedFor ? this.pausedText() : undefined,
       uptimeMs: this.events.elapsed(),
     };
   }
@@ -146,6 +166,19 @@ export class HostAgent {
     }
   }
 
+  /**
+   * A reboot that a kernel panic caused says so on the console (the kernel's panic=-1 reboots): the panic's
+   * own words make the report. Only the message changes (both are failures), so a guest that prints a false
+   * panic gains nothing.
+   */
+  private async panicFromConsole(exit: VmExit): Promise<VmExit> {
+    const { text } = await readTail(instanceFile(this.name, 'serialLog'), 64 * 1024).catch(() => ({
+      text: '',
+    }));
+    const m = /Kernel panic - not syncing: ([^\n]{0,160})/.exec(printable(text));
+    return m ? { kind: 'panic', failure: true, text: `the guest's kernel panicked (${m[1]!.trim()})` } : exit;
+  }
+
   private async serialTail(): Promise<string | undefined> {
     // The guest's words: bounded, and no terminal escapes.
     const { text } = await readTail(instanceFile(this.name, 'serialLog'), 64 * 1024);
@@ -156,15 +189,20 @@ export class HostAgent {
     const launch = await this.deps.launch();
     this.launched = launch;
     await runtimeRecord.write(this.name, launch.runtime);
+    await this.startVmWatch(launch.spec);
     this.watchVm();
-    this.link = this.deps.link(launch, () => this.stopping);
-    const ready = await this.link.connect();
+    const link = this.deps.link(launch, () => this.stopping);
+    this.link = link;
+    const ready = await link.connect();
     launch.runtime = { ...launch.runtime, platforms: ready.platforms };
     await runtimeRecord.write(this.name, launch.runtime);
     if (this.stopping) return; // stopped while it connected: finish() ends the agent
+    if (this.restarting) throw new BerthError('VM_FAILED', 'the VM ended while it booted');
     this.phase = 'ready';
     this.readyAt = new Date();
-    void this.link.startShareEvents();
+    this.readyOnce = true;
+    this.error = undefined;
+    void link.startShareEvents();
     this.events.emit({
       type: 'ready',
       socket: instanceFile(this.name, 'dockerSock'),
@@ -233,10 +271,157 @@ export class HostAgent {
     let tick = 0;
     this.watchTimer = setInterval(() => {
       if (++tick % 10 === 0) void this.capLogs();
-      if (this.stopping || pidAlive(this.runtime?.qemuPid)) return;
+      if (this.stopping || this.restarting || pidAlive(this.runtime?.qemuPid)) return;
       this.log.warn('QEMU exited');
-      void this.finish('the VM exited');
+      void this.vmEnded();
     }, this.deps.watchIntervalMs ?? 500);
+  }
+
+  /** Holds the VM's event watch open (a VM that cannot be watched runs on; its ends are then "unknown"). */
+  private async startVmWatch(vm: VmControl): Promise<void> {
+    this.vmWatch?.close();
+    this.lastShutdown = undefined;
+    this.pausedFor = undefined;
+    this.vmWatch = await this.driver
+      .watch(vm, (e) => this.onVmEvent(e))
+      .catch((err: unknown) => {
+        this.log.warn({ err }, "cannot watch the VM's events: a crash will not be told from a power-off");
+        return undefined;
+      });
+    this.watched = this.vmWatch !== undefined;
+  }
+
+  private onVmEvent(e: VmEvent): void {
+    switch (e.type) {
+      case 'shutdown':
+        this.log.info({ reason: e.reason, guest: e.guest }, 'the VM is shutting down');
+        this.lastShutdown = { reason: e.reason };
+        return;
+      case 'io-error':
+        if (this.pausedFor || this.stopping) return; // one notice per pause (QEMU repeats it per request)
+        this.pausedFor = { noSpace: e.noSpace, message: e.message };
+        void this.reportPause();
+        return;
+      case 'resumed':
+        if (this.pausedFor) {
+          this.log.info('the VM runs again');
+          this.events.notice('the VM runs again');
+        }
+        this.pausedFor = undefined;
+        return;
+      case 'paused':
+        return;
+    }
+  }
+
+  private pausedText(free?: number): string {
+    const p = this.pausedFor!;
+    return p.noSpace
+      ? `paused: host disk full${free === undefined ? '' : ` (${(free / 1024 ** 2).toFixed(0)} MiB free where ${FILES.disk} lives)`}`
+      : `paused: a disk error on the host (${p.message})`;
+  }
+
+  /**
+   * The hypervisor paused the VM on a write it could not do. A full host disk: say so, then let the VM go on
+   * by itself once space is back (the failed writes are retried, so none the guest was told is done is lost).
+   */
+  private async reportPause(): Promise<void> {
+    const free = await this.freeBytes();
+    const text = this.pausedText(free);
+    this.log.error({ free, message: this.pausedFor?.message }, text);
+    this.events.notice(
+      `${text}: ${this.pausedFor?.noSpace ? 'free some space there and the VM goes on by itself' : `see "berth logs ${this.name}"`}`,
+    );
+    if (!this.pausedFor?.noSpace || this.diskTimer) return;
+    this.diskTimer = setInterval(() => void this.resumeWhenSpace(), 2000);
+  }
+
+  private async freeBytes(): Promise<number | undefined> {
+    try {
+      if (this.deps.freeBytes) return await this.deps.freeBytes();
+      const st = await fsp.statfs(instanceFile(this.name, 'disk').replace(/[^/]+$/, ''));
+      return st.bavail * st.bsize;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async resumeWhenSpace(): Promise<void> {
+    const stopTimer = () => {
+      if (this.diskTimer) clearInterval(this.diskTimer);
+      this.diskTimer = undefined;
+    };
+    if (!this.pausedFor || this.stopping || !this.launched) return stopTimer();
+    const free = await this.freeBytes();
+    if (free === undefined || free < RESUME_FREE_BYTES) return;
+    this.log.info({ free }, 'host disk space is back: resuming the VM');
+    if (await this.driver.resume(this.launched.spec)) {
+      stopTimer();
+      this.pausedFor = undefined;
+      this.events.notice(
+        `host disk space is back (${(free / 1024 ** 2).toFixed(0)} MiB free): the VM runs again`,
+      );
+    }
+  }
+
+  /**
+   * The VM ended without a berth stop or suspend. Its restart policy (the YAML's `restart:`) decides whether
+   * it boots again, after a back-off, or the agent ends (a crash loop is recorded for `berth status`). An end
+   * during the first boot fails that start instead: the user is there to see it.
+   */
+  private async vmEnded(override?: VmExit): Promise<void> {
+    this.restarting = true;
+    if (this.vmWatch) await Promise.race([this.vmWatch.gone, this.clock.sleep(2000)]);
+    let exit = override ?? classifyVmExit(this.lastShutdown, this.watched);
+    if (exit.kind === 'reboot') exit = await this.panicFromConsole(exit);
+    if (!this.readyOnce) {
+      await this.finish(exit.text);
+      return;
+    }
+    const policy = this.launched?.cfg.restart ?? 'on-failure';
+    const now = Date.now();
+    const rec = (await crashRecord.read(this.name)) ?? { restarts: [] };
+    const restarts = rec.restarts.filter((t) => now - t < VM_WINDOW_MS);
+    const d = decideVmExit({ policy, exit, restarts, now });
+    const last = exit.failure
+      ? { at: new Date(now).toISOString(), kind: exit.kind, text: exit.text }
+      : rec.last;
+    if (d.action === 'stop') {
+      this.log.warn({ exit: exit.kind, policy }, `the VM ended: ${d.reason}`);
+      if (exit.failure) await crashRecord.write(this.name, { restarts, last, crashLoop: d.crashLoop });
+      if (d.crashLoop) this.events.notice(`${d.reason}; "berth start ${this.name}" tries again`);
+      await this.finish(d.crashLoop ? `crash loop: ${exit.text}` : d.reason);
+      return;
+    }
+    await crashRecord.write(this.name, { restarts: [...restarts, now], last });
+    const message = `${exit.text}: restarting the VM in ${d.delayMs / 1000} s (restart: ${policy}; restart ${d.attempt} of at most ${MAX_VM_RESTARTS} within ${VM_WINDOW_MS / 60_000} min)`;
+    this.log.warn({ exit: exit.kind, policy, delayMs: d.delayMs }, message);
+    this.events.notice(message);
+    this.phase = 'starting';
+    this.readyAt = undefined;
+    this.error = `restarting: ${exit.text}`;
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    await this.link?.close();
+    this.vmWatch?.close();
+    this.vmWatch = undefined;
+    await this.clock.sleep(d.delayMs);
+    if (this.stopping) return;
+    this.restarting = false;
+    try {
+      await this.boot();
+    } catch (err) {
+      // A VM that ended while booting is already being handled (the watch saw it); any other failure ends
+      // this boot and counts like a crash.
+      if (this.stopping || this.restarting) return;
+      this.restarting = true;
+      this.log.warn({ err }, 'the restart failed');
+      if (this.launched) await this.driver.kill(this.launched.spec).catch(() => undefined);
+      await this.vmEnded({
+        kind: 'killed',
+        failure: true,
+        text: `the restarted VM did not come up: ${errorMessage(err)}`,
+      });
+    }
   }
 
   private async capLogs(): Promise<void> {
@@ -273,6 +458,8 @@ export class HostAgent {
   private async finish(reason: string): Promise<void> {
     this.stopping = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
+    if (this.diskTimer) clearInterval(this.diskTimer);
+    this.vmWatch?.close();
     await this.link?.close();
     this.phase = 'stopped';
     this.events.emit({ type: 'stopped', reason });
@@ -283,6 +470,7 @@ export class HostAgent {
     if (this.watchTimer) clearInterval(this.watchTimer);
     // Give event subscribers a moment to read the last event, then close the API and leave.
     await this.clock.sleep(200);
+    this.vmWatch?.close();
     this.api?.close();
     await fsp.rm(instanceFile(this.name, 'agentSock'), { force: true });
     await fsp.rm(instanceFile(this.name, 'agentPid'), { force: true });
@@ -291,6 +479,9 @@ export class HostAgent {
     this.deps.exit(code);
   }
 }
+
+/** A VM paused on a full host disk goes on once this much is free again. */
+const RESUME_FREE_BYTES = 64 * 1024 ** 2;
 
 export function agentLogFd(name: string): number {
   return fs.openSync(instanceFile(name, 'agentLog'), 'a', 0o600);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { decideAgentExit, MAX_RESTARTS } from './restart-policy.js';
+import {
+  classifyVmExit,
+  decideAgentExit,
+  decideVmExit,
+  MAX_RESTARTS,
+  MAX_VM_RESTARTS,
+  VM_WINDOW_MS,
+} from './restart-policy.js';
 
 describe('decideAgentExit', () => {
   const base = { code: null, signal: 'SIGKILL', vmAlive: true, restarts: [], now: 100_000 };
@@ -36,6 +43,74 @@ describe('decideAgentExit', () => {
     expect(decideAgentExit({ ...base, code: 1, signal: null, vmAlive: false })).toMatchObject({
       action: 'exit',
       code: 1,
+    });
+  });
+});
+
+describe('classifyVmExit', () => {
+  it('tells a crash from a power-off by what the watch saw', () => {
+    expect(classifyVmExit(undefined, true)).toMatchObject({ kind: 'killed', failure: true });
+    expect(classifyVmExit({ reason: 'guest-shutdown' }, true)).toMatchObject({
+      kind: 'poweroff',
+      failure: false,
+    });
+    expect(classifyVmExit({ reason: 'guest-reset' }, true)).toMatchObject({ kind: 'reboot', failure: true });
+    expect(classifyVmExit({ reason: 'guest-panic' }, true)).toMatchObject({ kind: 'panic', failure: true });
+    expect(classifyVmExit({ reason: 'host-signal' }, true)).toMatchObject({ kind: 'quit', failure: false });
+    expect(classifyVmExit({ reason: 'host-qmp-quit' }, true).text).toMatch(/host-qmp-quit/);
+    // Not watched (a VM an older berth started): nothing is known, nothing is taken for a crash.
+    expect(classifyVmExit(undefined, false)).toEqual({
+      kind: 'unknown',
+      failure: false,
+      text: 'the VM exited',
+    });
+  });
+});
+
+describe('decideVmExit', () => {
+  const crash = classifyVmExit(undefined, true);
+  const poweroff = classifyVmExit({ reason: 'guest-shutdown' }, true);
+  const now = 10 * VM_WINDOW_MS;
+
+  it('on-failure restarts crashes, not a power-off; always restarts both; no restarts nothing', () => {
+    expect(decideVmExit({ policy: 'on-failure', exit: crash, restarts: [], now })).toMatchObject({
+      action: 'restart',
+      delayMs: 1000,
+      attempt: 1,
+    });
+    expect(decideVmExit({ policy: 'on-failure', exit: poweroff, restarts: [], now })).toEqual({
+      action: 'stop',
+      crashLoop: false,
+      reason: 'the guest powered off',
+    });
+    expect(decideVmExit({ policy: 'always', exit: poweroff, restarts: [], now })).toMatchObject({
+      action: 'restart',
+    });
+    expect(decideVmExit({ policy: 'no', exit: crash, restarts: [], now })).toMatchObject({
+      action: 'stop',
+      crashLoop: false,
+    });
+  });
+
+  it('backs off 1, 2, 4, 8 s; one failure more is a crash loop; restarts older than the window are forgotten', () => {
+    const delays: number[] = [];
+    const restarts: number[] = [];
+    for (;;) {
+      const d = decideVmExit({ policy: 'on-failure', exit: crash, restarts, now });
+      if (d.action === 'stop') {
+        expect(d.crashLoop).toBe(true);
+        expect(d.reason).toMatch(/^crash loop: QEMU died .* after 4 restarts within 10 min/);
+        break;
+      }
+      delays.push(d.delayMs);
+      restarts.push(now - 1000);
+    }
+    expect(delays).toEqual([1000, 2000, 4000, 8000]);
+    expect(restarts).toHaveLength(MAX_VM_RESTARTS);
+    const old = restarts.map((t) => t - VM_WINDOW_MS);
+    expect(decideVmExit({ policy: 'on-failure', exit: crash, restarts: old, now })).toMatchObject({
+      action: 'restart',
+      delayMs: 1000,
     });
   });
 });

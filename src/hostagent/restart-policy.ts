@@ -1,3 +1,5 @@
+import { RESTART_WINDOW_MS, type RestartPolicy } from '../config/schema.js';
+
 /** What the supervisor does when the host agent exits. */
 export type AgentExitDecision =
   { action: 'restart'; delayMs: number; reason: string } | { action: 'exit'; code: number; reason: string };
@@ -32,4 +34,79 @@ export function decideAgentExit(f: {
     };
   }
   return { action: 'restart', delayMs: Math.min(250 * 2 ** recent, 4000), reason: `the host agent ${how}` };
+}
+
+/** How a VM ended that berth did not stop. */
+export interface VmExit {
+  kind: 'poweroff' | 'reboot' | 'panic' | 'quit' | 'killed' | 'unknown';
+  /** Whether it counts as a failure (restarted by `on-failure`). */
+  failure: boolean;
+  /** For the user: what happened, as a clause ("the guest powered off"). */
+  text: string;
+}
+
+/**
+ * Pure: the last SHUTDOWN event the VM's watch saw (if any) says how it ended. No event while watched: QEMU
+ * died without shutting down (kill -9, the OOM killer, a crash). Not watched (a VM an older berth started):
+ * unknown, and not taken for a failure.
+ */
+export function classifyVmExit(shutdown: { reason: string } | undefined, watched: boolean): VmExit {
+  if (!watched) return { kind: 'unknown', failure: false, text: 'the VM exited' };
+  const reason = shutdown?.reason;
+  switch (reason) {
+    case undefined:
+      return {
+        kind: 'killed',
+        failure: true,
+        text: 'QEMU died without shutting the VM down (killed, or it crashed)',
+      };
+    case 'guest-shutdown':
+      return { kind: 'poweroff', failure: false, text: 'the guest powered off' };
+    case 'guest-reset':
+      return { kind: 'reboot', failure: true, text: 'the guest rebooted (a reboot, or its kernel panicked)' };
+    case 'guest-panic':
+      return { kind: 'panic', failure: true, text: "the guest's kernel panicked" };
+    case 'host-signal':
+      return { kind: 'quit', failure: false, text: 'QEMU was stopped by a signal on the host' };
+    default:
+      return { kind: 'quit', failure: false, text: `QEMU was told to quit (${reason})` };
+  }
+}
+
+/** At most this many restarts within VM_WINDOW_MS; the next failure is a crash loop, and berth stops trying. */
+export const MAX_VM_RESTARTS = 4;
+export const VM_WINDOW_MS = RESTART_WINDOW_MS;
+
+export type VmExitDecision =
+  | { action: 'restart'; delayMs: number; attempt: number; reason: string }
+  | { action: 'stop'; crashLoop: boolean; reason: string };
+
+/**
+ * Pure: whether the agent boots the VM again. Back-off doubles from 1 s (cap 30 s) with the restarts of the
+ * last 10 minutes; one failure more than MAX_VM_RESTARTS in that window is a crash loop.
+ */
+export function decideVmExit(f: {
+  policy: RestartPolicy;
+  exit: VmExit;
+  /** When the earlier restarts happened (ms, same clock as now). */
+  restarts: number[];
+  now: number;
+}): VmExitDecision {
+  const { policy, exit } = f;
+  if (policy === 'no' || (policy === 'on-failure' && !exit.failure))
+    return { action: 'stop', crashLoop: false, reason: exit.text };
+  const recent = f.restarts.filter((t) => f.now - t < VM_WINDOW_MS).length;
+  if (recent >= MAX_VM_RESTARTS) {
+    return {
+      action: 'stop',
+      crashLoop: true,
+      reason: `crash loop: ${exit.text}, after ${recent} restarts within ${VM_WINDOW_MS / 60_000} min; not restarting it again`,
+    };
+  }
+  return {
+    action: 'restart',
+    delayMs: Math.min(1000 * 2 ** recent, 30_000),
+    attempt: recent + 1,
+    reason: exit.text,
+  };
 }

@@ -5,7 +5,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadInstanceConfig } from '../config/load.js';
 import { resolveShares } from '../share/shares.js';
-import { binfmtList, DOCKER_PLATFORM, hostArch, type InstanceConfig } from '../config/schema.js';
+import {
+  binfmtList,
+  DOCKER_PLATFORM,
+  hostArch,
+  RESTART_WINDOW_MS,
+  type InstanceConfig,
+} from '../config/schema.js';
 import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from '../config/write.js';
 import { driverFor } from '../driver/drivers.js';
 import { runtimeFor } from '../runtime/runtimes.js';
@@ -30,9 +36,14 @@ import { controlSpecFor } from './vm-spec.js';
 import { readSavedState } from './saved-state.js';
 import { diskLayout, imageAgeDays, upgradeNotice, type DiskLayout } from './upgrade.js';
 import { loadImage } from '../image/cache.js';
-import { instanceInfoRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
+import { crashRecord, instanceInfoRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
 
-export type InstanceStatus = 'Running' | 'Starting' | 'Stopping' | 'Stopped' | 'Suspended' | 'Broken';
+/**
+ * Paused: the hypervisor paused the running VM (a full host disk). CrashLoop: the VM kept crashing and its
+ * restart policy gave up (crashes.json); the next start tries again.
+ */
+export type InstanceStatus =
+  'Running' | 'Paused' | 'Starting' | 'Stopping' | 'Stopped' | 'Suspended' | 'Broken' | 'CrashLoop';
 
 /**
  * Creates the instance (dir 0700 + YAML from defaults and flags) or applies flags to its YAML.
@@ -117,6 +128,8 @@ export interface InstanceView {
    * back what the guest discards) and, while it runs, QEMU's resident memory.
    */
   host?: { osDiskBytes: number; dataDiskBytes: number; qemuRssBytes?: number };
+  /** The last time the VM ended on its own (a crash), and how many restarts the last 10 minutes saw. */
+  lastCrash?: { at: string; text: string; restarts: number };
   error?: string;
 }
 
@@ -170,7 +183,7 @@ export async function describeInstance(
   const qemuPid = await readPid(instanceFile(name, 'qemuPid'));
   const qemuUp = pidAlive(qemuPid);
   let status: InstanceStatus;
-  if (st?.phase === 'ready') status = 'Running';
+  if (st?.phase === 'ready') status = st.paused ? 'Paused' : 'Running';
   else if (st?.phase === 'starting') status = 'Starting';
   else if (st?.phase === 'stopping') status = 'Stopping';
   // No agent while the VM runs: its supervisor is starting a new one (Starting), or nothing is (Broken).
@@ -179,6 +192,8 @@ export async function describeInstance(
   else status = 'Stopped';
   const saved = await readSavedState(name);
   if (status === 'Stopped' && saved) status = 'Suspended';
+  const crashes = await crashRecord.read(name);
+  if (status === 'Stopped' && crashes?.crashLoop) status = 'CrashLoop';
   return {
     name,
     status,
@@ -210,8 +225,24 @@ export async function describeInstance(
     savedState: saved
       ? { sizeBytes: Math.abs(saved.sizeBytes), savedAt: saved.savedAt, usable: saved.sizeBytes >= 0 }
       : undefined,
+    ...(crashes?.last
+      ? {
+          lastCrash: {
+            ...crashes.last,
+            restarts: crashes.restarts.filter((t) => Date.now() - t < RESTART_WINDOW_MS).length,
+          },
+        }
+      : {}),
     error:
-      status === 'Broken' ? 'the VM runs but its host agent is gone; "berth start" re-attaches' : undefined,
+      status === 'Broken'
+        ? 'the VM runs but its host agent is gone; "berth start" re-attaches'
+        : status === 'Paused'
+          ? st?.paused
+          : status === 'CrashLoop'
+            ? `crash loop: the VM kept ending (last: ${crashes?.last?.text ?? 'unknown'}), and its restart policy gave up; "berth start ${name}" tries again`
+            : status === 'Starting' && st?.error
+              ? st.error
+              : undefined,
   };
 }
 
@@ -294,6 +325,11 @@ export async function startInstance(
       following = back !== undefined;
     }
     if (!following) {
+      // A start by the user is a new chance: a crash loop and its restart count are cleared (the last crash
+      // stays on record for status).
+      const crashes = await crashRecord.read(name);
+      if (crashes?.crashLoop || crashes?.restarts.length)
+        await crashRecord.write(name, { last: crashes.last, restarts: [] });
       if (st) await waitPidGone(st.pid, 30000);
       await waitPidGone(await readPid(instanceFile(name, 'supervisorPid')), 5000);
       await waitForAgentSocket(name, spawnAgent(name, opts), 15000);

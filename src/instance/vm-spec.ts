@@ -53,6 +53,7 @@ export function vmSpecFor(
     shares: shares.map(({ tag, hostPath, writable }) => ({ tag, hostPath, writable })),
     serialLog: path.join(dir, FILES.serialLog),
     controlSocket: path.join(dir, FILES.qmpSock),
+    watchSocket: path.join(dir, FILES.qmpWatchSock),
     eventSocket: path.join(dir, FILES.eventsSock),
     eventChannel: GUEST_CHANNEL_NAME,
     pidFile: path.join(dir, FILES.qemuPid),
@@ -60,7 +61,14 @@ export function vmSpecFor(
 }
 
 /** Spec for operations that need only paths (state, shutdown, kill) of an instance. */
-export function controlSpecFor(name: string): Pick<VmSpec, 'pidFile' | 'controlSocket' | 'dir'> {
+export function controlSpecFor(
+  name: string,
+): Pick<VmSpec, 'pidFile' | 'controlSocket' | 'watchSocket' | 'dir'> {
   const dir = instanceDir(name);
-  return { dir, pidFile: path.join(dir, FILES.qemuPid), controlSocket: path.join(dir, FILES.qmpSock) };
+  return {
+    dir,
+    pidFile: path.join(dir, FILES.qemuPid),
+    controlSocket: path.join(dir, FILES.qmpSock),
+    watchSocket: path.join(dir, FILES.qmpWatchSock),
+  };
 }

@@ -7,6 +7,10 @@ export const FILES = {
   dataDisk: 'data.qcow2',
   qemuPid: 'qemu.pid',
   qmpSock: 'qmp.sock',
+  /** A second QMP monitor the host agent holds open for the VM's events (why it stopped, disk errors). */
+  qmpWatchSock: 'qmp-watch.sock',
+  /** The VM's unexpected exits and what the restart policy did (hostagent/restart-policy.ts). */
+  crashes: 'crashes.json',
   serialLog: 'serial.log',
   /** QEMU's own stderr (its refusal to start, if any). */
   qemuStderr: 'serial.log.qemu-stderr',

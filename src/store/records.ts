@@ -69,6 +69,20 @@ export const RuntimeStateSchema = z
 export type RuntimeState = z.infer<typeof RuntimeStateSchema>;
 export const runtimeRecord = jsonRecord('runtime', RuntimeStateSchema, { lenient: true });
 
+/** crashes.json: the VM's unexpected ends and the restarts they led to (hostagent/restart-policy.ts). */
+export const CrashRecordSchema = z
+  .object({
+    /** When the agent restarted the VM (ms since the epoch), for the back-off and the crash-loop count. */
+    restarts: z.array(z.number()),
+    /** The last unexpected end. */
+    last: z.object({ at: z.string(), kind: z.string(), text: z.string() }).optional(),
+    /** Set when berth gave up: the next `berth start` clears it. */
+    crashLoop: z.boolean().optional(),
+  })
+  .passthrough();
+export type CrashRecord = z.infer<typeof CrashRecordSchema>;
+export const crashRecord = jsonRecord('crashes', CrashRecordSchema, { lenient: true });
+
 /** suspend.json: describes a suspended VM's state file; written only after the state file is complete. */
 export const SavedStateMetaSchema = z
   .object({

@@ -51,6 +51,12 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
             `saved:   ${formatSize(v.savedState.sizeBytes)} state from ${v.savedState.savedAt}${v.savedState.usable ? ' (next start resumes from it)' : ' (incomplete: next start boots cold)'}`,
           );
         }
+        if (v.lastCrash) {
+          const c = v.lastCrash;
+          lines.push(
+            `crashed: ${c.at} (${c.text})${c.restarts ? `; restarted ${c.restarts} time${c.restarts === 1 ? '' : 's'} in the last 10 min` : ''}`,
+          );
+        }
         if (v.error) lines.push(`problem: ${v.error}`);
         result(lines.join('\n'));
         if (v.status !== 'Running') process.exitCode = 1;

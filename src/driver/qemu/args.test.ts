@@ -23,6 +23,7 @@ const spec = (over: Partial<VmSpec> = {}): VmSpec => ({
   guestFiles: { authorized_keys: '/h/dev/fw_cfg/authorized_keys' },
   serialLog: '/h/dev/serial.log',
   controlSocket: '/h/dev/qmp.sock',
+  watchSocket: '/h/dev/qmp-watch.sock',
   eventSocket: '/h/dev/events.sock',
   eventChannel: 'io.berth.events',
   pidFile: '/h/dev/qemu.pid',
@@ -91,6 +92,15 @@ describe('buildQemuArgs', () => {
     expect(a.filter((x) => /\/h\/a,(?!,)/.test(x))).toEqual([]);
     expect(valueAfter(a, '-drive')[0]).toContain('file=/h/a,,readonly=off,,x/disk.qcow2,format=qcow2');
     expect(valueAfter(a, '-qmp')).toEqual(['unix:/h/a,,readonly=off,,x/qmp.sock,server=on,wait=off']);
+  });
+
+  it("holds a second QMP monitor for the agent's watch, and turns a guest reboot into an end it can see", () => {
+    const a = buildQemuArgs(spec());
+    expect(valueAfter(a, '-chardev')).toContain(
+      'socket,id=watch,path=/h/dev/qmp-watch.sock,server=on,wait=off',
+    );
+    expect(valueAfter(a, '-mon')).toEqual(['chardev=watch,mode=control']);
+    expect(valueAfter(a, '-action')).toEqual(['reboot=shutdown']);
   });
 
   it('has QMP, serial log, pid file, the events port and fw_cfg entries', () => {

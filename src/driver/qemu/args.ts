@@ -151,6 +151,16 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     `virtserialport,chardev=events,name=${spec.eventChannel}`,
     '-qmp',
     `unix:${optValue(spec.controlSocket)},server=on,wait=off`,
+    // The host agent's own monitor, held open for the VM's events (why it ends, disk errors): the control
+    // socket above stays free for one-off commands.
+    '-chardev',
+    `socket,id=watch,path=${optValue(spec.watchSocket)},server=on,wait=off`,
+    '-mon',
+    'chardev=watch,mode=control',
+    // A guest reboot (the kernel's panic=-1 makes a panic one) ends QEMU with a SHUTDOWN event saying so:
+    // the host agent restarts the VM per its restart policy, instead of a reboot it would not see.
+    '-action',
+    'reboot=shutdown',
     '-pidfile',
     spec.pidFile,
   ];

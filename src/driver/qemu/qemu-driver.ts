@@ -16,7 +16,9 @@ import type {
   HostForward,
   VmControl,
   VmSpec,
+  VmEvent,
   VmState,
+  VmWatch,
 } from '../driver.js';
 import {
   cachedProbe,
@@ -30,6 +32,7 @@ import {
 import { buildQemuArgs, QEMU_BINARY } from './args.js';
 import { hmpFailure, hostfwdAddCommand, hostfwdRemoveCommand, parseUsernet } from './hostfwd.js';
 import { QmpClient } from './qmp-client.js';
+import { vmEventOf } from './qmp-events.js';
 import { USER_NET } from './user-net.js';
 import { FILES, tempFile } from '../../store/filenames.js';
 import path from 'node:path';
@@ -145,7 +148,7 @@ export class QemuDriver implements Driver {
     const bin = await requireTool(QEMU_BINARY[spec.arch]);
     // The console log is appended to: one boot per file (a resume goes on in the same one).
     const fresh = spec.incoming ? [] : [spec.serialLog];
-    for (const f of [spec.controlSocket, spec.eventSocket, spec.pidFile, ...fresh])
+    for (const f of [spec.controlSocket, spec.watchSocket, spec.eventSocket, spec.pidFile, ...fresh])
       await fsp.rm(f, { force: true });
     const args = buildQemuArgs(spec);
     const stderrFile = path.join(spec.dir, FILES.qemuStderr);
@@ -256,6 +259,32 @@ export class QemuDriver implements Driver {
       }
     } catch {
       return 'running'; // the process is alive but QMP is busy: treat as running
+    }
+  }
+
+  async watch(vm: VmControl, onEvent: (e: VmEvent) => void): Promise<VmWatch | undefined> {
+    if (!vm.watchSocket || !fs.existsSync(vm.watchSocket)) return undefined; // a QEMU started by an older berth
+    const q = await QmpClient.connect(vm.watchSocket, 5000);
+    q.on('event', (msg: unknown) => {
+      const e = vmEventOf(msg);
+      if (e) onEvent(e);
+    });
+    const gone = new Promise<void>((resolve) => q.once('close', () => resolve()));
+    return { gone, close: () => q.close() };
+  }
+
+  async resume(vm: VmControl): Promise<boolean> {
+    try {
+      const q = await QmpClient.connect(vm.controlSocket, 3000);
+      try {
+        await q.execute('cont');
+        const st = await q.execute<{ status: string }>('query-status');
+        return st.status === 'running';
+      } finally {
+        q.close();
+      }
+    } catch {
+      return false;
     }
   }
 
