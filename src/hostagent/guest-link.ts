@@ -27,12 +27,16 @@ export interface LinkReady {
   breakdown: Record<string, number>;
 }
 
+/** A 1 s timer that fires this late means the process (or the whole host) was not running meanwhile. */
+const WAKE_GAP_MS = 5000;
+
 /**
  * Everything between the agent and a running guest: the guest channel (readiness, ports, file events,
  * clock), the SSH session, the engine socket on the host, port forwarding and shared-folder events.
  */
 export class GuestLink {
   private channel?: GuestChannel;
+  private wakeTimer?: NodeJS.Timeout;
   private session?: GuestSession;
   private forwarder?: EngineSocketForwarder;
   private ports?: PortForwarder;
@@ -64,8 +68,12 @@ export class GuestLink {
     const target = await GuestSession.targetFor(this.name, spec.sshPort);
     // After a resume the guest's clock stood still while it was suspended: set it from the host's at once,
     // over the guest channel, while SSH connects. Shared folders were unmounted for the suspend.
+    // A cold boot takes the RTC's whole seconds: set it to the host's millisecond once the guest answers (off
+    // the ready path: the engine takes longer).
     const clockFix =
-      mode === 'resumed' ? Promise.all([this.syncGuestClock(), this.remountShares()]) : Promise.resolve();
+      mode === 'resumed'
+        ? Promise.all([this.syncGuestClock(), this.remountShares()])
+        : channel.waitReady(BOOT_TIMEOUT_MS, this.stopped).then(() => this.syncGuestClock());
     const portsReady = this.startPortForwarding();
     // The guest says it is ready, and which channel protocol it speaks (older images: 1). A resumed or
     // running guest answers at once: SSH connects meanwhile instead of after it (the warm-start path).
@@ -102,6 +110,7 @@ export class GuestLink {
     // A resumed or re-attached guest keeps the interpreters it had: no need to ask it again on the warm path.
     const known = mode !== 'cold' ? this.launch.runtime.platforms : undefined;
     const platforms = known ?? (await this.platforms());
+    this.watchForWake();
     return { breakdown, platforms, ...(mode === 'cold' ? { guestBoot: channel.bootMarks } : {}) };
   }
 
@@ -162,6 +171,28 @@ export class GuestLink {
     const problem = await this.channel!.mountShares();
     if (problem) this.events.notice(`shared folders could not be mounted again: ${problem}`);
     else this.shareEvents?.repin();
+  }
+
+  /**
+   * The host slept (or berth's processes were stopped) when a 1 s timer fires late: the guest clock is set
+   * again at once, so it is right within the second of the wake rather than when NTP-less guests drift back.
+   */
+  private watchForWake(): void {
+    let last = this.clock.now();
+    this.wakeTimer = setInterval(() => {
+      const now = this.clock.now();
+      const gap = now - last;
+      last = now;
+      if (gap < WAKE_GAP_MS || this.stopped()) return;
+      this.log.info(
+        { gapMs: gap },
+        `nothing ran for ${(gap / 1000).toFixed(0)} s (the host slept, or berth was stopped): setting the guest clock`,
+      );
+      this.syncGuestClock().catch((err) =>
+        this.log.warn({ err }, 'setting the guest clock after a wake failed'),
+      );
+    }, 1000);
+    this.wakeTimer.unref();
   }
 
   private async syncGuestClock(): Promise<void> {
@@ -233,6 +264,7 @@ export class GuestLink {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.wakeTimer) clearInterval(this.wakeTimer);
     this.session?.end();
     this.ports?.close();
     await this.shareEvents?.stop();

@@ -496,7 +496,7 @@ describe('HostAgent (state machine, fakes)', () => {
       expect(notices(t.seen)).toEqual([
         'paused: host disk full (10 MiB free where disk.qcow2 lives): free some space there and the VM goes on by itself',
       ]);
-      expect(t.api().status().paused).toBe('paused: host disk full');
+      expect(t.api().status().paused).toBe('paused: host disk full (10 MiB free where disk.qcow2 lives)');
       await new Promise((ok) => setTimeout(ok, 2200));
       expect(t.driver.calls).not.toContain('resume'); // still full
       free = 2 * 1024 ** 3;

@@ -89,7 +89,7 @@ export class HostAgent {
   private restarting = false;
   private readyOnce = false;
   /** Why the VM is paused by the hypervisor (a disk error), if it is. */
-  private pausedFor?: { noSpace: boolean; message: string };
+  private pausedFor?: { noSpace: boolean; message: string; free?: number };
   private diskTimer?: NodeJS.Timeout;
   private readonly clock: Clock;
   private readonly name: string;
@@ -122,7 +122,7 @@ export class HostAgent {
       startedAt: this.startedAt.toISOString(),
       readyAt: this.readyAt?.toISOString(),
       error: this.error,
-      paused: this.pausedFor ? this.pausedText() : undefined,
+      paused: this.pausedFor ? this.pausedText(this.pausedFor.free) : undefined,
       uptimeMs: this.events.elapsed(),
     };
   }
@@ -327,6 +327,7 @@ export class HostAgent {
    */
   private async reportPause(): Promise<void> {
     const free = await this.freeBytes();
+    if (this.pausedFor) this.pausedFor.free = free;
     const text = this.pausedText(free);
     this.log.error({ free, message: this.pausedFor?.message }, text);
     this.events.notice(
