@@ -18,6 +18,34 @@ export type AgentEvent =
   /** A suspend that did not happen: the instance keeps running. */
   | { type: 'suspend-failed'; t: number; message: string; hint?: string };
 
+/** The guest's own view of its disk (the engine's data) and memory, in bytes. */
+export interface GuestUsage {
+  diskBytes: number;
+  diskUsedBytes: number;
+  diskFreeBytes: number;
+  memoryBytes: number;
+  /** Memory in use: total less what the kernel counts available (page cache it can drop included). */
+  memoryUsedBytes: number;
+  at: string;
+}
+
+/** Pure: `df -B1 --output=size,used,avail DIR` followed by /proc/meminfo, as the guest prints them. */
+export function parseGuestUsage(text: string, at: Date): GuestUsage | undefined {
+  const df = /^\s*(\d+)\s+(\d+)\s+(\d+)\s*$/m.exec(text);
+  const total = /^MemTotal:\s+(\d+) kB$/m.exec(text);
+  const avail = /^MemAvailable:\s+(\d+) kB$/m.exec(text);
+  if (!df || !total || !avail) return undefined;
+  const n = (s: string) => Math.min(Number(s), Number.MAX_SAFE_INTEGER);
+  return {
+    diskBytes: n(df[1]!),
+    diskUsedBytes: n(df[2]!),
+    diskFreeBytes: n(df[3]!),
+    memoryBytes: n(total[1]!) * 1024,
+    memoryUsedBytes: Math.max(0, n(total[1]!) - n(avail[1]!)) * 1024,
+    at: at.toISOString(),
+  };
+}
+
 export type AgentPhase = 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
 
 export interface AgentStatus {
@@ -35,6 +63,8 @@ export interface AgentStatus {
   error?: string;
   /** Why the hypervisor paused the running VM (a full host disk), when it has. */
   paused?: string;
+  /** What the guest itself reports (refreshed every 30 s while ready): the engine's disk and memory. */
+  guest?: GuestUsage;
   /** ms since the agent started, on the same clock as events' `t`: events with a larger t came after this status. */
   uptimeMs?: number;
 }

@@ -15,7 +15,12 @@ import { GUEST_DIR, readGuestTree, writeGuestTree } from './guest-tree.js';
 
 const SYS_PL = path.join(GUEST_DIR, 'rootfs/usr/local/lib/berth/sys.pl');
 /** The Docker runtime's part of the image (src/runtime/docker/docker-runtime.ts; guest/ may not import it). */
-const DOCKER = { packages: ['docker.io'], overlay: 'docker', engineSocket: '/run/docker.sock' };
+const DOCKER = {
+  packages: ['docker.io'],
+  overlay: 'docker',
+  engineSocket: '/run/docker.sock',
+  dataDir: '/var/lib/docker',
+};
 
 /** The guest's own parser (sys.pl's parse_conf) run on a text: what the guest reads from it. */
 function perlParseConf(text: string): Record<string, string> {

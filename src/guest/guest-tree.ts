@@ -25,6 +25,8 @@ export interface GuestRuntime extends GuestConfRuntime {
    * base suite and its security updates): the engine moves faster than a stable release.
    */
   newer?: { suite: string; packages: readonly string[] };
+  /** Where the engine keeps its state in the guest (images, containers, volumes): the disk `status` reports. */
+  dataDir: string;
 }
 
 export interface GuestFile {

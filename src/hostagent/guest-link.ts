@@ -1,3 +1,4 @@
+import { parseGuestUsage, type GuestUsage } from '../agent-api/events.js';
 import type { PortStatus } from '../agent-api/ports.js';
 import { DOCKER_PLATFORM, type BinfmtArch } from '../config/schema.js';
 import type { Driver } from '../driver/driver.js';
@@ -11,6 +12,7 @@ import { BerthError } from '../util/errors.js';
 import { laps } from '../util/laps.js';
 import type { Logger } from '../util/logger.js';
 import { retryUntil, systemClock, type Clock } from '../util/retry.js';
+import { shellQuote } from '../util/shell-quote.js';
 import type { EventLog } from './event-log.js';
 import { GuestSession } from './guest-session.js';
 import type { Launch } from './vm-launcher.js';
@@ -255,6 +257,15 @@ export class GuestLink {
         if (r?.code !== 0) this.log.warn({ stderr: r?.stderr }, 'guest sync failed');
       })
       .catch((err) => this.log.warn({ err }, 'guest sync failed'));
+  }
+
+  /** The guest's disk (where the engine keeps its state) and memory, as it sees them; undefined if it cannot say. */
+  async guestUsage(): Promise<GuestUsage | undefined> {
+    const dir = shellQuote(this.runtime.guest.dataDir);
+    const r = await this.session
+      ?.exec(`df -B1 --output=size,used,avail ${dir} && cat /proc/meminfo`, 10000)
+      .catch(() => undefined);
+    return r?.code === 0 ? parseGuestUsage(r.stdout.slice(0, 64 * 1024), new Date()) : undefined;
   }
 
   /** Connected enough to suspend: the SSH session is up. */

@@ -128,6 +128,16 @@ class FakeLink implements Link {
   async flushGuest() {
     this.calls.push('flush');
   }
+  async guestUsage() {
+    return {
+      diskBytes: 100,
+      diskUsedBytes: 95,
+      diskFreeBytes: 5,
+      memoryBytes: 1000,
+      memoryUsedBytes: 300,
+      at: new Date(0).toISOString(),
+    };
+  }
   async close() {
     this.calls.push('close');
   }

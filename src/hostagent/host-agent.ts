@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { capLogFile, printable, readTail } from '../util/log-files.js';
-import type { AgentPhase, AgentStatus } from '../agent-api/events.js';
+import type { AgentPhase, AgentStatus, GuestUsage } from '../agent-api/events.js';
 import type { PortStatus } from '../agent-api/ports.js';
 import type { Driver, VmControl, VmEvent, VmWatch } from '../driver/driver.js';
 import { discardSavedState } from '../instance/saved-state.js';
@@ -41,6 +41,7 @@ export interface Link {
   unmountSharesForSuspend(): Promise<void>;
   afterFailedSuspend(): Promise<void>;
   flushGuest(): Promise<void>;
+  guestUsage(): Promise<GuestUsage | undefined>;
   close(): Promise<void>;
 }
 
@@ -91,6 +92,9 @@ export class HostAgent {
   /** Why the VM is paused by the hypervisor (a disk error), if it is. */
   private pausedFor?: { noSpace: boolean; message: string; free?: number };
   private diskTimer?: NodeJS.Timeout;
+  /** What the guest last said of its disk and memory (every USAGE_INTERVAL_MS while ready). */
+  private usage?: GuestUsage;
+  private usageTimer?: NodeJS.Timeout;
   private readonly clock: Clock;
   private readonly name: string;
   private readonly events: EventLog;
@@ -123,6 +127,7 @@ export class HostAgent {
       readyAt: this.readyAt?.toISOString(),
       error: this.error,
       paused: this.pausedFor ? this.pausedText(this.pausedFor.free) : undefined,
+      guest: this.phase === 'ready' ? this.usage : undefined,
       uptimeMs: this.events.elapsed(),
     };
   }
@@ -203,6 +208,7 @@ export class HostAgent {
     this.readyOnce = true;
     this.error = undefined;
     void link.startShareEvents();
+    this.watchUsage(link);
     this.events.emit({
       type: 'ready',
       socket: instanceFile(this.name, 'dockerSock'),
@@ -275,6 +281,20 @@ export class HostAgent {
       this.log.warn('QEMU exited');
       void this.vmEnded();
     }, this.deps.watchIntervalMs ?? 500);
+  }
+
+  /** Asks the guest for its disk and memory now and every USAGE_INTERVAL_MS, for `berth status` and doctor. */
+  private watchUsage(link: Link): void {
+    if (this.usageTimer) clearInterval(this.usageTimer);
+    this.usage = undefined;
+    const refresh = async () => {
+      if (this.phase !== 'ready' || this.link !== link || this.pausedFor) return;
+      const u = await link.guestUsage().catch(() => undefined);
+      if (u && this.link === link) this.usage = u;
+    };
+    void refresh();
+    this.usageTimer = setInterval(() => void refresh(), USAGE_INTERVAL_MS);
+    this.usageTimer.unref();
   }
 
   /** Holds the VM's event watch open (a VM that cannot be watched runs on; its ends are then "unknown"). */
@@ -460,6 +480,7 @@ export class HostAgent {
     this.stopping = true;
     if (this.watchTimer) clearInterval(this.watchTimer);
     if (this.diskTimer) clearInterval(this.diskTimer);
+    if (this.usageTimer) clearInterval(this.usageTimer);
     this.vmWatch?.close();
     await this.link?.close();
     this.phase = 'stopped';
@@ -480,6 +501,9 @@ export class HostAgent {
     this.deps.exit(code);
   }
 }
+
+/** How often a ready guest is asked for its disk and memory. */
+const USAGE_INTERVAL_MS = 30_000;
 
 /** A VM paused on a full host disk goes on once this much is free again. */
 const RESUME_FREE_BYTES = 64 * 1024 ** 2;

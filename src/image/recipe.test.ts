@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { defaultRecipe, recipeHash, type ImageRecipe } from './recipe.js';
-const DOCKER = { packages: ['docker.io'], overlay: 'docker', engineSocket: '/run/docker.sock' };
+const DOCKER = {
+  packages: ['docker.io'],
+  overlay: 'docker',
+  engineSocket: '/run/docker.sock',
+  dataDir: '/var/lib/docker',
+};
 
 describe('recipeHash', () => {
   const base = defaultRecipe('x86_64', DOCKER);

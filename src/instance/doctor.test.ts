@@ -123,4 +123,28 @@ describe('berth doctor: evaluate', () => {
     });
     expect(verdicts({ ...healthy(), imageWarning: undefined }).image).toBeUndefined(); // no image pinned yet
   });
+
+  it('a crash loop, a VM paused on a full host disk, a nearly full guest disk: each named with its fix', () => {
+    const loop = { ...healthy(), crashLoop: 'QEMU died without shutting the VM down' };
+    loop.pids.agent = pid('/b/ha.pid');
+    loop.pids.qemu = pid('/b/qemu.pid');
+    const vm = evaluate(loop).find((c) => c.id === 'vm')!;
+    expect(vm).toMatchObject({ verdict: 'fail' });
+    expect(vm.message).toMatch(/^crash loop: .*last: QEMU died/);
+    expect(vm.fix).toBe("berth logs default (the guest's console says why); then berth start");
+
+    const paused = { ...healthy(), paused: 'paused: host disk full (3 MiB free where disk.qcow2 lives)' };
+    expect(evaluate(paused).find((c) => c.id === 'vm')).toMatchObject({
+      verdict: 'fail',
+      message: paused.paused,
+      fix: 'free space on the filesystem of /b: the VM goes on by itself',
+    });
+
+    const full = { ...healthy(), guestDiskWarning: "the guest's disk is 95% full" };
+    expect(evaluate(full).find((c) => c.id === 'guest-disk')).toMatchObject({
+      verdict: 'warn',
+      fix: 'docker system prune',
+    });
+    expect(evaluate(healthy()).find((c) => c.id === 'guest-disk')).toBeUndefined();
+  });
 });

@@ -4,10 +4,11 @@ import { loadInstanceConfig } from '../config/load.js';
 import { driverFor } from '../driver/drivers.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
 import { berthHome, instanceFile } from '../store/paths.js';
-import { runtimeRecord } from '../store/records.js';
+import { crashRecord, runtimeRecord } from '../store/records.js';
+import { agentStatus } from '../agent-api/client.js';
 import type { InstanceConfig } from '../config/schema.js';
 import { errorMessage } from '../util/errors.js';
-import { describeImage, instanceRuntime } from './lifecycle.js';
+import { describeImage, guestDiskWarning, instanceRuntime } from './lifecycle.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -50,6 +51,12 @@ export interface DoctorFacts {
   toolsMissing?: string[];
   /** What `berth start` would say about the instance's image (old, a newer one cached, previous layout). */
   imageWarning?: string;
+  /** Why the hypervisor paused the VM (a full host disk), as the agent says it. */
+  paused?: string;
+  /** The last crash, when the restart policy gave up on the VM (a crash loop). */
+  crashLoop?: string;
+  /** What status says when the guest's disk is nearly full. */
+  guestDiskWarning?: string;
 }
 
 const GiB = 1024 ** 3;
@@ -118,6 +125,32 @@ export function evaluate(f: DoctorFacts): Check[] {
     });
   } else {
     checks.push({ id: 'agent', verdict: 'ok', message: 'stopped' });
+  }
+
+  if (f.crashLoop) {
+    checks.push({
+      id: 'vm',
+      verdict: 'fail',
+      message: `crash loop: the VM kept ending (last: ${f.crashLoop}) and its restart policy gave up`,
+      fix: `berth logs ${f.name} (the guest's console says why); then ${start}`,
+    });
+  } else if (f.paused) {
+    checks.push({
+      id: 'vm',
+      verdict: 'fail',
+      message: f.paused,
+      fix: `free space on the filesystem of ${f.diskDir}: the VM goes on by itself`,
+    });
+  } else {
+    checks.push({ id: 'vm', verdict: 'ok', message: running ? 'the VM runs' : 'no crash on record' });
+  }
+  if (f.guestDiskWarning) {
+    checks.push({
+      id: 'guest-disk',
+      verdict: 'warn',
+      message: f.guestDiskWarning,
+      fix: `${f.cli} system prune`,
+    });
   }
 
   const stale = [agent, supervisor, qemu, startLock]
@@ -259,6 +292,8 @@ export async function gatherFacts(name: string, env: NodeJS.ProcessEnv = process
   const socket = instanceFile(name, 'dockerSock');
   const cliAvailable = await runtime.host.available();
   const running = pids.agent.alive && pids.qemu.alive;
+  const agentSt = running ? await agentStatus(instanceFile(name, 'agentSock'), 3000) : undefined;
+  const crash = await crashRecord.read(name);
   let diskFreeBytes: number | undefined;
   try {
     const st = await fsp.statfs(berthHome());
@@ -291,6 +326,9 @@ export async function gatherFacts(name: string, env: NodeJS.ProcessEnv = process
     diskDir: berthHome(),
     toolsMissing: cliAvailable && runtime.host.tools ? await runtime.host.tools.missing() : undefined,
     imageWarning: await imageWarning(name, cfg),
+    paused: agentSt?.paused,
+    crashLoop: crash?.crashLoop && !running ? (crash.last?.text ?? 'unknown') : undefined,
+    guestDiskWarning: agentSt?.guest ? guestDiskWarning(agentSt.guest, name) : undefined,
   };
 }
 

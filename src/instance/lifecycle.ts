@@ -17,7 +17,7 @@ import { driverFor } from '../driver/drivers.js';
 import { runtimeFor } from '../runtime/runtimes.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import { agentStatus, agentStop, agentSuspend, followEvents } from '../agent-api/client.js';
-import type { AgentEvent, AgentStatus } from '../agent-api/events.js';
+import type { AgentEvent, AgentStatus, GuestUsage } from '../agent-api/events.js';
 import {
   acquireLock,
   ensureHome,
@@ -128,6 +128,10 @@ export interface InstanceView {
    * back what the guest discards) and, while it runs, QEMU's resident memory.
    */
   host?: { osDiskBytes: number; dataDiskBytes: number; qemuRssBytes?: number };
+  /** What the running guest says of its disk (the engine's data) and memory. */
+  guest?: GuestUsage;
+  /** Set when the guest's disk is nearly full: what to do about it. */
+  guestDiskWarning?: string;
   /** The last time the VM ended on its own (a crash), and how many restarts the last 10 minutes saw. */
   lastCrash?: { at: string; text: string; restarts: number };
   error?: string;
@@ -225,6 +229,7 @@ export async function describeInstance(
     savedState: saved
       ? { sizeBytes: Math.abs(saved.sizeBytes), savedAt: saved.savedAt, usable: saved.sizeBytes >= 0 }
       : undefined,
+    ...(st?.guest ? { guest: st.guest, guestDiskWarning: guestDiskWarning(st.guest, name) } : {}),
     ...(crashes?.last
       ? {
           lastCrash: {
@@ -244,6 +249,13 @@ export async function describeInstance(
               ? st.error
               : undefined,
   };
+}
+
+/** Pure: what to say when the guest's disk is 90 % full or more (undefined below that). */
+export function guestDiskWarning(g: GuestUsage, name: string): string | undefined {
+  if (g.diskBytes <= 0 || g.diskUsedBytes / g.diskBytes < 0.9) return undefined;
+  const pct = Math.floor((100 * g.diskUsedBytes) / g.diskBytes);
+  return `the guest's disk is ${pct}% full (${(g.diskFreeBytes / 1024 ** 3).toFixed(1)} GiB free): "docker system prune" frees what nothing uses, or grow it with "berth start ${name} --disk SIZE" (it grows, never shrinks)`;
 }
 
 /** The host agent runs under its supervisor (hostagent/supervisor.ts), which restarts it if it dies. */

@@ -17,7 +17,7 @@ import {
 import { startTestResolver } from '../support/dns.js';
 import { toolsContext } from '../support/images.js';
 import { httpGet } from '../support/net.js';
-import { pidFromFile } from '../support/proc.js';
+import { pidFromFile, rssKiB } from '../support/proc.js';
 import { waitFor } from '../support/wait.js';
 
 // Never broken: the instance heals itself after a crash of its VM, a kernel panic, a host sleep, a resolver
@@ -73,7 +73,7 @@ describe('never broken: self-healing', () => {
     if (process.getuid?.() === 0) {
       fsDir = path.join(e.root, 'fs');
       await fsp.mkdir(fsDir);
-      const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=1536m,mode=0700', 'tmpfs', fsDir], {
+      const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=2560m,mode=0700', 'tmpfs', fsDir], {
         reject: false,
       });
       if (m.exitCode === 0)
@@ -241,6 +241,75 @@ describe('never broken: self-healing', () => {
       }
     },
   );
+
+  it("status shows the guest's disk and memory; 1 GiB written and deleted, and 600 MiB freed in the guest, go back to the host", async () => {
+    const st = await berth(e, ['status', NAME]);
+    expect(st.stdout).toMatch(
+      /^in guest: disk \S+ \S+ used of \S+ \S+ \(\S+ \S+ free\), memory \S+ \S+ used of \S+ \S+$/m,
+    );
+    expect(st.stdout).toMatch(/^on host: disks use .*, the VM holds .* of memory/m);
+    const used = () => fs.statSync(file('data.qcow2')).blocks * 512;
+    const MiB = 1024 ** 2;
+    // Disk: online discard hands freed blocks back (qcow2 punches holes in its file).
+    const d0 = used();
+    await dockerOk(e, [
+      'run',
+      '--rm',
+      '-v',
+      'healdata:/data',
+      'tools:heal',
+      'dd',
+      'if=/dev/zero',
+      'of=/data/g',
+      'bs=1M',
+      'count=1024',
+      'conv=fsync',
+    ]);
+    const d1 = used();
+    expect(d1 - d0).toBeGreaterThan(900 * MiB);
+    await dockerOk(e, [
+      'run',
+      '--rm',
+      '-v',
+      'healdata:/data',
+      'tools:heal',
+      'sh',
+      '-c',
+      'rm /data/g && sync',
+    ]);
+    let t0 = Date.now();
+    await waitFor(async () => d1 - used() >= 0.9 * 1024 * MiB, 60000, 'the host file to shrink', {
+      intervalMs: 1000,
+    });
+    console.log(
+      `[heal] disk: data.qcow2 ${(d0 / MiB).toFixed(0)} → ${(d1 / MiB).toFixed(0)} → ${(used() / MiB).toFixed(0)} MiB on the host, ${seconds(t0)} s after the delete`,
+    );
+    // Memory: free page reporting hands what the guest frees back to the host.
+    const qemu = pidFromFile(file('qemu.pid'));
+    const m0 = rssKiB(qemu)! * 1024;
+    await berthOk(e, [
+      'ssh',
+      NAME,
+      '--',
+      'sh',
+      '-c',
+      'mkdir -p /run/fill && mount -t tmpfs -o size=700m tmpfs /run/fill && dd if=/dev/zero of=/run/fill/f bs=1M count=600 2>/dev/null',
+    ]);
+    const m1 = rssKiB(qemu)! * 1024;
+    // Some of it may have been resident already (memory the guest touched before and has not handed back).
+    expect(m1).toBeGreaterThan(600 * MiB);
+    await berthOk(e, ['ssh', NAME, '--', 'sh', '-c', 'rm /run/fill/f && umount /run/fill']);
+    t0 = Date.now();
+    await waitFor(
+      async () => m1 - rssKiB(qemu)! * 1024 >= 0.75 * 600 * MiB,
+      60000,
+      'QEMU to give the memory back',
+      { intervalMs: 1000 },
+    );
+    console.log(
+      `[heal] memory: QEMU RSS ${(m0 / MiB).toFixed(0)} → ${(m1 / MiB).toFixed(0)} → ${((rssKiB(qemu)! * 1024) / MiB).toFixed(0)} MiB, ${seconds(t0)} s after the guest freed 600 MiB`,
+    );
+  }, 240000);
 
   it.skipIf(process.getuid?.() !== 0)(
     'a full host disk pauses the VM and status says so; with space back it goes on by itself and no write is lost',

@@ -46,6 +46,13 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
             `on host: disks use ${approxSize(h.osDiskBytes + h.dataDiskBytes)} (data ${approxSize(h.dataDiskBytes)}, OS ${approxSize(h.osDiskBytes)})${h.qemuRssBytes !== undefined ? `, the VM holds ${approxSize(h.qemuRssBytes)} of memory (of ${formatSize(v.memory)})` : ''}`,
           );
         }
+        if (v.guest) {
+          const g = v.guest;
+          lines.push(
+            `in guest: disk ${approxSize(g.diskUsedBytes)} used of ${approxSize(g.diskBytes)} (${approxSize(g.diskFreeBytes)} free), memory ${approxSize(g.memoryUsedBytes)} used of ${approxSize(g.memoryBytes)}`,
+          );
+          if (v.guestDiskWarning) lines.push(`warning: ${v.guestDiskWarning}`);
+        }
         if (v.savedState) {
           lines.push(
             `saved:   ${formatSize(v.savedState.sizeBytes)} state from ${v.savedState.savedAt}${v.savedState.usable ? ' (next start resumes from it)' : ' (incomplete: next start boots cold)'}`,

@@ -21,6 +21,7 @@ export const dockerRuntime: ContainerRuntime = {
     newer: { suite: 'forky', packages: ['docker.io', 'containerd', 'runc'] },
     overlay: 'docker',
     engineSocket: '/run/docker.sock',
+    dataDir: '/var/lib/docker',
   },
   ping: pingEngine,
   engineConfig: (cfg, imageStore) => daemonJson(cfg.docker, imageStore === 'containerd'),
