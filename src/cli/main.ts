@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { BerthError, exitCodeFor } from '../util/errors.js';
+import { registerAutostart } from './commands/autostart.js';
 import { registerCli } from './commands/cli.js';
 import { registerDelete } from './commands/delete.js';
 import { registerDoctor } from './commands/doctor.js';
@@ -52,6 +53,7 @@ registerSsh(program, run);
 registerLogs(program, run);
 registerImage(program, run);
 registerCli(program, run);
+registerAutostart(program, run);
 
 try {
   await program.parseAsync(process.argv);

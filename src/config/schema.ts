@@ -252,6 +252,12 @@ export const instanceConfigSchema = z
      * no never does.
      */
     restart: z.enum(RESTART_POLICIES).default('on-failure'),
+    /**
+     * Point Docker's default socket (/var/run/docker.sock) at this instance while it runs, for tools that know
+     * no contexts and read no DOCKER_HOST. Off by default: it needs a writable /var/run, and it is the one
+     * place two engines could be confused.
+     */
+    systemSocket: z.boolean().default(false),
     /** How host folders are shared into the guest (virtio-9p is built into QEMU). */
     mountType: z.enum(MOUNT_TYPES).default('9p'),
     /** Host folders shared into the guest; default: the home directory, writable, at the same path. */

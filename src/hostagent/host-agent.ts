@@ -6,6 +6,7 @@ import type { PortStatus } from '../agent-api/ports.js';
 import type { Driver, VmControl, VmEvent, VmWatch } from '../driver/driver.js';
 import { discardSavedState } from '../instance/saved-state.js';
 import { controlSpecFor } from '../instance/vm-spec.js';
+import { linkSystemSocket, SYSTEM_SOCKET, unlinkSystemSocket } from '../instance/system-socket.js';
 import { FILES } from '../store/filenames.js';
 import { pidAlive } from '../store/instance-store.js';
 import { instanceFile } from '../store/paths.js';
@@ -209,6 +210,7 @@ export class HostAgent {
     this.error = undefined;
     void link.startShareEvents();
     this.watchUsage(link);
+    if (launch.cfg.systemSocket) await this.linkSystemSocket();
     this.events.emit({
       type: 'ready',
       socket: instanceFile(this.name, 'dockerSock'),
@@ -281,6 +283,18 @@ export class HostAgent {
       this.log.warn('QEMU exited');
       void this.vmEnded();
     }, this.deps.watchIntervalMs ?? 500);
+  }
+
+  /** The YAML's `systemSocket: true`: Docker's default socket points at this instance while it runs. */
+  private async linkSystemSocket(): Promise<void> {
+    try {
+      if ((await linkSystemSocket(instanceFile(this.name, 'dockerSock'))) === 'linked')
+        this.events.notice(`${SYSTEM_SOCKET} now points at this instance (systemSocket: true)`);
+    } catch (err) {
+      const e = err instanceof BerthError ? err : new BerthError('INTERNAL', errorMessage(err));
+      this.log.warn({ err }, 'cannot link the system socket');
+      this.events.notice(`systemSocket: ${e.message}${e.hint ? `; ${e.hint}` : ''}`);
+    }
   }
 
   /** Asks the guest for its disk and memory now and every USAGE_INTERVAL_MS, for `berth status` and doctor. */
@@ -496,8 +510,12 @@ export class HostAgent {
     this.api?.close();
     await fsp.rm(instanceFile(this.name, 'agentSock'), { force: true });
     await fsp.rm(instanceFile(this.name, 'agentPid'), { force: true });
-    if (!pidAlive(this.runtime?.qemuPid))
+    if (!pidAlive(this.runtime?.qemuPid)) {
       await fsp.rm(instanceFile(this.name, 'dockerSock'), { force: true });
+      await unlinkSystemSocket(instanceFile(this.name, 'dockerSock')).catch((err: unknown) =>
+        this.log.warn({ err }, `cannot remove ${SYSTEM_SOCKET}`),
+      );
+    }
     this.deps.exit(code);
   }
 }

@@ -33,6 +33,7 @@ import { instanceDir, instanceFile } from '../store/paths.js';
 import { BerthError } from '../util/errors.js';
 import { retryUntil } from '../util/retry.js';
 import { controlSpecFor } from './vm-spec.js';
+import { systemSocketState, unlinkSystemSocket, SYSTEM_SOCKET } from './system-socket.js';
 import { readSavedState } from './saved-state.js';
 import { diskLayout, imageAgeDays, upgradeNotice, type DiskLayout } from './upgrade.js';
 import { loadImage } from '../image/cache.js';
@@ -128,6 +129,8 @@ export interface InstanceView {
    * back what the guest discards) and, while it runs, QEMU's resident memory.
    */
   host?: { osDiskBytes: number; dataDiskBytes: number; qemuRssBytes?: number };
+  /** With `systemSocket: true`: whether Docker's default socket points at this instance, or what holds it. */
+  systemSocket?: { path: string; state: string };
   /** What the running guest says of its disk (the engine's data) and memory. */
   guest?: GuestUsage;
   /** Set when the guest's disk is nearly full: what to do about it. */
@@ -229,6 +232,16 @@ export async function describeInstance(
     savedState: saved
       ? { sizeBytes: Math.abs(saved.sizeBytes), savedAt: saved.savedAt, usable: saved.sizeBytes >= 0 }
       : undefined,
+    ...(opts.details && cfg.systemSocket
+      ? {
+          systemSocket: {
+            path: SYSTEM_SOCKET,
+            state: await systemSocketState(instanceFile(name, 'dockerSock'))
+              .then((s) => s.kind)
+              .catch((err: unknown) => `unreadable (${(err as Error).message})`),
+          },
+        }
+      : {}),
     ...(st?.guest ? { guest: st.guest, guestDiskWarning: guestDiskWarning(st.guest, name) } : {}),
     ...(crashes?.last
       ? {
@@ -409,6 +422,7 @@ export async function deleteInstance(name: string, force: boolean): Promise<void
     await stopInstance(name, true);
   }
   await killLeftoverVm(name);
+  await unlinkSystemSocket(instanceFile(name, 'dockerSock')).catch(() => undefined); // its agent normally did
   await fsp.rm(instanceDir(name), { recursive: true, force: true });
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import Docker from 'dockerode';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -28,6 +29,8 @@ const PORT = 18190;
 let e: Env;
 let fsDir: string | undefined; // the tmpfs BERTH_HOME lives on, when mounted
 let shared: string;
+let systemSocket = false;
+const SYSTEM_SOCKET = '/var/run/docker.sock';
 
 interface StatusJson {
   status: string;
@@ -37,6 +40,13 @@ interface StatusJson {
 }
 const status = async () => JSON.parse((await berth(e, ['status', NAME, '--json'])).stdout) as StatusJson;
 const file = (f: string) => path.join(e.home, NAME, f);
+const isLink = (p: string) => {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+};
 const seconds = (t0: number) => ((Date.now() - t0) / 1000).toFixed(2);
 
 /**
@@ -83,7 +93,14 @@ describe('never broken: self-healing', () => {
     // A shared folder of its own (not hidden: berth wakes no watchers in hidden folders such as ~/.cache).
     shared = path.join(e.root, 'share');
     await fsp.mkdir(path.join(shared, 'w'), { recursive: true });
-    await writeConfig(e, NAME, `mounts:\n  - location: ${shared}\n    writable: true\n`);
+    // As root (CI), Docker's default socket is linked to the instance (opt-in), unless the host has its own.
+    systemSocket = process.getuid?.() === 0 && !fs.existsSync(SYSTEM_SOCKET);
+    await writeConfig(
+      e,
+      NAME,
+      `mounts:\n  - location: ${shared}\n    writable: true\nsystemSocket: ${systemSocket}\n`,
+    );
+    e = { ...e, env: { ...e.env, XDG_CONFIG_HOME: path.join(e.root, 'config') } };
     await berthOk(e, ['start', NAME, '--cpus', '2', '--memory', '1GiB']);
     await dockerOk(e, ['build', '-q', '-t', 'tools:heal', await toolsContext()]);
     await dockerOk(e, [
@@ -385,6 +402,7 @@ describe('never broken: self-healing', () => {
     expect(text.stdout).toMatch(/status: +CrashLoop/);
 
     await fsp.rename(file('disk.qcow2.keep'), file('disk.qcow2'));
+    if (systemSocket) expect(fs.existsSync(SYSTEM_SOCKET)).toBe(false); // the agent that gave up unlinked it
     await berthOk(e, ['start', NAME]);
     const after = await status();
     expect(after.status).toBe('Running');
@@ -393,4 +411,50 @@ describe('never broken: self-healing', () => {
       (await docker(e, ['run', '--rm', '-v', 'healdata:/data', 'tools:heal', 'cat', '/data/f'])).stdout,
     ).toBe('kept');
   }, 360000);
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'systemSocket: true links /var/run/docker.sock to the instance while it runs: an SDK with no settings finds the engine',
+    async () => {
+      expect(systemSocket, 'a host with its own /var/run/docker.sock').toBe(true);
+      expect(fs.readlinkSync(SYSTEM_SOCKET)).toBe(file('docker.sock'));
+      expect((await berth(e, ['status', NAME])).stdout).toMatch(
+        /^system socket: \/var\/run\/docker\.sock points at this instance$/m,
+      );
+      // dockerode's default (what many tools use): no context, no DOCKER_HOST.
+      const sdk = new Docker({ socketPath: SYSTEM_SOCKET });
+      const v = await sdk.version();
+      expect(Number(v.Version.split('.')[0])).toBeGreaterThanOrEqual(28);
+      expect((await sdk.listVolumes()).Volumes.map((x) => x.Name)).toContain('healdata');
+      await berthOk(e, ['stop', NAME]);
+      expect(fs.existsSync(SYSTEM_SOCKET) || isLink(SYSTEM_SOCKET)).toBe(false);
+    },
+  );
+
+  it('autostart: with no systemd here, an XDG autostart entry whose command starts the instance; disable removes it', async () => {
+    await berth(e, ['stop', NAME]);
+    const en = await berthOk(e, ['autostart', 'enable', NAME]);
+    expect(en.stdout).toMatch(/XDG autostart/);
+    const entry = path.join(e.root, 'config', 'autostart', `berth-${NAME}.desktop`);
+    const exec = /^Exec=(.*)$/m.exec(await fsp.readFile(entry, 'utf8'))![1]!;
+    expect((await berth(e, ['autostart', 'status', NAME])).stdout).toBe(`XDG autostart: ${entry}`);
+    // What the desktop session does at login: run the Exec line (its quoting is the shell's double quotes).
+    const login = await execa('sh', ['-c', exec], {
+      // A login session's environment (as root, CI also needs berth's consent; docker's config stays the test's).
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        BERTH_ALLOW_ROOT: '1',
+        DOCKER_CONFIG: e.dockerConfig,
+      },
+      extendEnv: false,
+      reject: false,
+    });
+    expect(login.exitCode, login.stderr).toBe(0);
+    expect((await status()).status).toBe('Running');
+    await berthOk(e, ['autostart', 'disable', NAME]);
+    expect(fs.existsSync(entry)).toBe(false);
+    const st = await berth(e, ['autostart', 'status', NAME]);
+    expect(st.code).toBe(1);
+    expect(st.stdout).toMatch(/does not start at login/);
+  });
 });

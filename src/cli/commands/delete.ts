@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { deleteInstance, instanceRuntime } from '../../instance/lifecycle.js';
+import { disableAutostart } from '../../instance/autostart.js';
 import { info } from '../output.js';
 
 export function registerDelete(program: Command, run: (fn: () => Promise<void>) => Promise<void>): void {
@@ -18,6 +19,8 @@ export function registerDelete(program: Command, run: (fn: () => Promise<void>) 
           if (c.wasCurrent)
             info(`notice: ${host.noun} "${host.name(name)}" was current; switched to "default"`);
         }
+        for (const f of await disableAutostart(name, { onlyOurs: true }))
+          info(`removed its autostart entry ${f}`);
         info(`instance "${name}" deleted`);
       }),
     );

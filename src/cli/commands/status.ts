@@ -53,6 +53,17 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
           );
           if (v.guestDiskWarning) lines.push(`warning: ${v.guestDiskWarning}`);
         }
+        if (v.systemSocket) {
+          const s = v.systemSocket;
+          const says: Record<string, string> = {
+            ours: 'points at this instance',
+            absent: 'not there (linked while the instance runs)',
+            'stale-link': 'a link to nothing (replaced at the next start)',
+            'other-link': 'points at another engine',
+            native: "the host's own Docker Engine's (berth leaves it alone)",
+          };
+          lines.push(`system socket: ${s.path} ${says[s.state] ?? s.state}`);
+        }
         if (v.savedState) {
           lines.push(
             `saved:   ${formatSize(v.savedState.sizeBytes)} state from ${v.savedState.savedAt}${v.savedState.usable ? ' (next start resumes from it)' : ' (incomplete: next start boots cold)'}`,
