@@ -147,4 +147,28 @@ describe('berth doctor: evaluate', () => {
     });
     expect(evaluate(healthy()).find((c) => c.id === 'guest-disk')).toBeUndefined();
   });
+
+  it('guest ports that could not be forwarded: a warning naming each, with the fix', () => {
+    const f = {
+      ...healthy(),
+      portProblems: [
+        {
+          proto: 'tcp' as const,
+          guestPort: 5432,
+          guestBind: 'any' as const,
+          hostIP: '127.0.0.1',
+          hostPort: 5432,
+          state: 'conflict' as const,
+          reason: 'address in use',
+        },
+      ],
+    };
+    const c = evaluate(f).find((x) => x.id === 'ports')!;
+    expect(c).toMatchObject({ verdict: 'warn' });
+    expect(c.message).toBe(
+      '1 guest port not forwarded: tcp 5432 → 127.0.0.1:5432 (conflict: address in use)',
+    );
+    expect(c.fix).toMatch(/portForwards rule/);
+    expect(evaluate(healthy()).find((x) => x.id === 'ports')).toMatchObject({ verdict: 'ok' });
+  });
 });

@@ -5,7 +5,8 @@ import { driverFor } from '../driver/drivers.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
 import { berthHome, instanceFile } from '../store/paths.js';
 import { crashRecord, runtimeRecord } from '../store/records.js';
-import { agentStatus } from '../agent-api/client.js';
+import { agentPorts, agentStatus } from '../agent-api/client.js';
+import type { PortStatus } from '../agent-api/ports.js';
 import type { InstanceConfig } from '../config/schema.js';
 import { errorMessage } from '../util/errors.js';
 import { describeImage, guestDiskWarning, instanceRuntime } from './lifecycle.js';
@@ -57,6 +58,8 @@ export interface DoctorFacts {
   crashLoop?: string;
   /** What status says when the guest's disk is nearly full. */
   guestDiskWarning?: string;
+  /** The guest's listeners that could not be forwarded (host port taken, privileged, failed); running only. */
+  portProblems?: PortStatus[];
 }
 
 const GiB = 1024 ** 3;
@@ -143,6 +146,22 @@ export function evaluate(f: DoctorFacts): Check[] {
     });
   } else {
     checks.push({ id: 'vm', verdict: 'ok', message: running ? 'the VM runs' : 'no crash on record' });
+  }
+  if (f.portProblems?.length) {
+    const list = f.portProblems
+      .map(
+        (p) =>
+          `${p.proto} ${p.guestPort}${p.hostPort ? ` → ${p.hostIP ?? '127.0.0.1'}:${p.hostPort}` : ''} (${p.state}${p.reason ? `: ${p.reason}` : ''})`,
+      )
+      .join('; ');
+    checks.push({
+      id: 'ports',
+      verdict: 'warn',
+      message: `${f.portProblems.length} guest port${f.portProblems.length === 1 ? '' : 's'} not forwarded: ${list}`,
+      fix: `free the host port, or map it elsewhere with a portForwards rule in berth.yaml (see berth ports ${f.name})`,
+    });
+  } else if (running) {
+    checks.push({ id: 'ports', verdict: 'ok', message: 'every guest port berth forwards is forwarded' });
   }
   if (f.guestDiskWarning) {
     checks.push({
@@ -329,6 +348,11 @@ export async function gatherFacts(name: string, env: NodeJS.ProcessEnv = process
     paused: agentSt?.paused,
     crashLoop: crash?.crashLoop && !running ? (crash.last?.text ?? 'unknown') : undefined,
     guestDiskWarning: agentSt?.guest ? guestDiskWarning(agentSt.guest, name) : undefined,
+    portProblems: running
+      ? (await agentPorts(instanceFile(name, 'agentSock')).catch(() => [])).filter(
+          (p) => p.state === 'conflict' || p.state === 'failed' || p.state === 'privileged',
+        )
+      : undefined,
   };
 }
 
