@@ -98,4 +98,13 @@ subtest 'a failed engine: found in the boot record, its reason in its log' => su
   is(length(engine_failure('x' x 5000)), 1000, 'bounded');
 };
 
+subtest 'usage: df of a directory and the memory, as five numbers; nothing for what it cannot read' => sub {
+  my $mem = "MemTotal:        1004412 kB\nMemFree:          5000 kB\nMemAvailable:     704412 kB\n";
+  like(usage('/', $mem), qr/\A\d+ \d+ \d+ 1004412 704412\z/, 'the root file system');
+  is(usage('/no/such/dir', $mem), '', 'a missing directory');
+  is(usage('relative', $mem), '', 'not an absolute path');
+  is(usage("/tmp\n/etc", $mem), '', 'no newline');
+  is(usage('/', "MemTotal: lots\n"), '', 'meminfo without the fields');
+};
+
 done_testing;

@@ -29,19 +29,22 @@ export interface GuestUsage {
   at: string;
 }
 
-/** Pure: `df -B1 --output=size,used,avail DIR` followed by /proc/meminfo, as the guest prints them. */
-export function parseGuestUsage(text: string, at: Date): GuestUsage | undefined {
-  const df = /^\s*(\d+)\s+(\d+)\s+(\d+)\s*$/m.exec(text);
-  const total = /^MemTotal:\s+(\d+) kB$/m.exec(text);
-  const avail = /^MemAvailable:\s+(\d+) kB$/m.exec(text);
-  if (!df || !total || !avail) return undefined;
-  const n = (s: string) => Math.min(Number(s), Number.MAX_SAFE_INTEGER);
+/**
+ * Pure: the guest's `usage` answer (guest/PROTOCOL.md): the engine's file system in bytes (size, used,
+ * available) and MemTotal, MemAvailable in kB. Anything else is no answer (the guest is not trusted).
+ */
+export function parseGuestUsage(payload: string, at: Date): GuestUsage | undefined {
+  const m = /^(\d{1,20}) (\d{1,20}) (\d{1,20}) (\d{1,20}) (\d{1,20})$/.exec(payload.trim());
+  if (!m) return undefined;
+  const [size, used, avail, total, free] = m
+    .slice(1)
+    .map((s) => Math.min(Number(s), Number.MAX_SAFE_INTEGER));
   return {
-    diskBytes: n(df[1]!),
-    diskUsedBytes: n(df[2]!),
-    diskFreeBytes: n(df[3]!),
-    memoryBytes: n(total[1]!) * 1024,
-    memoryUsedBytes: Math.max(0, n(total[1]!) - n(avail[1]!)) * 1024,
+    diskBytes: size!,
+    diskUsedBytes: used!,
+    diskFreeBytes: avail!,
+    memoryBytes: Math.min(total! * 1024, Number.MAX_SAFE_INTEGER),
+    memoryUsedBytes: Math.max(0, total! - free!) * 1024,
     at: at.toISOString(),
   };
 }

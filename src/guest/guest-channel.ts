@@ -225,6 +225,16 @@ export class GuestChannel {
     return r === undefined ? undefined : r.slice(6).split(/\s+/).filter(Boolean);
   }
 
+  /**
+   * `usage DIR`: what the guest says of the file system holding DIR and of its memory, as it said it ("size used
+   * avail memtotal memavailable"; parseGuestUsage reads it); undefined without an answer.
+   */
+  async usage(dir: string, timeoutMs = 5000): Promise<string | undefined> {
+    this.send(`usage ${dir}`);
+    const r = await this.waitLine((l) => l === 'usage' || l.startsWith('usage '), timeoutMs);
+    return r?.slice(6);
+  }
+
   private async request(cmd: 'unmount' | 'mount', timeoutMs: number): Promise<string | undefined> {
     this.send(cmd);
     const r = await this.waitLine((l) => l === `ok ${cmd}` || l.startsWith(`err ${cmd}`), timeoutMs);

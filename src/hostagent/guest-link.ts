@@ -12,7 +12,6 @@ import { BerthError } from '../util/errors.js';
 import { laps } from '../util/laps.js';
 import type { Logger } from '../util/logger.js';
 import { retryUntil, systemClock, type Clock } from '../util/retry.js';
-import { shellQuote } from '../util/shell-quote.js';
 import type { EventLog } from './event-log.js';
 import { GuestSession } from './guest-session.js';
 import type { Launch } from './vm-launcher.js';
@@ -259,13 +258,16 @@ export class GuestLink {
       .catch((err) => this.log.warn({ err }, 'guest sync failed'));
   }
 
-  /** The guest's disk (where the engine keeps its state) and memory, as it sees them; undefined if it cannot say. */
+  /**
+   * The guest's disk (where the engine keeps its state) and memory, as it sees them, over the guest channel
+   * (an SSH command would run the login shell's rc files, the host user's own when the home share is /root);
+   * undefined from a guest too old to say (protocol < 4) or one that cannot.
+   */
   async guestUsage(): Promise<GuestUsage | undefined> {
-    const dir = shellQuote(this.runtime.guest.dataDir);
-    const r = await this.session
-      ?.exec(`df -B1 --output=size,used,avail ${dir} && cat /proc/meminfo`, 10000)
-      .catch(() => undefined);
-    return r?.code === 0 ? parseGuestUsage(r.stdout.slice(0, 64 * 1024), new Date()) : undefined;
+    const ch = this.channel;
+    if (!ch || ch.version < 4) return undefined;
+    const payload = await ch.usage(this.runtime.guest.dataDir);
+    return payload === undefined ? undefined : parseGuestUsage(payload, new Date());
   }
 
   /** Connected enough to suspend: the SSH session is up. */
