@@ -11,17 +11,8 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
-import {
-  BERTH_BIN,
-  berth,
-  berthOk,
-  docker,
-  dockerOk,
-  makeEnv,
-  REPO,
-  writeConfig,
-} from '../test/support/env.js';
+import { berth, berthOk, docker, dockerOk, makeEnv, REPO, writeConfig } from '../test/support/env.js';
+import { guestClockBehind, simulateHostSleep } from '../test/support/host-sleep.js';
 import { busyboxContext } from '../test/support/images.js';
 import { httpGet } from '../test/support/net.js';
 import { pidFromFile, processesMatching, rssKiB } from '../test/support/proc.js';
@@ -67,6 +58,21 @@ async function footprint() {
   };
 }
 
+/** A container that reads the shared folder (and so holds it). */
+async function startReader(): Promise<void> {
+  await dockerOk(e, [
+    'run',
+    '-d',
+    '--name',
+    'reader',
+    '-v',
+    `${shared}:/s:ro`,
+    'bb:soak',
+    'sleep',
+    '1000000',
+  ]);
+}
+
 async function works(): Promise<{ engine: boolean; port: boolean; share: boolean }> {
   const engine = (await docker(e, ['version'])).code === 0;
   const port =
@@ -110,43 +116,22 @@ async function main(): Promise<void> {
     '-c',
     'echo served > /index.html && httpd -f -p 80 -h /',
   ]);
-  // The share in use by a container: a sync'd share would block suspend, a plain one is unmounted and back.
-  await dockerOk(e, ['run', '-d', '--name', 'reader', '--restart', 'always', 'bb:soak', 'sleep', '1000000']);
-  await docker(e, ['rm', '-f', 'reader']);
-  await dockerOk(e, [
-    'run',
-    '-d',
-    '--name',
-    'reader',
-    '-v',
-    `${shared}:/s:ro`,
-    'bb:soak',
-    'sleep',
-    '1000000',
-  ]);
+  // The share in use by a container (a plain share is unmounted for a suspend and mounted again after).
+  await startReader();
   const rows: Array<Record<string, unknown>> = [];
   const before = await footprint();
   log(`before: ${JSON.stringify(before)}`);
 
-  for (let i = 1; i <= CYCLES; i++) {
+  /** One cycle: `berth <down>` then `berth start`, the reader back, then what works and what berth holds. */
+  const cycle = async (kind: string, i: number, down: 'suspend' | 'stop') => {
     // The reader holds the share: suspend refuses while it runs (by design), so it goes and comes back.
     await docker(e, ['rm', '-f', 'reader']);
     const t0 = Date.now();
-    const s = await berth(e, ['suspend', NAME]);
+    const s = await berth(e, [down, NAME]);
     const r = await berth(e, ['start', NAME]);
-    await dockerOk(e, [
-      'run',
-      '-d',
-      '--name',
-      'reader',
-      '-v',
-      `${shared}:/s:ro`,
-      'bb:soak',
-      'sleep',
-      '1000000',
-    ]);
+    await startReader();
     const row = {
-      kind: 'suspend/resume',
+      kind,
       i,
       ok: s.code === 0 && r.code === 0,
       seconds: (Date.now() - t0) / 1000,
@@ -155,40 +140,12 @@ async function main(): Promise<void> {
     };
     rows.push(row);
     log(JSON.stringify(row));
-  }
-  for (let i = 1; i <= RESTARTS; i++) {
-    const t0 = Date.now();
-    const s = await berth(e, ['stop', NAME]);
-    const r = await berth(e, ['start', NAME]);
-    await docker(e, ['rm', '-f', 'reader']);
-    await dockerOk(e, [
-      'run',
-      '-d',
-      '--name',
-      'reader',
-      '-v',
-      `${shared}:/s:ro`,
-      'bb:soak',
-      'sleep',
-      '1000000',
-    ]);
-    const row = {
-      kind: 'stop/start',
-      i,
-      ok: s.code === 0 && r.code === 0,
-      seconds: (Date.now() - t0) / 1000,
-      ...(await works()),
-      ...(await footprint()),
-    };
-    rows.push(row);
-    log(JSON.stringify(row));
-  }
+  };
+  for (let i = 1; i <= CYCLES; i++) await cycle('suspend/resume', i, 'suspend');
+  for (let i = 1; i <= RESTARTS; i++) await cycle('stop/start', i, 'stop');
 
   log(`simulated host sleep: every berth process and QEMU stopped for ${SLEEP_MIN} min`);
-  const pids = ['ha-supervisor.pid', 'ha.pid', 'qemu.pid'].map((f) => pidFromFile(file(f))!);
-  for (const p of pids) process.kill(p, 'SIGSTOP');
-  await new Promise((ok) => setTimeout(ok, SLEEP_MIN * 60_000));
-  for (const p of pids) process.kill(p, 'SIGCONT');
+  await simulateHostSleep(e, NAME, SLEEP_MIN * 60_000);
   const wake = Date.now();
   await waitFor(async () => (await docker(e, ['version'])).code === 0, 60000, 'docker after wake', {
     intervalMs: 50,
@@ -196,12 +153,7 @@ async function main(): Promise<void> {
   const dockerS = (Date.now() - wake) / 1000;
   await waitFor(() => httpGet(PORT, '/index.html'), 60000, 'the port after wake', { intervalMs: 50 });
   const portS = (Date.now() - wake) / 1000;
-  const child = execa(process.execPath, [BERTH_BIN, 'ssh', NAME, '--', 'date', '+%s.%N'], {
-    env: e.env,
-    extendEnv: false,
-  });
-  const arrived = new Promise<number>((ok) => child.stdout!.once('data', () => ok(Date.now())));
-  const clockBehindS = ((await arrived) - Number(String((await child).stdout).trim()) * 1000) / 1000;
+  const clockBehindS = await guestClockBehind(e, NAME);
   const sleep = { minutes: SLEEP_MIN, dockerS, portS, clockBehindS, ...(await works()) };
   log(`after the sleep: ${JSON.stringify(sleep)}`);
   const after = await footprint();

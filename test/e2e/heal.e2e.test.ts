@@ -5,19 +5,11 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  BERTH_BIN,
-  berth,
-  berthOk,
-  docker,
-  dockerOk,
-  makeEnv,
-  writeConfig,
-  type Env,
-} from '../support/env.js';
+import { berth, berthOk, docker, dockerOk, makeEnv, writeConfig, type Env } from '../support/env.js';
 import { startTestResolver } from '../support/dns.js';
 import { toolsContext } from '../support/images.js';
 import { httpGet } from '../support/net.js';
+import { guestClockBehind, simulateHostSleep } from '../support/host-sleep.js';
 import { pidFromFile, rssKiB } from '../support/proc.js';
 import { waitFor } from '../support/wait.js';
 
@@ -47,22 +39,9 @@ const isLink = (p: string) => {
     return false;
   }
 };
+/** docker run arguments for a throwaway container with the test's volume at /data. */
+const withData = (...cmd: string[]) => ['run', '--rm', '-v', 'healdata:/data', 'tools:heal', ...cmd];
 const seconds = (t0: number) => ((Date.now() - t0) / 1000).toFixed(2);
-
-/**
- * How far the guest's clock is behind the host's (seconds; negative: ahead). The guest prints its time and the
- * host notes when the line arrives: the error is the line's trip from the guest (milliseconds), not the
- * seconds an ssh login takes.
- */
-async function clockOffset(): Promise<number> {
-  const child = execa(process.execPath, [BERTH_BIN, 'ssh', NAME, '--', 'date', '+%s.%N'], {
-    env: e.env,
-    extendEnv: false,
-  });
-  const arrived = new Promise<number>((resolve) => child.stdout!.once('data', () => resolve(Date.now())));
-  const r = await child;
-  return ((await arrived) - Number(String(r.stdout).trim()) * 1000) / 1000;
-}
 
 /** Waits for the engine to answer through the host socket again; returns the seconds it took. */
 async function engineBack(t0: number, timeoutMs: number, what: string): Promise<string> {
@@ -103,16 +82,7 @@ describe('never broken: self-healing', () => {
     e = { ...e, env: { ...e.env, XDG_CONFIG_HOME: path.join(e.root, 'config') } };
     await berthOk(e, ['start', NAME, '--cpus', '2', '--memory', '1GiB']);
     await dockerOk(e, ['build', '-q', '-t', 'tools:heal', await toolsContext()]);
-    await dockerOk(e, [
-      'run',
-      '--rm',
-      '-v',
-      'healdata:/data',
-      'tools:heal',
-      'sh',
-      '-c',
-      'echo kept > /data/f && sync',
-    ]);
+    await dockerOk(e, withData('sh', '-c', 'echo kept > /data/f && sync'));
     // A service that Docker itself brings back when its engine starts again.
     await dockerOk(e, [
       'run',
@@ -150,9 +120,7 @@ describe('never broken: self-healing', () => {
     expect(st.qemuPid).not.toBe(before);
     expect(st.lastCrash?.text).toMatch(/^QEMU died without shutting the VM down/);
     expect(st.lastCrash?.restarts).toBe(1);
-    expect(
-      (await docker(e, ['run', '--rm', '-v', 'healdata:/data', 'tools:heal', 'cat', '/data/f'])).stdout,
-    ).toBe('kept');
+    expect((await docker(e, withData('cat', '/data/f'))).stdout).toBe('kept');
     expect(
       await waitFor(() => httpGet(PORT, '/index.html'), 30000, 'the published port after the restart'),
     ).toBe('served\n');
@@ -192,14 +160,7 @@ describe('never broken: self-healing', () => {
       10000,
       'a file event before the sleep',
     );
-    const pids = ['ha-supervisor.pid', 'ha.pid', 'qemu.pid'].map((f) => pidFromFile(file(f))!);
-    expect(pids.every(Boolean)).toBe(true);
-    for (const p of pids) process.kill(p, 'SIGSTOP');
-    try {
-      await new Promise((r) => setTimeout(r, 120000));
-    } finally {
-      for (const p of pids) process.kill(p, 'SIGCONT');
-    }
+    await simulateHostSleep(e, NAME, 120000);
     const t0 = Date.now();
     await waitFor(async () => (await docker(e, ['version'])).code === 0, 10000, 'docker after wake', {
       intervalMs: 50,
@@ -225,7 +186,7 @@ describe('never broken: self-healing', () => {
       'the file event after wake',
     );
     const eventS = seconds(t0);
-    const offset = await clockOffset();
+    const offset = await guestClockBehind(e, NAME);
     console.log(
       `[heal] after a 120 s sleep: docker ${dockerS} s, port ${portS} s, bind mount ${bindS} s, file event ${eventS} s after wake; guest clock ${offset >= 0 ? 'behind' : 'ahead'} by ${Math.abs(offset).toFixed(3)} s`,
     );
@@ -269,31 +230,10 @@ describe('never broken: self-healing', () => {
     const MiB = 1024 ** 2;
     // Disk: online discard hands freed blocks back (qcow2 punches holes in its file).
     const d0 = used();
-    await dockerOk(e, [
-      'run',
-      '--rm',
-      '-v',
-      'healdata:/data',
-      'tools:heal',
-      'dd',
-      'if=/dev/zero',
-      'of=/data/g',
-      'bs=1M',
-      'count=1024',
-      'conv=fsync',
-    ]);
+    await dockerOk(e, withData('dd', 'if=/dev/zero', 'of=/data/g', 'bs=1M', 'count=1024', 'conv=fsync'));
     const d1 = used();
     expect(d1 - d0).toBeGreaterThan(900 * MiB);
-    await dockerOk(e, [
-      'run',
-      '--rm',
-      '-v',
-      'healdata:/data',
-      'tools:heal',
-      'sh',
-      '-c',
-      'rm /data/g && sync',
-    ]);
+    await dockerOk(e, withData('sh', '-c', 'rm /data/g && sync'));
     let t0 = Date.now();
     await waitFor(async () => d1 - used() >= 0.9 * 1024 * MiB, 60000, 'the host file to shrink', {
       intervalMs: 1000,
@@ -371,7 +311,7 @@ describe('never broken: self-healing', () => {
       expect((await docker(e, ['wait', id])).stdout.trim()).toBe('0');
       expect((await docker(e, ['logs', id])).stdout).toContain(want);
       await docker(e, ['rm', id]);
-      await dockerOk(e, ['run', '--rm', '-v', 'healdata:/data', 'tools:heal', 'rm', '/data/big']);
+      await dockerOk(e, withData('rm', '/data/big'));
     },
     240000,
   );
@@ -407,9 +347,7 @@ describe('never broken: self-healing', () => {
     const after = await status();
     expect(after.status).toBe('Running');
     expect(after.lastCrash?.restarts).toBe(0); // a start by the user clears the count
-    expect(
-      (await docker(e, ['run', '--rm', '-v', 'healdata:/data', 'tools:heal', 'cat', '/data/f'])).stdout,
-    ).toBe('kept');
+    expect((await docker(e, withData('cat', '/data/f'))).stdout).toBe('kept');
   }, 360000);
 
   it.skipIf(process.getuid?.() !== 0)(
