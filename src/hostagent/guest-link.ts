@@ -67,14 +67,6 @@ export class GuestLink {
     this.channel = channel;
     await channel.connect(30000, this.stopped);
     const target = await GuestSession.targetFor(this.name, spec.sshPort);
-    // After a resume the guest's clock stood still while it was suspended: set it from the host's at once,
-    // over the guest channel, while SSH connects. Shared folders were unmounted for the suspend.
-    // A cold boot takes the RTC's whole seconds: set it to the host's millisecond once the guest answers (off
-    // the ready path: the engine takes longer).
-    const clockFix =
-      mode === 'resumed'
-        ? Promise.all([this.syncGuestClock(), this.remountShares()])
-        : channel.waitReady(BOOT_TIMEOUT_MS, this.stopped).then(() => this.syncGuestClock());
     const portsReady = this.startPortForwarding();
     // The guest says it is ready, and which channel protocol it speaks (older images: 1). A resumed or
     // running guest answers at once: SSH connects meanwhile instead of after it (the warm-start path).
@@ -85,6 +77,14 @@ export class GuestLink {
         );
       }
     });
+    // After a resume the guest's clock stood still while it was suspended: set it from the host's at once,
+    // over the guest channel, while SSH connects. Shared folders were unmounted for the suspend.
+    // A cold boot takes the RTC's whole seconds: set it to the host's millisecond once the guest answers (off
+    // the ready path: the engine takes longer).
+    const clockFix =
+      mode === 'resumed'
+        ? Promise.all([this.syncGuestClock(), this.remountShares()])
+        : hello.then(() => this.syncGuestClock());
     // SSH connects while the guest boots (sshd is up seconds before the engine), so the session is ready
     // when the engine is; on a cold boot it keeps trying for as long as the boot may take.
     this.forwarder = new EngineSocketForwarder(

@@ -9,7 +9,7 @@ import { controlSpecFor } from '../instance/vm-spec.js';
 import { linkSystemSocket, SYSTEM_SOCKET, unlinkSystemSocket } from '../instance/system-socket.js';
 import { FILES } from '../store/filenames.js';
 import { pidAlive } from '../store/instance-store.js';
-import { instanceFile } from '../store/paths.js';
+import { instanceDir, instanceFile } from '../store/paths.js';
 import { crashRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
 import { BerthError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -374,7 +374,7 @@ export class HostAgent {
   private async freeBytes(): Promise<number | undefined> {
     try {
       if (this.deps.freeBytes) return await this.deps.freeBytes();
-      const st = await fsp.statfs(instanceFile(this.name, 'disk').replace(/[^/]+$/, ''));
+      const st = await fsp.statfs(instanceDir(this.name));
       return st.bavail * st.bsize;
     } catch {
       return undefined;
