@@ -7,6 +7,7 @@ import tseslint from 'typescript-eslint';
  */
 const ROOMS = {
   cli: [
+    'dashboard',
     'hostagent',
     'instance',
     'runtime',
@@ -20,6 +21,7 @@ const ROOMS = {
     'agent-api',
     'util',
   ],
+  dashboard: ['instance', 'runtime', 'driver', 'share', 'config', 'store', 'guest', 'agent-api', 'util'],
   hostagent: [
     'instance',
     'runtime',

@@ -107,6 +107,15 @@ export async function bootBaseline(
   return { qemu, sshPort, socket: path.join(dir, 'docker.sock'), dir };
 }
 
+/** The baseline guest's kernel panicked while booting (seen on its console). */
+export class BaselinePanic extends Error {}
+
+/** The kernel's panic line on the baseline's console, if it panicked. */
+export async function baselinePanic(vm: Pick<BaselineVm, 'dir'>): Promise<string | undefined> {
+  const text = await fsp.readFile(path.join(vm.dir, 'serial.log'), 'utf8').catch(() => '');
+  return /Kernel panic - not syncing: ([^\n]{0,120})/.exec(text)?.[1]?.trim();
+}
+
 /**
  * Polls like a script would: ssh until it answers (every 500 ms), then ssh -L, then `docker version` until
  * it works (every 300 ms); timeoutMs for the whole.
@@ -115,9 +124,18 @@ export async function waitBaselineDocker(vm: BaselineVm, timeoutMs: number): Pro
   const deadline = Date.now() + timeoutMs;
   const succeeds = (file: string, args: string[]) => async () =>
     (await execa(file, args, { reject: false })).exitCode === 0;
-  await waitFor(succeeds('ssh', [...sshArgs(vm), 'root@127.0.0.1', 'true']), timeoutMs, 'baseline ssh', {
-    intervalMs: 500,
-  });
+  const sshUp = succeeds('ssh', [...sshArgs(vm), 'root@127.0.0.1', 'true']);
+  await waitFor(
+    async () => {
+      // A guest whose kernel panicked never answers: say so at once rather than after the whole timeout.
+      const panic = await baselinePanic(vm);
+      if (panic) throw new BaselinePanic(panic);
+      return sshUp();
+    },
+    timeoutMs,
+    'baseline ssh',
+    { intervalMs: 500 },
+  );
   await fsp.rm(vm.socket, { force: true });
   vm.forward = spawn(
     'ssh',

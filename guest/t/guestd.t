@@ -3,6 +3,7 @@ use strict;
 use warnings;
 use FindBin;
 use Test::More;
+use File::Temp qw(tempdir);
 
 require "$FindBin::Bin/../rootfs/usr/local/sbin/berth-guestd";
 
@@ -61,6 +62,22 @@ subtest 'parse_listeners: UDP, only unconnected sockets' => sub {
   is(parse_listeners(\%t), 'udp:22:any udp:514:lo udp:5353:any udp:8125:lo');
 };
 
+subtest 'owners: the process holding each socket inode, its name kept to safe characters' => sub {
+  my $dir = tempdir(CLEANUP => 1);
+  my %procs = (101 => ["docker-proxy\n", 'socket:[5001]'], 102 => ["nc\e]52;x\n", 'socket:[5002]'], 103 => ["other\n", '/dev/null']);
+  for my $pid (keys %procs) {
+    mkdir "$dir/$pid"; mkdir "$dir/$pid/fd";
+    open(my $c, '>', "$dir/$pid/comm") or die; print $c $procs{$pid}[0]; close $c;
+    symlink($procs{$pid}[1], "$dir/$pid/fd/3") or die;
+  }
+  is_deeply(socket_owners({ 5001 => 1, 5002 => 1, 5003 => 1 }, $dir), { 5001 => 'docker-proxy', 5002 => 'nc52x' });
+  is_deeply(socket_owners({}, $dir), {}, 'nothing asked: /proc not read');
+  my %t = (tcp => $HEAD4 . row(0, "$ANY4:1F90", $NONE4, '0A') . row(1, "$LO4:1538", $NONE4, '0A'));
+  my ($text, $inode) = parse_listeners(\%t);
+  is_deeply($inode, { 'tcp:8080' => 1000, 'tcp:5432' => 1001 }, 'inodes by port');
+  is(with_owners($text, $inode, { 1000 => 'docker-proxy' }), 'tcp:5432:lo tcp:8080:any:docker-proxy');
+};
+
 subtest 'parse_listeners: missing files and empty tables' => sub {
   is(parse_listeners({}), '', 'no /proc/net files (no IPv6): nothing');
   is(parse_listeners({ tcp => $HEAD4, udp => $HEAD4 }), '', 'headers only');
@@ -105,6 +122,20 @@ subtest 'usage: df of a directory and the memory, as five numbers; nothing for w
   is(usage('relative', $mem), '', 'not an absolute path');
   is(usage("/tmp\n/etc", $mem), '', 'no newline');
   is(usage('/', "MemTotal: lots\n"), '', 'meminfo without the fields');
+};
+
+subtest 'flush: sync, then the caches dropped; false when they cannot be' => sub {
+  my $dir = tempdir(CLEANUP => 1);
+  ok(flush("$dir/drop_caches"), 'synced and dropped');
+  open(my $f, '<', "$dir/drop_caches") or die;
+  is(scalar <$f>, "3\n", 'wrote 3');
+  ok(!flush("$dir/no/such/file"), 'a drop that fails');
+};
+
+subtest 'clock: the wall clock with its nanoseconds, close to the host clock' => sub {
+  my $c = clock();
+  like($c, qr/\A\d+\.\d{9}\z/, 'epoch seconds and nanoseconds');
+  cmp_ok(abs($c - time()), '<', 2, 'now');
 };
 
 done_testing;

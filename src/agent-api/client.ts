@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { PortStatus } from './ports.js';
 import { AGENT_ROUTES } from './routes.js';
-import type { AgentEvent, AgentStatus } from './events.js';
+import type { AgentEvent, AgentStatus, GuestClock } from './events.js';
 import { jsonLineSplitter } from './events.js';
 
 function request(
@@ -38,6 +38,17 @@ export async function agentStatus(socketPath: string, timeoutMs = 3000): Promise
 export async function agentPorts(socketPath: string, timeoutMs = 3000): Promise<PortStatus[]> {
   const res = await request(socketPath, 'ports', timeoutMs);
   return JSON.parse(await body(res)) as PortStatus[];
+}
+
+/** The guest clock's offset now (`sync`: set from the host's when off); undefined when the guest cannot say. */
+export async function agentClock(
+  socketPath: string,
+  sync: boolean,
+  timeoutMs = 15000,
+): Promise<GuestClock | undefined> {
+  const res = await request(socketPath, sync ? 'syncClock' : 'clock', timeoutMs);
+  const text = await body(res);
+  return res.statusCode === 200 ? (JSON.parse(text) as GuestClock) : undefined;
 }
 
 export async function agentStop(socketPath: string, force: boolean): Promise<void> {

@@ -49,6 +49,31 @@ export function parseGuestUsage(payload: string, at: Date): GuestUsage | undefin
   };
 }
 
+/** The guest clock farther than this from the host's is set again (by the agent; doctor warns). */
+export const CLOCK_TOLERANCE_MS = 500;
+
+/** True when a measured guest clock is farther than CLOCK_TOLERANCE_MS from the host's. */
+export function clockIsOff(c: { offsetMs: number }): boolean {
+  return Math.abs(c.offsetMs) > CLOCK_TOLERANCE_MS;
+}
+
+/** The guest clock against the host's, as last measured over the guest channel. */
+export interface GuestClock {
+  /** guest − host, ms (positive: the guest is ahead). */
+  offsetMs: number;
+  /** The measurement's bound: half the round trip, ms. */
+  uncertaintyMs: number;
+  /** When it was set from the host's because it was off by more than CLOCK_TOLERANCE_MS: the offset before. */
+  correctedFromMs?: number;
+  at: string;
+}
+
+/** -1500 → "1.5 s behind", 250 → "0.25 s ahead of". */
+export function formatOffset(ms: number): string {
+  const s = Math.abs(ms) / 1000;
+  return `${Number(s.toFixed(s < 10 ? 2 : 0))} s ${ms < 0 ? 'behind' : 'ahead of'}`;
+}
+
 export type AgentPhase = 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
 
 export interface AgentStatus {
@@ -68,6 +93,8 @@ export interface AgentStatus {
   paused?: string;
   /** What the guest itself reports (refreshed every 30 s while ready): the engine's disk and memory. */
   guest?: GuestUsage;
+  /** The guest clock's offset (measured with the usage; set again when off by more than CLOCK_TOLERANCE_MS). */
+  guestClock?: GuestClock;
   /** ms since the agent started, on the same clock as events' `t`: events with a larger t came after this status. */
   uptimeMs?: number;
 }

@@ -4,6 +4,8 @@ export interface GuestListener {
   port: number;
   /** Bound to a wildcard address, or to loopback only. */
   bind: 'any' | 'lo';
+  /** The guest process listening, when the guest says (its command name, e.g. docker-proxy). */
+  owner?: string;
 }
 
 export type ForwardState = 'forwarded' | 'ignored' | 'conflict' | 'privileged' | 'failed';

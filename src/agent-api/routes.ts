@@ -13,6 +13,10 @@ export const AGENT_ROUTES = {
   stop: { method: 'POST', path: '/stop' },
   /** Accepted at once (202); "stopped" or "suspend-failed" comes as an event. */
   suspend: { method: 'POST', path: '/suspend' },
+  /** GuestClock as JSON, measured now; 409 when the guest cannot say (not ready, an older image). */
+  clock: { method: 'GET', path: '/clock' },
+  /** Measures the guest clock, sets it from the host's if off by more than the tolerance: GuestClock (409 as above). */
+  syncClock: { method: 'POST', path: '/clock' },
 } as const;
 
 export type AgentRoute = keyof typeof AGENT_ROUTES;

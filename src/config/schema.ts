@@ -134,6 +134,10 @@ const portForwardSchema = z
   });
 export type PortForwardRule = z.output<typeof portForwardSchema>;
 
+/** Which guest listeners no portForwards rule names are forwarded: every one, the engine's published, none. */
+export const AUTO_FORWARD = ['all', 'published', 'none'] as const;
+export type AutoForward = (typeof AUTO_FORWARD)[number];
+
 export const MOUNT_TYPES = ['9p'] as const;
 /**
  * 9p cache modes berth offers. mmap (default) and none: nothing cached but mmap'd pages, always coherent with
@@ -237,6 +241,12 @@ export const instanceConfigSchema = z
       .default(true),
     /** Forwarding rules for guest ports; see portForwardSchema. */
     portForwards: z.array(portForwardSchema).default([]),
+    /**
+     * The guest's listeners no rule names: all forwarded (as Lima and Docker Desktop users expect: a dev server
+     * in a container with host networking just works), only the ports containers publish (`-p`; a guest
+     * process cannot capture a host port by listening), or none (only what portForwards names).
+     */
+    autoForward: z.enum(AUTO_FORWARD).default('all'),
     /**
      * What containers reach of the host's own 127.0.0.1 through host.berth.internal: everything (allow, as on
      * Docker Desktop), nothing (deny), or the ports listed. Enforced in the guest (containers' traffic only).

@@ -15,6 +15,15 @@ describe('parseListeners', () => {
     ]);
     expect(parseListeners('')).toEqual([]);
   });
+
+  it("reads the listening process's name where the guest gives it, only as a safe word", () => {
+    expect(
+      parseListeners('tcp:8080:any:docker-proxy tcp:9000:lo:node tcp:1:any:a$b tcp:2:any:' + 'x'.repeat(16)),
+    ).toEqual([
+      { proto: 'tcp', port: 8080, bind: 'any', owner: 'docker-proxy' },
+      { proto: 'tcp', port: 9000, bind: 'lo', owner: 'node' },
+    ]);
+  });
 });
 
 describe('planForward', () => {
@@ -185,6 +194,42 @@ describe('PortForwarder bounds: what a guest can make the host listen on', () =>
       reason: expect.stringMatching(/ephemeral port range \(32768-60999\).*portForwards/),
     });
     pf.close();
+  });
+
+  it("autoForward published: only the engine's publishers without a rule; none: only rules", async () => {
+    const listeners = parseListeners(
+      'tcp:3000:any:node tcp:8080:any:docker-proxy tcp:9000:any tcp:5000:any:node',
+    );
+    const rule = [{ guestPort: 5000, hostIP: '127.0.0.1', proto: 'any', ignore: false }] as never;
+    const run = async (mode: 'all' | 'published' | 'none') => {
+      const fake = new FakeNet();
+      const pf = new PortForwarder(
+        fake,
+        vm,
+        rule,
+        log,
+        () => undefined,
+        { maxAuto: 256, ephemeral },
+        {
+          mode,
+          publishers: ['docker-proxy'],
+        },
+      );
+      await pf.update(listeners);
+      const list = pf.list();
+      pf.close();
+      return { ports: fake.forwards.map((f) => f.hostPort).sort(), list };
+    };
+    expect((await run('all')).ports).toEqual([3000, 5000, 8080, 9000]);
+    const published = await run('published');
+    expect(published.ports).toEqual([5000, 8080]); // the rule still forwards 5000
+    expect(published.list.find((s) => s.guestPort === 3000)).toMatchObject({
+      state: 'ignored',
+      reason:
+        'not a port a container publishes (autoForward: published; listened on by node): name it in portForwards to forward it',
+    });
+    expect(published.list.find((s) => s.guestPort === 9000)?.reason).toMatch(/by an unknown process/);
+    expect((await run('none')).ports).toEqual([5000]);
   });
 
   it('caps automatic forwards (lowest ports first), with one notice; a flood of every port stays under it', async () => {

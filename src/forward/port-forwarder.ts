@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { ForwardState, GuestListener, PortStatus } from '../agent-api/ports.js';
-import type { PortForwardRule } from '../config/schema.js';
+import type { AutoForward, PortForwardRule } from '../config/schema.js';
 import type { GuestNetwork, HostForward, PortForwarding, VmControl } from '../driver/driver.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -14,11 +14,16 @@ export const MAX_AUTO_FORWARDS = 256;
 export function parseListeners(text: string): GuestListener[] {
   const out: GuestListener[] = [];
   for (const item of text.trim().split(/\s+/)) {
-    const m = /^(tcp|udp):(\d+):(any|lo)$/.exec(item);
+    const m = /^(tcp|udp):(\d+):(any|lo)(?::([A-Za-z0-9_.-]{1,15}))?$/.exec(item);
     if (!m) continue;
     const port = Number(m[2]);
     if (port < 1 || port > 65535) continue;
-    out.push({ proto: m[1] as 'tcp' | 'udp', port, bind: m[3] as 'any' | 'lo' });
+    out.push({
+      proto: m[1] as 'tcp' | 'udp',
+      port,
+      bind: m[3] as 'any' | 'lo',
+      ...(m[4] ? { owner: m[4] } : {}),
+    });
   }
   return out;
 }
@@ -40,6 +45,18 @@ export function planForward(l: GuestListener, rules: PortForwardRule[]): Plan {
     return { ignore: false, hostIP: r.hostIP, hostPort, rule: i };
   }
   return { ignore: false, hostIP: '127.0.0.1', hostPort: l.port };
+}
+
+/** Why a listener no rule names is not forwarded by the `autoForward` mode; undefined when it is. */
+export function autoForwardRefusal(
+  l: GuestListener,
+  mode: AutoForward,
+  publishers: readonly string[],
+): string | undefined {
+  if (mode === 'none') return 'autoForward: none (name it in portForwards to forward it)';
+  if (mode === 'published' && !(l.owner !== undefined && publishers.includes(l.owner)))
+    return `not a port a container publishes (autoForward: published; listened on by ${l.owner ?? 'an unknown process'}): name it in portForwards to forward it`;
+  return undefined;
 }
 
 function hostKey(f: Pick<HostForward, 'proto' | 'hostIP' | 'hostPort'>): string {
@@ -114,6 +131,13 @@ export class PortForwarder {
       maxAuto: MAX_AUTO_FORWARDS,
       ephemeral: hostEphemeralRange(),
     },
+    /**
+     * Listeners no rule names: all forwarded, only those of the engine's `publishers` (published), or none.
+     */
+    private readonly auto: { mode: AutoForward; publishers: readonly string[] } = {
+      mode: 'all',
+      publishers: [],
+    },
   ) {}
   private capNoticed = false;
 
@@ -166,6 +190,11 @@ export class PortForwarder {
         continue;
       }
       if (plan.rule === undefined) {
+        const notAuto = autoForwardRefusal(l, this.auto.mode, this.auto.publishers);
+        if (notAuto) {
+          statuses.set(key, { ...base, state: 'ignored', reason: notAuto });
+          continue;
+        }
         const { first, last } = this.limits.ephemeral;
         if (inRange(plan.hostPort, this.limits.ephemeral)) {
           statuses.set(key, {

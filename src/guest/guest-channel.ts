@@ -35,6 +35,27 @@ export function guestBootPhases(marks: Record<string, number>): Array<[string, n
   return phases;
 }
 
+/** The guest clock against the host's: offset (guest − host) and its bound (half the round trip), in ms. */
+export interface ClockOffset {
+  offsetMs: number;
+  uncertaintyMs: number;
+}
+
+/**
+ * Pure: the guest's `clock` payload ("1764578400.123456789") read against when the question left and the answer
+ * came (host ms). Anything but epoch seconds with a fraction is no answer (the guest is not trusted).
+ */
+export function parseClockAnswer(
+  payload: string,
+  sentMs: number,
+  receivedMs: number,
+): ClockOffset | undefined {
+  if (!/^\d{1,12}(\.\d{1,9})?$/.test(payload)) return undefined;
+  const guestMs = Number(payload) * 1000;
+  const half = Math.max(0, receivedMs - sentMs) / 2;
+  return { offsetMs: Math.round(guestMs - (sentMs + half)), uncertaintyMs: Math.ceil(half) };
+}
+
 /** The longest line the host reads from the guest (a "ports" report of a few thousand ports fits). */
 export const MAX_GUEST_LINE = 1 << 20;
 
@@ -218,24 +239,47 @@ export class GuestChannel {
     for (const p of guestDirs) this.send(`unpin ${escapePath(p)}`);
   }
 
+  /**
+   * Sends `line` and waits for the guest's answer, a line that starts with the word `answer`: what follows the
+   * word ('' for the bare word); undefined without an answer in time.
+   */
+  private async ask(line: string, answer: string, timeoutMs: number): Promise<string | undefined> {
+    this.send(line);
+    const r = await this.waitLine((l) => l === answer || l.startsWith(`${answer} `), timeoutMs);
+    return r?.slice(answer.length + 1);
+  }
+
   /** The qemu-user architectures registered in the guest; undefined if the guest did not answer. */
   async binfmt(timeoutMs = 5000): Promise<string[] | undefined> {
-    this.send('binfmt');
-    const r = await this.waitLine((l) => l === 'binfmt' || l.startsWith('binfmt '), timeoutMs);
-    return r === undefined ? undefined : r.slice(6).split(/\s+/).filter(Boolean);
+    return (await this.ask('binfmt', 'binfmt', timeoutMs))?.split(/\s+/).filter(Boolean);
   }
 
   /**
    * `usage DIR`: what the guest says of the file system holding DIR and of its memory, as it said it ("size used
    * avail memtotal memavailable"; parseGuestUsage reads it); undefined without an answer.
    */
-  async usage(dir: string, timeoutMs = 5000): Promise<string | undefined> {
-    this.send(`usage ${dir}`);
-    const r = await this.waitLine((l) => l === 'usage' || l.startsWith('usage '), timeoutMs);
-    return r?.slice(6);
+  usage(dir: string, timeoutMs = 5000): Promise<string | undefined> {
+    return this.ask(`usage ${dir}`, 'usage', timeoutMs);
   }
 
-  private async request(cmd: 'unmount' | 'mount', timeoutMs: number): Promise<string | undefined> {
+  /**
+   * How far the guest's wall clock is from the host's (ms, positive: the guest is ahead), measured NTP-style:
+   * the guest's `clock` answer against the midpoint of the round trip, which bounds the error (half of it).
+   * undefined without a (well-formed) answer.
+   */
+  async clockOffset(timeoutMs = 5000): Promise<ClockOffset | undefined> {
+    const sent = Date.now();
+    const r = await this.ask('clock', 'clock', timeoutMs);
+    const received = Date.now();
+    return r === undefined ? undefined : parseClockAnswer(r, sent, received);
+  }
+
+  /** Before a suspend: the guest syncs its disks and drops its clean caches; the problem, if any. */
+  flush(timeoutMs = 60000): Promise<string | undefined> {
+    return this.request('flush', timeoutMs);
+  }
+
+  private async request(cmd: 'unmount' | 'mount' | 'flush', timeoutMs: number): Promise<string | undefined> {
     this.send(cmd);
     const r = await this.waitLine((l) => l === `ok ${cmd}` || l.startsWith(`err ${cmd}`), timeoutMs);
     if (r === undefined) return `no answer from the guest within ${timeoutMs / 1000} s`;

@@ -10,7 +10,7 @@
  * The guest channel's protocol version, sent by berth-guestd with "ready" and "pong" (the versions:
  * guest/PROTOCOL.md).
  */
-export const GUEST_PROTOCOL = 4;
+export const GUEST_PROTOCOL = 7;
 
 /** The virtio-serial port's name, which berth-guestd looks for among the guest's ports. */
 export const GUEST_CHANNEL_NAME = 'io.berth.events';

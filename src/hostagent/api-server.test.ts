@@ -2,7 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { agentPorts, agentStatus, agentStop, agentSuspend, followEvents } from '../agent-api/client.js';
+import {
+  agentClock,
+  agentPorts,
+  agentStatus,
+  agentStop,
+  agentSuspend,
+  followEvents,
+} from '../agent-api/client.js';
 import type { AgentEvent, AgentStatus } from '../agent-api/events.js';
 import { startApiServer } from './api-server.js';
 
@@ -23,6 +30,10 @@ describe('agent API: the server and the leaf client over a real unix socket', ()
       ports: () => [{ proto: 'tcp', guestPort: 80, guestBind: 'any', state: 'forwarded', hostPort: 80 }],
       stop: async (force) => void calls.push(`stop ${force}`),
       suspend: async () => void calls.push('suspend'),
+      clock: async (sync) => {
+        calls.push(`clock ${sync}`);
+        return sync ? { offsetMs: 3, uncertaintyMs: 1, at: 'then' } : undefined;
+      },
     });
     try {
       expect(fs.statSync(sock).mode & 0o777).toBe(0o600);
@@ -30,7 +41,9 @@ describe('agent API: the server and the leaf client over a real unix socket', ()
       expect((await agentPorts(sock))[0]).toMatchObject({ guestPort: 80, state: 'forwarded' });
       await agentStop(sock, true);
       await agentSuspend(sock);
-      expect(calls).toEqual(['stop true', 'suspend']);
+      expect(await agentClock(sock, true)).toEqual({ offsetMs: 3, uncertaintyMs: 1, at: 'then' });
+      expect(await agentClock(sock, false)).toBeUndefined(); // 409: the guest cannot say
+      expect(calls).toEqual(['stop true', 'suspend', 'clock true', 'clock false']);
       const seen: string[] = [];
       const last = followEvents(
         sock,

@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import http from 'node:http';
-import type { AgentEvent, AgentStatus } from '../agent-api/events.js';
+import type { AgentEvent, AgentStatus, GuestClock } from '../agent-api/events.js';
 import type { PortStatus } from '../agent-api/ports.js';
 import { AGENT_ROUTES, type AgentRoute } from '../agent-api/routes.js';
 
@@ -12,6 +12,8 @@ export interface AgentApiHandlers {
   ports(): PortStatus[];
   stop(force: boolean): Promise<void>;
   suspend(): Promise<void>;
+  /** Measures the guest clock (`sync`: set from the host's when off); undefined when the guest cannot say. */
+  clock(sync: boolean): Promise<GuestClock | undefined>;
 }
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void;
@@ -36,7 +38,21 @@ function routes(h: AgentApiHandlers): Record<AgentRoute, Handler> {
       res.writeHead(202, JSON_TYPE).end('{"accepted":true}');
       void h.suspend().catch(() => undefined); // failures are reported as events
     },
+    clock: (_req, res) => void answerClock(res, h.clock(false)),
+    syncClock: (_req, res) => void answerClock(res, h.clock(true)),
   };
+}
+
+async function answerClock(
+  res: http.ServerResponse,
+  measured: Promise<GuestClock | undefined>,
+): Promise<void> {
+  const c = await measured.catch(() => undefined);
+  if (c) res.writeHead(200, JSON_TYPE).end(JSON.stringify(c));
+  else
+    res
+      .writeHead(409, JSON_TYPE)
+      .end('{"error":"the guest cannot tell its clock (not ready, or an image older than protocol 5)"}');
 }
 
 /** Serves the agent API (agent-api/routes.ts) on the agent's unix socket, 0600. */

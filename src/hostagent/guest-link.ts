@@ -1,4 +1,4 @@
-import { parseGuestUsage, type GuestUsage } from '../agent-api/events.js';
+import { clockIsOff, parseGuestUsage, type GuestClock, type GuestUsage } from '../agent-api/events.js';
 import type { PortStatus } from '../agent-api/ports.js';
 import { DOCKER_PLATFORM, type BinfmtArch } from '../config/schema.js';
 import type { Driver } from '../driver/driver.js';
@@ -76,6 +76,11 @@ export class GuestLink {
           `this instance's guest image predates port forwarding and shared folders; to get them, recreate it: berth delete ${this.name} && berth start ${this.name}`,
         );
       }
+      if (this.launch.cfg.autoForward === 'published' && channel.version < 6) {
+        this.events.notice(
+          `this instance's guest image does not say which process listens, so "autoForward: published" forwards nothing without a rule; move it to the current image: berth start ${this.name} --upgrade`,
+        );
+      }
     });
     // After a resume the guest's clock stood still while it was suspended: set it from the host's at once,
     // over the guest channel, while SSH connects. Shared folders were unmounted for the suspend.
@@ -138,8 +143,14 @@ export class GuestLink {
   private async startPortForwarding(): Promise<void> {
     if (!this.driver.features.hostForwards) return;
     const { spec, cfg } = this.launch;
-    this.ports = new PortForwarder(this.driver, spec, cfg.portForwards, this.log, (m) =>
-      this.events.notice(m),
+    this.ports = new PortForwarder(
+      this.driver,
+      spec,
+      cfg.portForwards,
+      this.log,
+      (m) => this.events.notice(m),
+      undefined,
+      { mode: cfg.autoForward, publishers: this.runtime.publishers },
     );
     await this.ports.init(spec.sshPort);
     this.channel!.onPorts((text) => void this.ports?.update(parseListeners(text)));
@@ -250,6 +261,13 @@ export class GuestLink {
    * clean caches so the state holds only memory that matters: smaller file, faster save and resume.
    */
   async flushGuest(): Promise<void> {
+    // Over the guest channel: an SSH command runs the login shell's rc files (the host user's own, when the
+    // home share is the guest's home), which can stall it.
+    if (this.channel && this.channel.version >= 7) {
+      const problem = await this.channel.flush();
+      if (problem) this.log.warn({ problem }, 'guest sync failed');
+      return;
+    }
     await this.session
       ?.exec('sync && echo 3 > /proc/sys/vm/drop_caches', 60000)
       .then((r) => {
@@ -268,6 +286,31 @@ export class GuestLink {
     if (!ch || ch.version < 4) return undefined;
     const payload = await ch.usage(this.runtime.guest.dataDir);
     return payload === undefined ? undefined : parseGuestUsage(payload, new Date());
+  }
+
+  /**
+   * The guest clock against the host's, over the guest channel (protocol 5); with `sync`, a clock off by more
+   * than CLOCK_TOLERANCE_MS is set from the host's and measured again. undefined when the guest cannot say.
+   */
+  guestClock(sync: boolean): Promise<GuestClock | undefined> {
+    // One measurement at a time: two questions in flight would both take the first answer.
+    const run = this.clockTurn.then(() => this.measureClock(sync));
+    this.clockTurn = run.catch(() => undefined);
+    return run;
+  }
+
+  private clockTurn: Promise<unknown> = Promise.resolve();
+
+  private async measureClock(sync: boolean): Promise<GuestClock | undefined> {
+    const ch = this.channel;
+    if (!ch || ch.version < 5) return undefined;
+    const before = await ch.clockOffset();
+    if (!before) return undefined;
+    if (!sync || !clockIsOff(before)) return { ...before, at: new Date().toISOString() };
+    this.log.info({ offsetMs: before.offsetMs }, 'the guest clock is off: setting it');
+    await this.syncGuestClock();
+    const after = await ch.clockOffset();
+    return after && { ...after, correctedFromMs: before.offsetMs, at: new Date().toISOString() };
   }
 
   /** Connected enough to suspend: the SSH session is up. */

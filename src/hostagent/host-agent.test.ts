@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AgentEvent } from '../agent-api/events.js';
 import { parseInstanceConfig } from '../config/load.js';
 import type { Driver, VmControl, VmEvent, VmSpec } from '../driver/driver.js';
@@ -91,6 +91,8 @@ class FakeDriver implements Driver {
   resumeOk = true;
   async resume() {
     this.calls.push('resume');
+    // QEMU's RESUME event (on the watch monitor) may come before the answer to `cont`.
+    if (this.resumeOk) this.onVmEvent?.({ type: 'resumed' });
     return this.resumeOk;
   }
 }
@@ -138,6 +140,17 @@ class FakeLink implements Link {
       at: new Date(0).toISOString(),
     };
   }
+  clockOffsetMs = 20;
+  async guestClock(sync: boolean) {
+    const before = this.clockOffsetMs;
+    if (sync && Math.abs(before) > 500) this.clockOffsetMs = 3;
+    return {
+      offsetMs: this.clockOffsetMs,
+      uncertaintyMs: 1,
+      at: new Date(0).toISOString(),
+      ...(before !== this.clockOffsetMs ? { correctedFromMs: before } : {}),
+    };
+  }
   async close() {
     this.calls.push('close');
   }
@@ -171,6 +184,8 @@ function setup(
   opts: {
     launchError?: Error;
     qemuPid?: number;
+    /** The launch could not read QEMU's pid (its pid file was being written). */
+    unknownPid?: boolean;
     /** Each launch runs a real process as its "QEMU", which the test can kill. */
     realVm?: boolean;
     yaml?: string;
@@ -198,6 +213,7 @@ function setup(
       if (opts.launchError) throw opts.launchError;
       const l = launchFor(name, opts.yaml);
       if (opts.qemuPid) l.runtime.qemuPid = opts.qemuPid;
+      if (opts.unknownPid) delete l.runtime.qemuPid;
       if (opts.realVm) {
         driver.vm = spawn('sleep', ['600'], { stdio: 'ignore' });
         l.runtime.qemuPid = driver.vm.pid!;
@@ -244,6 +260,26 @@ describe('HostAgent (state machine, fakes)', () => {
     expect((await runtimeRecord.read(t.name))?.platforms).toEqual(['linux/amd64', 'linux/arm64']);
     expect(t.link.calls).toEqual(['connect', 'shares']);
     await t.agent.stop(true);
+  });
+
+  it('measures the guest clock with the usage; one that drifted is set again with a notice; doctor asks too', async () => {
+    const t = setup();
+    await t.agent.run();
+    await vi.waitFor(() => expect(t.api().status().guestClock).toBeDefined());
+    expect(t.api().status().guestClock).toMatchObject({ offsetMs: 20 });
+    expect(t.seen.some((e) => e.type === 'notice' && /guest clock/.test(e.message))).toBe(false);
+    t.link.clockOffsetMs = -100_250; // the guest fell behind
+    expect(await t.api().clock(false)).toMatchObject({ offsetMs: -100_250 });
+    expect(await t.api().clock(true)).toMatchObject({ offsetMs: 3, correctedFromMs: -100_250 });
+    expect(t.seen).toContainEqual(
+      expect.objectContaining({
+        type: 'notice',
+        message: "the guest clock was 100 s behind the host's: set from it (now within 3 ms)",
+      }),
+    );
+    expect(t.api().status().guestClock).toMatchObject({ offsetMs: 3 });
+    await t.agent.stop(true);
+    expect(await t.api().clock(true)).toBeUndefined(); // not ready: nothing to ask
   });
 
   it('a failed launch is a "failed" event with the error code and hint, and exit 1', async () => {
@@ -297,6 +333,25 @@ describe('HostAgent (state machine, fakes)', () => {
     expect(await t.exitCode).toBe(0);
     expect(t.seen.at(-1)).toMatchObject({ type: 'stopped', reason: 'the VM exited' });
     expect(t.link.calls).toContain('close');
+  });
+
+  it('a QEMU pid unknown at launch is read again from the pid file, not taken for a VM that exited', async () => {
+    const t = setup({ unknownPid: true });
+    fs.writeFileSync(instanceFile(t.name, 'qemuPid'), `${process.pid}\n`);
+    await t.agent.run();
+    await vi.waitFor(() => expect(t.api().status()).toMatchObject({ qemuPid: process.pid }));
+    await new Promise((r) => setTimeout(r, 100)); // ten more watch ticks
+    expect(t.api().status().phase).toBe('ready');
+    expect(t.seen.some((e) => e.type === 'stopped')).toBe(false);
+    await t.agent.stop(true);
+  });
+
+  it('with no pid known and none alive in the pid file, the VM is gone: "stopped"', async () => {
+    const t = setup({ unknownPid: true });
+    fs.writeFileSync(instanceFile(t.name, 'qemuPid'), `${2 ** 22 + 12345}\n`);
+    await t.agent.run();
+    expect(await t.exitCode).toBe(0);
+    expect(t.seen.at(-1)).toMatchObject({ type: 'stopped', reason: 'the VM exited' });
   });
 
   it('suspend: flush, save, record, quit; "stopped" with reason suspended', async () => {
@@ -511,7 +566,9 @@ describe('HostAgent (state machine, fakes)', () => {
       expect(t.driver.calls).not.toContain('resume'); // still full
       free = 2 * 1024 ** 3;
       await until('the resume', () => t.driver.calls.includes('resume'), 5000);
-      expect(notices(t.seen).at(-1)).toBe('host disk space is back (2048 MiB free): the VM runs again');
+      expect(notices(t.seen).slice(1)).toEqual([
+        'host disk space is back (2048 MiB free): the VM runs again',
+      ]);
       expect(t.api().status().paused).toBeUndefined();
       await t.agent.stop(true);
     } finally {

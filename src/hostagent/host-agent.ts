@@ -1,14 +1,20 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { capLogFile, printable, readTail } from '../util/log-files.js';
-import type { AgentPhase, AgentStatus, GuestUsage } from '../agent-api/events.js';
+import {
+  formatOffset,
+  type AgentPhase,
+  type AgentStatus,
+  type GuestClock,
+  type GuestUsage,
+} from '../agent-api/events.js';
 import type { PortStatus } from '../agent-api/ports.js';
 import type { Driver, VmControl, VmEvent, VmWatch } from '../driver/driver.js';
 import { discardSavedState } from '../instance/saved-state.js';
 import { controlSpecFor } from '../instance/vm-spec.js';
 import { linkSystemSocket, SYSTEM_SOCKET, unlinkSystemSocket } from '../instance/system-socket.js';
 import { FILES } from '../store/filenames.js';
-import { pidAlive } from '../store/instance-store.js';
+import { pidAlive, readPid } from '../store/instance-store.js';
 import { instanceDir, instanceFile } from '../store/paths.js';
 import { crashRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
 import { BerthError, errorMessage } from '../util/errors.js';
@@ -21,7 +27,7 @@ import {
   classifyVmExit,
   decideVmExit,
   MAX_VM_RESTARTS,
-  VM_WINDOW_MS,
+  RESTART_WINDOW_MS,
   type VmExit,
 } from './restart-policy.js';
 import { saveVmState } from './suspend.js';
@@ -43,6 +49,8 @@ export interface Link {
   afterFailedSuspend(): Promise<void>;
   flushGuest(): Promise<void>;
   guestUsage(): Promise<GuestUsage | undefined>;
+  /** The guest clock's offset; with `sync`, set from the host's first when off by more than the tolerance. */
+  guestClock(sync: boolean): Promise<GuestClock | undefined>;
   close(): Promise<void>;
 }
 
@@ -91,11 +99,13 @@ export class HostAgent {
   private restarting = false;
   private readyOnce = false;
   /** Why the VM is paused by the hypervisor (a disk error), if it is. */
-  private pausedFor?: { noSpace: boolean; message: string; free?: number };
+  private pausedFor?: { noSpace: boolean; message: string; free?: number; resumeNote?: string };
   private diskTimer?: NodeJS.Timeout;
   /** What the guest last said of its disk and memory (every USAGE_INTERVAL_MS while ready). */
   private usage?: GuestUsage;
   private usageTimer?: NodeJS.Timeout;
+  /** The guest clock's offset as last measured (with the usage). */
+  private guestClock?: GuestClock;
   private readonly clock: Clock;
   private readonly name: string;
   private readonly events: EventLog;
@@ -129,6 +139,7 @@ export class HostAgent {
       error: this.error,
       paused: this.pausedFor ? this.pausedText(this.pausedFor.free) : undefined,
       guest: this.phase === 'ready' ? this.usage : undefined,
+      guestClock: this.phase === 'ready' ? this.guestClock : undefined,
       uptimeMs: this.events.elapsed(),
     };
   }
@@ -141,6 +152,7 @@ export class HostAgent {
       ports: () => this.link?.portList() ?? [],
       stop: (force) => this.stop(force),
       suspend: () => this.suspend(),
+      clock: (sync) => this.measureClock(sync),
     });
     try {
       await this.boot();
@@ -280,9 +292,38 @@ export class HostAgent {
     this.watchTimer = setInterval(() => {
       if (++tick % 10 === 0) void this.capLogs();
       if (this.stopping || this.restarting || pidAlive(this.runtime?.qemuPid)) return;
-      this.log.warn('QEMU exited');
-      void this.vmEnded();
+      this.restarting = true; // the next tick must not notice it again while this one looks
+      void this.confirmVmGone().then(async (gone) => {
+        if (!gone) {
+          this.restarting = false;
+          return;
+        }
+        const words = await this.qemuLastWords();
+        this.log.warn(words ? `QEMU exited: ${words}` : 'QEMU exited');
+        return this.vmEnded();
+      });
     }, this.deps.watchIntervalMs ?? 500);
+  }
+
+  /**
+   * Whether QEMU is really gone: with no pid known (a pid file read while QEMU wrote it), the pid file is read
+   * again before the VM is given up for dead.
+   */
+  private async confirmVmGone(): Promise<boolean> {
+    const launched = this.launched;
+    if (!launched || launched.runtime.qemuPid !== undefined) return true;
+    const pid = await readPid(instanceFile(this.name, 'qemuPid')).catch(() => undefined);
+    if (!pidAlive(pid)) return true;
+    launched.runtime.qemuPid = pid;
+    this.log.info({ qemuPid: pid }, 'QEMU pid read again from its pid file');
+    return false;
+  }
+
+  /** The last lines QEMU wrote to its stderr (why it quit, when it says), printable, one line; '' when none. */
+  private async qemuLastWords(): Promise<string> {
+    const { text } = await readTail(instanceFile(this.name, 'qemuStderr'), 4096).catch(() => ({ text: '' }));
+    const lines = text.split('\n').filter((l) => l.trim());
+    return printable(lines.slice(-3).join(' | ')).slice(0, 400);
   }
 
   /** The YAML's `systemSocket: true`: Docker's default socket points at this instance while it runs. */
@@ -297,18 +338,40 @@ export class HostAgent {
     }
   }
 
-  /** Asks the guest for its disk and memory now and every USAGE_INTERVAL_MS, for `berth status` and doctor. */
+  /**
+   * Asks the guest for its disk and memory now and every USAGE_INTERVAL_MS, for `berth status` and doctor; and
+   * measures its clock, set again when it drifted past the tolerance (a guest without NTP, a host that slept
+   * without berth noticing).
+   */
   private watchUsage(link: Link): void {
     if (this.usageTimer) clearInterval(this.usageTimer);
     this.usage = undefined;
+    this.guestClock = undefined;
     const refresh = async () => {
       if (this.phase !== 'ready' || this.link !== link || this.pausedFor) return;
       const u = await link.guestUsage().catch(() => undefined);
       if (u && this.link === link) this.usage = u;
+      await this.measureClock(true, link);
     };
     void refresh();
     this.usageTimer = setInterval(() => void refresh(), USAGE_INTERVAL_MS);
     this.usageTimer.unref();
+  }
+
+  /**
+   * The guest clock's offset now (`sync`: set from the host's when off by more than CLOCK_TOLERANCE_MS, with a
+   * notice); undefined when the guest cannot say.
+   */
+  private async measureClock(sync: boolean, link = this.link): Promise<GuestClock | undefined> {
+    if (!link || this.phase !== 'ready' || this.pausedFor) return undefined;
+    const c = await link.guestClock(sync).catch(() => undefined);
+    if (!c || this.link !== link) return undefined;
+    this.guestClock = c;
+    if (c.correctedFromMs !== undefined)
+      this.events.notice(
+        `the guest clock was ${formatOffset(c.correctedFromMs)} the host's: set from it (now within ${Math.abs(c.offsetMs)} ms)`,
+      );
+    return c;
   }
 
   /** Holds the VM's event watch open (a VM that cannot be watched runs on; its ends are then "unknown"). */
@@ -337,11 +400,7 @@ export class HostAgent {
         void this.reportPause();
         return;
       case 'resumed':
-        if (this.pausedFor) {
-          this.log.info('the VM runs again');
-          this.events.notice('the VM runs again');
-        }
-        this.pausedFor = undefined;
+        this.pauseEnded();
         return;
       case 'paused':
         return;
@@ -390,13 +449,21 @@ export class HostAgent {
     const free = await this.freeBytes();
     if (free === undefined || free < RESUME_FREE_BYTES) return;
     this.log.info({ free }, 'host disk space is back: resuming the VM');
+    this.pausedFor.resumeNote = `host disk space is back (${(free / 1024 ** 2).toFixed(0)} MiB free): the VM runs again`;
     if (await this.driver.resume(this.launched.spec)) {
       stopTimer();
-      this.pausedFor = undefined;
-      this.events.notice(
-        `host disk space is back (${(free / 1024 ** 2).toFixed(0)} MiB free): the VM runs again`,
-      );
+      this.pauseEnded(); // QEMU's RESUME event may come before or after the answer to cont: whichever is first
     }
+  }
+
+  /** The VM runs again after a pause by the hypervisor: one notice, whoever resumed it. */
+  private pauseEnded(): void {
+    const p = this.pausedFor;
+    if (!p) return;
+    this.pausedFor = undefined;
+    const note = p.resumeNote ?? 'the VM runs again';
+    this.log.info(note);
+    this.events.notice(note);
   }
 
   /**
@@ -416,7 +483,7 @@ export class HostAgent {
     const policy = this.launched?.cfg.restart ?? 'on-failure';
     const now = Date.now();
     const rec = (await crashRecord.read(this.name)) ?? { restarts: [] };
-    const restarts = rec.restarts.filter((t) => now - t < VM_WINDOW_MS);
+    const restarts = rec.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
     const d = decideVmExit({ policy, exit, restarts, now });
     const last = exit.failure
       ? { at: new Date(now).toISOString(), kind: exit.kind, text: exit.text }
@@ -429,7 +496,7 @@ export class HostAgent {
       return;
     }
     await crashRecord.write(this.name, { restarts: [...restarts, now], last });
-    const message = `${exit.text}: restarting the VM in ${d.delayMs / 1000} s (restart: ${policy}; restart ${d.attempt} of at most ${MAX_VM_RESTARTS} within ${VM_WINDOW_MS / 60_000} min)`;
+    const message = `${exit.text}: restarting the VM in ${d.delayMs / 1000} s (restart: ${policy}; restart ${d.attempt} of at most ${MAX_VM_RESTARTS} within ${RESTART_WINDOW_MS / 60_000} min)`;
     this.log.warn({ exit: exit.kind, policy, delayMs: d.delayMs }, message);
     this.events.notice(message);
     this.phase = 'starting';

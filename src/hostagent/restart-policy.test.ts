@@ -5,7 +5,7 @@ import {
   decideVmExit,
   MAX_RESTARTS,
   MAX_VM_RESTARTS,
-  VM_WINDOW_MS,
+  RESTART_WINDOW_MS,
 } from './restart-policy.js';
 
 describe('decideAgentExit', () => {
@@ -70,7 +70,7 @@ describe('classifyVmExit', () => {
 describe('decideVmExit', () => {
   const crash = classifyVmExit(undefined, true);
   const poweroff = classifyVmExit({ reason: 'guest-shutdown' }, true);
-  const now = 10 * VM_WINDOW_MS;
+  const now = 10 * RESTART_WINDOW_MS;
 
   it('on-failure restarts crashes, not a power-off; always restarts both; no restarts nothing', () => {
     expect(decideVmExit({ policy: 'on-failure', exit: crash, restarts: [], now })).toMatchObject({
@@ -107,7 +107,7 @@ describe('decideVmExit', () => {
     }
     expect(delays).toEqual([1000, 2000, 4000, 8000]);
     expect(restarts).toHaveLength(MAX_VM_RESTARTS);
-    const old = restarts.map((t) => t - VM_WINDOW_MS);
+    const old = restarts.map((t) => t - RESTART_WINDOW_MS);
     expect(decideVmExit({ policy: 'on-failure', exit: crash, restarts: old, now })).toMatchObject({
       action: 'restart',
       delayMs: 1000,

@@ -73,9 +73,9 @@ export function classifyVmExit(shutdown: { reason: string } | undefined, watched
   }
 }
 
-/** At most this many restarts within VM_WINDOW_MS; the next failure is a crash loop, and berth stops trying. */
+/** At most this many restarts within RESTART_WINDOW_MS; the next failure is a crash loop, and berth stops trying. */
 export const MAX_VM_RESTARTS = 4;
-export const VM_WINDOW_MS = RESTART_WINDOW_MS;
+export { RESTART_WINDOW_MS }; // the window crashes.json counts in (config/schema.ts: status reads it too)
 
 export type VmExitDecision =
   | { action: 'restart'; delayMs: number; attempt: number; reason: string }
@@ -95,12 +95,12 @@ export function decideVmExit(f: {
   const { policy, exit } = f;
   if (policy === 'no' || (policy === 'on-failure' && !exit.failure))
     return { action: 'stop', crashLoop: false, reason: exit.text };
-  const recent = f.restarts.filter((t) => f.now - t < VM_WINDOW_MS).length;
+  const recent = f.restarts.filter((t) => f.now - t < RESTART_WINDOW_MS).length;
   if (recent >= MAX_VM_RESTARTS) {
     return {
       action: 'stop',
       crashLoop: true,
-      reason: `crash loop: ${exit.text}, after ${recent} restarts within ${VM_WINDOW_MS / 60_000} min; not restarting it again`,
+      reason: `crash loop: ${exit.text}, after ${recent} restarts within ${RESTART_WINDOW_MS / 60_000} min; not restarting it again`,
     };
   }
   return {

@@ -97,6 +97,21 @@ export class VmLauncher {
       };
     }
 
+    if (pidAlive(qemuPid)) {
+      // A VM no agent recorded: the last agent died between starting QEMU and writing the record (killed
+      // mid-start). Nobody was told of it and it holds the disks: it goes (if it is still this instance's
+      // QEMU), and the boot starts over.
+      this.log.warn(
+        { qemuPid },
+        'a VM its agent never recorded (the agent died while starting it): stopping it',
+      );
+      this.events.notice('the last start was cut short while QEMU started: booting again');
+      await this.driver.kill({
+        pidFile: instanceFile(this.name, 'qemuPid'),
+        controlSocket: instanceFile(this.name, 'qmpSock'),
+      });
+    }
+
     await this.driver.checkHost(cfg.arch);
     this.events.progress('image', 'preparing the guest image');
     const image = await this.instanceImage(cfg, true);
@@ -120,6 +135,8 @@ export class VmLauncher {
       events: this.events,
       log: this.log,
     });
+    // QEMU's pid as the driver started it (the pid file is read only after a resume, which started it itself).
+    let startedPid: number | undefined;
     if (!resumed) {
       await this.writeSyncManifests(shares, true);
       const freshData = spec.dataDisk !== undefined && !fs.existsSync(spec.dataDisk.file);
@@ -138,14 +155,14 @@ export class VmLauncher {
         'boot',
         `booting the VM (${cfg.arch}, ${cfg.cpus} CPUs, ${Math.round(cfg.memory / 1024 ** 2)} MiB, ${accel})`,
       );
-      await this.driver.start(spec);
+      startedPid = (await this.driver.start(spec)).pid;
     }
     const runtime: RuntimeState = {
       sshPort,
       accel,
       imageId: image.id,
       imageDir: image.dir,
-      qemuPid: await readPid(spec.pidFile),
+      qemuPid: startedPid ?? (await readPid(spec.pidFile)),
       agentPid: process.pid,
       startedAt: new Date().toISOString(),
       fingerprint,

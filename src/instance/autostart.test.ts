@@ -43,6 +43,9 @@ describe('autostart entries', () => {
     expect(e.text).toContain('ExecStart=/usr/bin/node /opt/berth/bin/berth start dev\n');
     expect(e.text).toContain('ExecStop=/usr/bin/node /opt/berth/bin/berth stop dev\n');
     expect(e.text).toContain('WantedBy=default.target');
+    // systemd supervises the supervisor: restarted when killed, and the VM left running for the re-attach.
+    expect(e.text).toContain('Type=forking\nPIDFile="/h/a b/dev/ha-supervisor.pid"\nRestart=on-abnormal\n');
+    expect(e.text).toContain('KillMode=process\n');
   });
 
   it('without systemd (as here): an XDG autostart entry; disable removes it; status tells ours from others', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { writeFileAtomic } from '../store/instance-store.js';
+import { FILES } from '../store/filenames.js';
 import { berthHome } from '../store/paths.js';
 
 /**
@@ -60,8 +61,15 @@ export function autostartEntry(
         `Description=berth instance ${name} (Docker Engine in a VM)`,
         '',
         '[Service]',
-        'Type=oneshot',
-        'RemainAfterExit=yes',
+        // berth start returns once the engine answers, leaving the instance's supervisor running: systemd
+        // watches that process. Killed (a signal, the OOM killer), it is restarted: the new berth start
+        // re-attaches to the VM, which KillMode=process left running. A supervisor that exits (berth stop, a
+        // crash loop the restart policy gave up on) is left alone.
+        'Type=forking',
+        `PIDFile=${systemdWord(path.join(home, name, FILES.supervisorPid))}`,
+        'Restart=on-abnormal',
+        'RestartSec=2',
+        'KillMode=process',
         `Environment=${systemdWord(`BERTH_HOME=${home}`)}`,
         `ExecStart=${cmd.map(systemdWord).join(' ')}`,
         `ExecStop=${[...cmd.slice(0, -2), 'stop', name].map(systemdWord).join(' ')}`,

@@ -30,6 +30,7 @@ function healthy(): DoctorFacts {
     diskDir: '/b',
     toolsMissing: [],
     imageWarning: '',
+    clock: { offsetMs: 12, uncertaintyMs: 3, at: 'now' },
   };
 }
 const verdicts = (f: DoctorFacts) => Object.fromEntries(evaluate(f).map((c) => [c.id, c.verdict]));
@@ -122,6 +123,26 @@ describe('berth doctor: evaluate', () => {
       fix: 'berth start --upgrade',
     });
     expect(verdicts({ ...healthy(), imageWarning: undefined }).image).toBeUndefined(); // no image pinned yet
+  });
+
+  it('a guest clock off by more than 0.5 s: a warning, fixed by --fix; none from a guest that cannot say', () => {
+    expect(evaluate(healthy()).find((c) => c.id === 'clock')).toMatchObject({
+      verdict: 'ok',
+      message: "the guest clock is within 12 ms of the host's (±3 ms)",
+    });
+    const behind = { ...healthy(), clock: { offsetMs: -100_400, uncertaintyMs: 4, at: 'now' } };
+    expect(evaluate(behind).find((c) => c.id === 'clock')).toMatchObject({
+      verdict: 'warn',
+      message: expect.stringMatching(/^the guest clock is 100 s behind the host's \(±4 ms\)/),
+      auto: { kind: 'clock-sync' },
+    });
+    expect(verdicts({ ...healthy(), clock: { offsetMs: 501, uncertaintyMs: 1, at: 'now' } }).clock).toBe(
+      'warn',
+    );
+    expect(verdicts({ ...healthy(), clock: { offsetMs: 500, uncertaintyMs: 1, at: 'now' } }).clock).toBe(
+      'ok',
+    );
+    expect(verdicts({ ...healthy(), clock: undefined }).clock).toBeUndefined();
   });
 
   it('a crash loop, a VM paused on a full host disk, a nearly full guest disk: each named with its fix', () => {

@@ -5,7 +5,8 @@ import { driverFor } from '../driver/drivers.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
 import { berthHome, instanceFile } from '../store/paths.js';
 import { crashRecord, runtimeRecord } from '../store/records.js';
-import { agentPorts, agentStatus } from '../agent-api/client.js';
+import { agentClock, agentPorts, agentStatus } from '../agent-api/client.js';
+import { clockIsOff, formatOffset, type GuestClock } from '../agent-api/events.js';
 import type { PortStatus } from '../agent-api/ports.js';
 import type { InstanceConfig } from '../config/schema.js';
 import { errorMessage } from '../util/errors.js';
@@ -14,7 +15,8 @@ import { describeImage, guestDiskWarning, instanceRuntime } from './lifecycle.js
 export type Verdict = 'ok' | 'warn' | 'fail';
 
 /** What `--fix` may do by itself: only what cannot lose anything. */
-export type AutoFix = { kind: 'remove-stale'; files: string[] } | { kind: 'context-default' };
+export type AutoFix =
+  { kind: 'remove-stale'; files: string[] } | { kind: 'context-default' } | { kind: 'clock-sync' };
 
 export interface Check {
   id: string;
@@ -60,6 +62,8 @@ export interface DoctorFacts {
   guestDiskWarning?: string;
   /** The guest's listeners that could not be forwarded (host port taken, privileged, failed); running only. */
   portProblems?: PortStatus[];
+  /** The guest clock against the host's, measured now; running instances whose guest can say (protocol 5). */
+  clock?: GuestClock;
 }
 
 const GiB = 1024 ** 3;
@@ -162,6 +166,25 @@ export function evaluate(f: DoctorFacts): Check[] {
     });
   } else if (running) {
     checks.push({ id: 'ports', verdict: 'ok', message: 'every guest port berth forwards is forwarded' });
+  }
+  if (f.clock) {
+    const off = Math.abs(f.clock.offsetMs);
+    const bound = `±${f.clock.uncertaintyMs} ms`;
+    checks.push(
+      clockIsOff(f.clock)
+        ? {
+            id: 'clock',
+            verdict: 'warn',
+            message: `the guest clock is ${formatOffset(f.clock.offsetMs)} the host's (${bound}): containers see the wrong time, TLS and make may fail`,
+            fix: "berth doctor --fix (sets it from the host's; the agent also does every 30 s)",
+            auto: { kind: 'clock-sync' },
+          }
+        : {
+            id: 'clock',
+            verdict: 'ok',
+            message: `the guest clock is within ${off} ms of the host's (${bound})`,
+          },
+    );
   }
   if (f.guestDiskWarning) {
     checks.push({
@@ -348,6 +371,9 @@ export async function gatherFacts(name: string, env: NodeJS.ProcessEnv = process
     paused: agentSt?.paused,
     crashLoop: crash?.crashLoop && !running ? (crash.last?.text ?? 'unknown') : undefined,
     guestDiskWarning: agentSt?.guest ? guestDiskWarning(agentSt.guest, name) : undefined,
+    clock: running
+      ? await agentClock(instanceFile(name, 'agentSock'), false).catch(() => undefined)
+      : undefined,
     portProblems: running
       ? (await agentPorts(instanceFile(name, 'agentSock')).catch(() => [])).filter(
           (p) => p.state === 'conflict' || p.state === 'failed' || p.state === 'privileged',
@@ -375,6 +401,10 @@ export async function applyFixes(name: string, checks: Check[]): Promise<string[
         await fsp.rm(f, { force: true });
         done.push(`removed ${f}`);
       }
+    } else if (c.auto?.kind === 'clock-sync') {
+      const now = await agentClock(instanceFile(name, 'agentSock'), true).catch(() => undefined);
+      if (now && !clockIsOff(now))
+        done.push(`set the guest clock from the host's (now within ${Math.abs(now.offsetMs)} ms)`);
     } else if (c.auto?.kind === 'context-default') {
       if (await runtime.host.useDefault()) done.push(`${runtime.host.noun}: switched to "default"`);
     }

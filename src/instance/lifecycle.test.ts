@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { prepareInstance } from './lifecycle.js';
+import { agentLastWords, prepareInstance } from './lifecycle.js';
 import { acquireLock, listInstances, validateName } from '../store/instance-store.js';
 import { instanceFile } from '../store/paths.js';
 
@@ -89,4 +89,26 @@ describe('instance store', () => {
       expect((await fsp.readdir(path.dirname(file))).filter((f) => f.startsWith('race.lock'))).toEqual([]);
     }
   }, 60000);
+});
+
+describe('agentLastWords', () => {
+  it("a start whose agent went away says the agent's last warnings and stderr, printable; nothing when silent", async () => {
+    await fsp.mkdir(path.join(process.env.BERTH_HOME!, 'dev'), { recursive: true });
+    expect(await agentLastWords('dev')).toBeUndefined();
+    await fsp.writeFile(
+      instanceFile('dev', 'agentLog'),
+      [
+        JSON.stringify({ level: 30, msg: 'booting the VM' }),
+        'not json',
+        JSON.stringify({ level: 50, msg: 'the guest went away', err: { message: 'EPIPE' } }),
+      ].join('\n'),
+    );
+    await fsp.writeFile(
+      instanceFile('dev', 'agentStdio'),
+      'host agent: TypeError: x is \x1b]52;c;AAAA\x07undefined\n',
+    );
+    expect(await agentLastWords('dev')).toBe(
+      'agent log: the guest went away: EPIPE\nagent stderr: host agent: TypeError: x is ]52;c;AAAAundefined',
+    );
+  });
 });

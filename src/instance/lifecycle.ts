@@ -14,10 +14,11 @@ import {
 } from '../config/schema.js';
 import { checkChange, newConfigText, updatedConfigText, type ConfigFlags } from '../config/write.js';
 import { driverFor } from '../driver/drivers.js';
+import { printable, readTail } from '../util/log-files.js';
 import { runtimeFor } from '../runtime/runtimes.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import { agentStatus, agentStop, agentSuspend, followEvents } from '../agent-api/client.js';
-import type { AgentEvent, AgentStatus, GuestUsage } from '../agent-api/events.js';
+import type { AgentEvent, AgentStatus, GuestClock, GuestUsage } from '../agent-api/events.js';
 import {
   acquireLock,
   ensureHome,
@@ -135,9 +136,34 @@ export interface InstanceView {
   guest?: GuestUsage;
   /** Set when the guest's disk is nearly full: what to do about it. */
   guestDiskWarning?: string;
+  /** The guest clock's offset from the host's, as the agent last measured it (every 30 s). */
+  guestClock?: GuestClock;
   /** The last time the VM ended on its own (a crash), and how many restarts the last 10 minutes saw. */
   lastCrash?: { at: string; text: string; restarts: number };
   error?: string;
+}
+
+/**
+ * What the host agent said last before it went away: its last warnings and errors (ha.log) and the end of its
+ * stderr (where a crash's stack goes), a few lines each, printable; undefined when there is nothing.
+ */
+export async function agentLastWords(name: string): Promise<string | undefined> {
+  const tail = async (file: 'agentLog' | 'agentStdio') =>
+    (await readTail(instanceFile(name, file), 16384).catch(() => undefined))?.text.split('\n') ?? [];
+  const problems = (await tail('agentLog')).flatMap((line) => {
+    try {
+      const o = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+      return (o.level ?? 0) >= 40 ? [`${o.msg ?? ''}${o.err?.message ? `: ${o.err.message}` : ''}`] : [];
+    } catch {
+      return [];
+    }
+  });
+  const stderr = (await tail('agentStdio')).filter((l) => l.trim());
+  const lines = [
+    ...problems.slice(-3).map((l) => `agent log: ${l}`),
+    ...stderr.slice(-6).map((l) => `agent stderr: ${l}`),
+  ].map((l) => printable(l).slice(0, 300));
+  return lines.length ? lines.join('\n') : undefined;
 }
 
 /** Bytes a file occupies on disk (blocks), 0 when absent. */
@@ -243,6 +269,7 @@ export async function describeInstance(
         }
       : {}),
     ...(st?.guest ? { guest: st.guest, guestDiskWarning: guestDiskWarning(st.guest, name) } : {}),
+    ...(st?.guestClock ? { guestClock: st.guestClock } : {}),
     ...(crashes?.last
       ? {
           lastCrash: {
@@ -302,9 +329,8 @@ async function waitForAgentSocket(
   const st = await retryUntil(
     async () => {
       if (!pidAlive(supervisorPid)) {
-        const log = await fsp.readFile(instanceFile(name, 'agentStdio'), 'utf8').catch(() => '');
         throw new BerthError('INTERNAL', 'the host agent exited while starting', {
-          details: log.trimEnd().split('\n').slice(-10).join('\n'),
+          details: await agentLastWords(name),
         });
       }
       return agentStatus(instanceFile(name, 'agentSock'), 1000);
@@ -359,11 +385,31 @@ export async function startInstance(
       await waitPidGone(await readPid(instanceFile(name, 'supervisorPid')), 5000);
       await waitForAgentSocket(name, spawnAgent(name, opts), 15000);
     }
-    const last = await followEvents(
-      instanceFile(name, 'agentSock'),
-      onEvent,
-      (e) => e.type === 'ready' || e.type === 'failed' || e.type === 'stopped',
-    );
+    const follow = () =>
+      followEvents(
+        instanceFile(name, 'agentSock'),
+        onEvent,
+        (e) => e.type === 'ready' || e.type === 'failed' || e.type === 'stopped',
+      );
+    let last = await follow();
+    if (last === undefined) {
+      // The agent went away mid-start (killed, crashed) while the VM runs: its supervisor starts a new one,
+      // which re-attaches to the booting VM. Follow that one instead of failing a start that goes on.
+      const supervisorPid = await readPid(instanceFile(name, 'supervisorPid'));
+      const back = pidAlive(supervisorPid)
+        ? await waitForAgentSocket(name, supervisorPid!, 30000).catch(() => undefined)
+        : undefined;
+      if (back) {
+        const words = await agentLastWords(name);
+        onEvent({
+          type: 'notice',
+          t: back.uptimeMs ?? 0,
+          message: `the host agent went away during the start; its supervisor started a new one, which goes on${words ? ` (${words.split('\n')[0]})` : ''}`,
+        });
+        if (back.phase === 'ready') return { kind: 'already-running', socket: back.socket! };
+        last = await follow();
+      }
+    }
     if (last?.type === 'ready') return { kind: 'ready', event: last };
     if (last?.type === 'failed') {
       throw new BerthError(last.code as ConstructorParameters<typeof BerthError>[0], last.message, {
@@ -373,6 +419,7 @@ export async function startInstance(
     }
     throw new BerthError('VM_FAILED', 'the host agent stopped before the instance was ready', {
       hint: `see "berth logs ${name}"`,
+      details: await agentLastWords(name),
     });
   } finally {
     await release();

@@ -51,6 +51,11 @@ export interface ContainerRuntime {
    * (`containerd` for a new data disk; anything else: the graph driver's, where older instances' images are).
    */
   engineConfig(cfg: InstanceConfig, imageStore: string | undefined): string;
+  /**
+   * The guest processes that listen for the engine's published ports (Docker: docker-proxy, for `-p`): with
+   * `autoForward: published` only their listeners are forwarded without a rule.
+   */
+  readonly publishers: readonly string[];
   /** Readiness: true once the engine answers through the host socket. */
   ping(hostSocket: string, timeoutMs: number): Promise<boolean>;
   readonly host: HostIntegration;

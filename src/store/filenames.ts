@@ -43,6 +43,9 @@ export const HOME_FILES = {
   accelProbe: `${HOME_CONFIG_DIR}/accel-probe.json`,
   /** The seals (image/seal.ts) of the images this user built or imported, by image folder. */
   imageSeals: `${HOME_CONFIG_DIR}/image-seals.json`,
+  /** The running dashboard server: pid, port and the URL with its token (0600). */
+  dashboard: `${HOME_CONFIG_DIR}/dashboard.json`,
+  dashboardLog: `${HOME_CONFIG_DIR}/dashboard.log`,
 } as const;
 
 /** Names in the image cache (XDG cache dir): image folders, and work folders renamed into place when done. */

@@ -408,9 +408,25 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
     expect(r.stdout).toMatch(/booting the VM/);
   });
 
-  it('a second instance runs at the same time; delete refuses it running, --force removes everything', async () => {
-    const r = await berth(e, ['start', 'two', '--cpus', '1', '--memory', '1GiB', '--no-activate']);
+  it('a second instance runs at the same time (its agent killed mid-start: the start goes on); delete refuses it running, --force removes everything', async () => {
+    const starting = berth(e, ['start', 'two', '--cpus', '1', '--memory', '1GiB', '--no-activate']);
+    // The host agent dies while the VM boots: its supervisor starts a new one, which the start follows.
+    const agentPid = await waitFor(
+      async () => {
+        const st = JSON.parse((await berth(e, ['status', 'two', '--json'])).stdout || '{}') as {
+          status?: string;
+          agentPid?: number;
+        };
+        return st.status === 'Starting' && fs.existsSync(path.join(e.home, 'two', 'qemu.pid')) && st.agentPid;
+      },
+      30000,
+      'the second instance booting',
+      { intervalMs: 200 },
+    );
+    process.kill(agentPid, 'SIGKILL');
+    const r = await starting;
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/the host agent went away during the start; its supervisor started a new one/);
     expect((await docker(e, ['context', 'show'])).stdout.trim()).toBe(CTX);
     const v = await docker(e, ['--context', 'berth-two', 'info', '--format', '{{.NCPU}}']);
     expect(v.stdout.trim()).toBe('1');

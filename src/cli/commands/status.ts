@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { describeInstance } from '../../instance/lifecycle.js';
+import { clockIsOff, formatOffset } from '../../agent-api/events.js';
 import { approxSize, formatSize } from '../../util/size.js';
 import { json, result } from '../output.js';
 
@@ -52,6 +53,12 @@ export function registerStatus(program: Command, run: (fn: () => Promise<void>) 
             `in guest: disk ${approxSize(g.diskUsedBytes)} used of ${approxSize(g.diskBytes)} (${approxSize(g.diskFreeBytes)} free), memory ${approxSize(g.memoryUsedBytes)} used of ${approxSize(g.memoryBytes)}`,
           );
           if (v.guestDiskWarning) lines.push(`warning: ${v.guestDiskWarning}`);
+        }
+        if (v.guestClock) {
+          const off = v.guestClock.offsetMs;
+          lines.push(
+            `clock:   ${!clockIsOff(v.guestClock) ? `within ${Math.abs(off)} ms of the host's` : `${formatOffset(off)} the host's (set again within 30 s; berth doctor --fix sets it now)`}`,
+          );
         }
         if (v.systemSocket) {
           const s = v.systemSocket;

@@ -23,6 +23,9 @@ export const dockerRuntime: ContainerRuntime = {
     engineSocket: '/run/docker.sock',
     dataDir: '/var/lib/docker',
   },
+  // userland-proxy (dockerd's default) listens for every published port; with it off nothing does, and the
+  // guest's listener scan sees no published port at all.
+  publishers: ['docker-proxy'],
   ping: pingEngine,
   engineConfig: (cfg, imageStore) => daemonJson(cfg.docker, imageStore === 'containerd'),
   host: {
