@@ -537,9 +537,23 @@ describe('ports, shared folders and host names', () => {
     const yaml = path.join(e.home, NAME, 'berth.yaml');
     await fsp.appendFile(yaml, 'autoForward: published\n');
     expect((await berth(e, ['start', NAME, '--no-activate'])).code).toBe(0);
-    expect(await waitFor(() => httpGet(18081, '/index.html'), 20000, 'the port after a restart')).toBe(
-      'served from a shared folder\n',
+    // The engine restarts the container once it is up (restart: always), under TCG that can take a while; on
+    // failure, say where it stuck: the container, or the forward.
+    const back = await waitFor(() => httpGet(18081, '/index.html'), 60000, 'the port after a restart').catch(
+      async (err: Error) => {
+        const ps = await docker(e, [
+          'ps',
+          '-a',
+          '--filter',
+          'name=keep',
+          '--format',
+          '{{.Status}} {{.Ports}}',
+        ]);
+        const fw = (await ports()).filter((p) => p.guestPort === 18081);
+        throw new Error(`${err.message}\ncontainer keep: ${ps.stdout}\nforwards: ${JSON.stringify(fw)}`);
+      },
     );
+    expect(back).toBe('served from a shared folder\n');
     expect(
       (
         await berth(e, [
