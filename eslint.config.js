@@ -7,6 +7,7 @@ import tseslint from 'typescript-eslint';
  */
 const ROOMS = {
   cli: [
+    'cluster',
     'dashboard',
     'hostagent',
     'instance',
@@ -21,6 +22,7 @@ const ROOMS = {
     'agent-api',
     'util',
   ],
+  cluster: ['instance', 'runtime', 'config', 'store', 'guest', 'agent-api', 'util'],
   dashboard: ['instance', 'runtime', 'driver', 'share', 'config', 'store', 'guest', 'agent-api', 'util'],
   hostagent: [
     'instance',

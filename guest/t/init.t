@@ -113,6 +113,45 @@ subtest 'network_files: from the host\'s network entry' => sub {
   is_deeply([network_files({}, 'b')], [], 'no entry: nothing');
 };
 
+subtest 'network_files: a cluster node\'s second card and registry' => sub {
+  my $net = parse_conf("address=10.0.2.15\nprefix=24\ngateway=10.0.2.2\ndns=10.0.2.3\nhost=10.0.2.2\n"
+    . "lan_address=10.213.4.12\nlan_prefix=24\nlan_mac=52:54:00:d5:04:0c\nregistry=10.213.4.11\n");
+  my %f = network_files({ %$net, lan_dev => 'eth1' }, 'c-2');
+  like($f{'/run/berth/net'}, qr{route add default via 10\.0\.2\.2\nlink set eth1 up\naddr add 10\.213\.4\.12/24 dev eth1\n$},
+    'the second card after eth0 and its route');
+  like($f{'/etc/hosts'}, qr/^10\.213\.4\.11 registry\.berth\.internal$/m, 'the registry for dockerd (/etc/hosts)');
+  like($f{'/run/berth/dnsmasq.conf'}, qr{^address=/registry\.berth\.internal/10\.213\.4\.11$}m, 'and for containers');
+  %f = network_files($net, 'c-2');
+  unlike($f{'/run/berth/net'}, qr/eth1|10\.213/, 'no card found: no address set');
+  %f = network_files({ %$net, lan_dev => 'eth1; reboot', registry => '10.0.0.1 evil' }, 'c-2');
+  unlike($f{'/run/berth/net'}, qr/reboot|10\.213/, 'a device name that is not one: ignored');
+  unlike($f{'/etc/hosts'}, qr/evil|registry/, 'a registry that is not an address: ignored');
+};
+
+subtest 'a cluster\'s registry: only on the node that serves it' => sub {
+  ok(!grep({ $_->{name} =~ /registry/ } @ENGINE), 'no registry units by default');
+  no warnings qw(redefine once);
+  local *network = sub { return { registry_serve => '1' } };
+  my %u = map { ($_->{name} => $_) } units(first => \@FIRST, first_loaded => 1, aliases => [], engine => [engine_units()]);
+  ok($u{'registry-config'} && $u{registry}, 'the registry and its settings');
+  is_deeply($u{registry}{after}, ['registry-config', 'net'], 'after its settings and the network');
+  like(join(' ', @{$u{registry}{cmd}}), qr/--chuid docker-registry .* serve \/run\/berth\/registry\.yml$/, 'as its own user');
+  like(registry_config('/var/lib/berth/registry', 5000), qr{rootdirectory: /var/lib/berth/registry\n.*addr: :5000\n}s,
+    'storage on the data disk, the port on every address');
+};
+
+subtest 'lan_device: the card with the MAC address' => sub {
+  require File::Temp;
+  my $d = File::Temp::tempdir(CLEANUP => 1);
+  for ([eth0 => '52:54:00:12:34:56'], [eth1 => '52:54:00:d5:04:0c'], [lo => '00:00:00:00:00:00']) {
+    mkdir "$d/$_->[0]";
+    spew("$d/$_->[0]/address", "$_->[1]\n");
+  }
+  is(lan_device('52:54:00:D5:04:0C', $d), 'eth1', 'found, case aside');
+  is(lan_device('52:54:00:00:00:01', $d), undef, 'no such card');
+  is(lan_device('not-a-mac', $d), undef, 'not a MAC address');
+};
+
 subtest 'write_daemon_json: the host\'s engine settings over the image\'s file, atomically' => sub {
   require File::Temp;
   my $d = File::Temp::tempdir(CLEANUP => 1);

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { BerthError, exitCodeFor } from '../util/errors.js';
 import { registerAutostart } from './commands/autostart.js';
 import { registerCli } from './commands/cli.js';
+import { registerCluster } from './commands/cluster.js';
 import { registerDashboard } from './commands/dashboard.js';
 import { registerDelete } from './commands/delete.js';
 import { registerDoctor } from './commands/doctor.js';
@@ -56,6 +57,7 @@ registerImage(program, run);
 registerCli(program, run);
 registerAutostart(program, run);
 registerDashboard(program, run);
+registerCluster(program, run);
 
 try {
   await program.parseAsync(process.argv);

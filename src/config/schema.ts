@@ -218,6 +218,36 @@ const mountSchema = z
   });
 export type MountConfig = z.output<typeof mountSchema>;
 
+/**
+ * The instance is a node of a berth cluster (`berth cluster`, which writes this section): its second network
+ * card on the cluster's own segment, and where the cluster's registry is.
+ */
+export const clusterNodeSchema = z
+  .object({
+    /** The cluster's name. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,20}$/, 'a cluster name: lowercase letters, digits and -'),
+    /** The cluster's segment: a multicast group and port on the host's loopback (QEMU's socket network). */
+    segment: z
+      .string()
+      .regex(
+        /^239\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/,
+        'a multicast group 239.x.y.z and a port, as 239.x.y.z:PORT',
+      ),
+    /** This node's address on the segment, and the segment's prefix length. */
+    address: z.string().ip({ version: 'v4', message: 'must be an IPv4 address' }),
+    prefix: z.number().int().min(8).max(30).default(24),
+    /** This node's MAC address on the segment (unique in the cluster). */
+    mac: z.string().regex(/^52:54:00(:[0-9a-f]{2}){3}$/, 'a MAC address 52:54:00:xx:yy:zz'),
+    /** The address of the node that runs the cluster's registry (registry.berth.internal). */
+    registry: z.string().ip({ version: 'v4', message: 'must be an IPv4 address' }),
+    /** This node runs the registry. */
+    serveRegistry: z.boolean().default(false),
+    /** What the node was made as: a Swarm manager or a worker (Swarm itself knows if it changed since). */
+    role: z.enum(['manager', 'worker']).default('worker'),
+  })
+  .strict();
+export type ClusterNodeConfig = z.output<typeof clusterNodeSchema>;
+
 /** The instance YAML file, as the user writes it. Unknown keys are errors (typos must not pass silently). */
 export const instanceConfigSchema = z
   .object({
@@ -274,6 +304,8 @@ export const instanceConfigSchema = z
     mounts: z.array(mountSchema).default([{ location: '~', writable: true, cache: 'mmap', sync: false }]),
     /** Docker Engine settings merged into the guest's daemon.json (docker-settings.ts). */
     docker: dockerSettingsSchema.default({}),
+    /** Set by `berth cluster`: this instance is a node of a cluster. */
+    cluster: clusterNodeSchema.optional(),
   })
   .strict();
 

@@ -11,6 +11,26 @@ describe('config writing', () => {
     expect(parseInstanceConfig(text, 'f')).toEqual(config);
   });
 
+  it("writes berth's own sections (a cluster node's) so that they parse back", () => {
+    const cluster = {
+      name: 'c',
+      segment: '239.255.3.5:20006',
+      address: '10.213.42.12',
+      prefix: 24,
+      mac: '52:54:00:d5:2a:0c',
+      registry: '10.213.42.11',
+      serveRegistry: false,
+      role: 'worker' as const,
+    };
+    const { text, config } = newConfigText({ cpus: 1, sections: { cluster, autoForward: 'none' } });
+    expect(config.cluster).toEqual(cluster);
+    expect(parseInstanceConfig(text, 'f')).toEqual(config);
+    expect(parseInstanceConfig(text, 'f').autoForward).toBe('none');
+    expect(() => parseInstanceConfig(text.replace('239.255.3.5:20006', '10.0.0.1:1'), 'f')).toThrow(
+      /cluster\.segment.*239\.x\.y\.z/,
+    );
+  });
+
   it('reports a bad flag as a flag', () => {
     expect(() => validateFlags({ memory: 'huge' })).toThrow(/^--memory: "huge" is not a size/);
     expect(() => validateFlags({ accel: 'warp' })).toThrow(/^--accel:/);

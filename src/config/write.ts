@@ -3,7 +3,7 @@ import { parseDocument, stringify } from 'yaml';
 import { BerthError } from '../util/errors.js';
 import { formatSize } from '../util/size.js';
 import { parseInstanceConfig } from './load.js';
-import { instanceConfigSchema, type InstanceConfig } from './schema.js';
+import { instanceConfigSchema, type InstanceConfig, type InstanceConfigInput } from './schema.js';
 
 /** Settings given as command-line flags (strings as typed, validated by the same schema as the file). */
 export interface ConfigFlags {
@@ -15,6 +15,8 @@ export interface ConfigFlags {
   runtime?: string;
   image?: string;
   imageSha256?: string;
+  /** Whole sections set by berth itself (a cluster's nodes: cluster, autoForward), written as given. */
+  sections?: Partial<Pick<InstanceConfigInput, 'cluster' | 'autoForward'>>;
 }
 
 const FLAG_NAMES: Record<string, string> = {
@@ -62,7 +64,7 @@ const HEADER = `# berth instance configuration. Edit and run "berth restart" to 
 /** YAML text for a new instance: defaults overlaid with flags, every field written out. */
 export function newConfigText(f: ConfigFlags): { text: string; config: InstanceConfig } {
   validateFlags(f);
-  const raw = flagsToRaw(f);
+  const raw: Record<string, unknown> = { ...flagsToRaw(f), ...f.sections };
   const cfg = instanceConfigSchema.parse(raw);
   const out: Record<string, unknown> = {
     arch: cfg.arch,
@@ -75,6 +77,7 @@ export function newConfigText(f: ConfigFlags): { text: string; config: InstanceC
     restart: cfg.restart,
   };
   if (cfg.image) out.image = cfg.image;
+  Object.assign(out, f.sections);
   return { text: HEADER + stringify(out), config: cfg };
 }
 

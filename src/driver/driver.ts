@@ -58,6 +58,11 @@ export interface VmSpec {
   pidFile: string;
   /** Host folders exported to the guest. */
   shares: SharedFolder[];
+  /**
+   * A second network card on a cluster's segment (berth cluster): a multicast group:port on the host's
+   * loopback that every node of the cluster joins, and this node's MAC address there.
+   */
+  lan?: { segment: string; mac: string };
   /** Start paused, waiting for a saved state to be loaded (resume after suspend). */
   incoming?: boolean;
 }

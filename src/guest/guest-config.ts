@@ -31,6 +31,13 @@ export const INITRD_MODULES = {
 /** The data disk's virtio serial: how the guest tells it from the OS disk (guest/PROTOCOL.md). */
 export const DATA_DISK_SERIAL = 'berth-data';
 
+/**
+ * A cluster's registry (berth cluster): the name every node resolves to the node that runs it, and its port
+ * there (Debian's docker-registry, on the data disk). The engines trust it without TLS: it is reached only on
+ * the cluster's own segment and, from the host, on 127.0.0.1.
+ */
+export const CLUSTER_REGISTRY = { name: 'registry.berth.internal', port: 5000 } as const;
+
 /** Where the generated file goes, relative to the image's root. */
 export const GUEST_CONF_PATH = 'usr/local/lib/berth/guest.conf';
 
@@ -50,6 +57,8 @@ export function renderGuestConf(runtime: GuestConfRuntime): string {
     ['fw_modules', INITRD_MODULES.shares.join(' ')],
     ['engine_socket', runtime.engineSocket],
     ['data_serial', DATA_DISK_SERIAL],
+    ['registry_name', CLUSTER_REGISTRY.name],
+    ['registry_port', CLUSTER_REGISTRY.port],
   ];
   return (
     "# Generated at image build from berth's src/guest/guest-config.ts: values the host shares with the guest.\n" +

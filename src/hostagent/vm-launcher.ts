@@ -11,7 +11,7 @@ import { checkImageSeal, sealImage, userImageSeal } from '../image/seal.js';
 import type { GuestImage } from '../image/image.js';
 import { stateFingerprint } from '../instance/saved-state.js';
 import { runtimeFor } from '../runtime/runtimes.js';
-import { guestFile, vmSpecFor } from '../instance/vm-spec.js';
+import { clusterNetworkEntry, guestFile, vmSpecFor } from '../instance/vm-spec.js';
 import { syncManifest } from '../share/share-events.js';
 import { guestHiddenPaths, guestMountTable, resolveShares, type Share } from '../share/shares.js';
 import { FILES } from '../store/filenames.js';
@@ -274,7 +274,8 @@ export class VmLauncher {
       network:
         guestNetworkEntry(this.driver.network) +
         ephemeralEntry(guestEphemeralRange(hostEphemeralRange())) +
-        `host_loopback=${Array.isArray(cfg.hostLoopback) ? cfg.hostLoopback.join(',') : cfg.hostLoopback}\n`,
+        `host_loopback=${Array.isArray(cfg.hostLoopback) ? cfg.hostLoopback.join(',') : cfg.hostLoopback}\n` +
+        clusterNetworkEntry(cfg.cluster),
       // A new data disk gets the containerd image store (recorded once the disk is made).
       engine: runtimeFor(cfg.runtime).engineConfig(
         cfg,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { DATA_DISK_SERIAL, GUEST_CHANNEL_NAME } from '../guest/guest-config.js';
-import type { InstanceConfig } from '../config/schema.js';
+import type { ClusterNodeConfig, InstanceConfig } from '../config/schema.js';
 import type { SharedFolder, VmSpec } from '../driver/driver.js';
 import type { GuestImage } from '../image/image.js';
 import { FILES } from '../store/filenames.js';
@@ -51,6 +51,7 @@ export function vmSpecFor(
       ),
     },
     shares: shares.map(({ tag, hostPath, writable }) => ({ tag, hostPath, writable })),
+    ...(cfg.cluster ? { lan: { segment: cfg.cluster.segment, mac: cfg.cluster.mac } } : {}),
     serialLog: path.join(dir, FILES.serialLog),
     controlSocket: path.join(dir, FILES.qmpSock),
     watchSocket: path.join(dir, FILES.qmpWatchSock),
@@ -71,4 +72,21 @@ export function controlSpecFor(
     controlSocket: path.join(dir, FILES.qmpSock),
     watchSocket: path.join(dir, FILES.qmpWatchSock),
   };
+}
+
+/**
+ * The cluster lines of the guest's `network` entry (guest/PROTOCOL.md): the second card's address, found by its
+ * MAC, and the registry's address; empty for an instance outside a cluster.
+ */
+export function clusterNetworkEntry(c: ClusterNodeConfig | undefined): string {
+  if (!c) return '';
+  return (
+    [
+      `lan_address=${c.address}`,
+      `lan_prefix=${c.prefix}`,
+      `lan_mac=${c.mac}`,
+      `registry=${c.registry}`,
+      `registry_serve=${c.serveRegistry ? 1 : 0}`,
+    ].join('\n') + '\n'
+  );
 }

@@ -55,6 +55,17 @@ describe('buildQemuArgs', () => {
     expect(valueAfter(a, '-append')[0]).toMatch(/ mitigations=off norandmaps init_on_alloc=0$/);
   });
 
+  it("a cluster node: a second card on the segment's multicast group, sent on the host's loopback only", () => {
+    expect(valueAfter(buildQemuArgs(spec()), '-netdev')).toHaveLength(1);
+    const a = buildQemuArgs(spec({ lan: { segment: '239.255.3.5:20006', mac: '52:54:00:d5:2a:0b' } }));
+    expect(valueAfter(a, '-netdev')[1]).toBe('socket,id=lan,mcast=239.255.3.5:20006,localaddr=127.0.0.1');
+    const devices = valueAfter(a, '-device');
+    // The user network stays eth0: its card comes first.
+    expect(devices.indexOf('virtio-net-pci,netdev=net0')).toBeLessThan(
+      devices.indexOf('virtio-net-pci,netdev=lan,mac=52:54:00:d5:2a:0b'),
+    );
+  });
+
   it('sets the hostname on the kernel command line', () => {
     expect(valueAfter(buildQemuArgs(spec()), '-append')[0]).toContain(' berth.hostname=berth-dev');
   });

@@ -129,6 +129,17 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     `user,id=${NETDEV_ID},net=${USER_NET.subnet},hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
     '-device',
     `virtio-net-pci,netdev=${NETDEV_ID}`,
+    // A cluster's own segment: every node's QEMU joins one multicast group on the host's loopback (no switch
+    // process to lose, nothing leaves the host: the group is sent on lo only). After the user network, so that
+    // one stays eth0; the guest finds this card by its MAC.
+    ...(spec.lan
+      ? [
+          '-netdev',
+          `socket,id=lan,mcast=${spec.lan.segment},localaddr=127.0.0.1`,
+          '-device',
+          `virtio-net-pci,netdev=lan,mac=${spec.lan.mac}`,
+        ]
+      : []),
     '-device',
     'virtio-rng-pci',
     // Free page reporting: the guest hands pages it frees back to the host (RSS shrinks; a suspended

@@ -27,6 +27,19 @@ describe('daemonJson', () => {
     expect(j['log-opts']).toEqual({ 'max-size': '50m', 'max-file': '3' });
   });
 
+  it("a cluster node's engine also trusts the cluster registry, beside the user's", () => {
+    expect(JSON.parse(daemonJson({}, true, ['registry.berth.internal:5000']))['insecure-registries']).toEqual(
+      ['registry.berth.internal:5000'],
+    );
+    const j = JSON.parse(
+      daemonJson({ 'insecure-registries': ['a:1', 'registry.berth.internal:5000'] }, true, [
+        'registry.berth.internal:5000',
+      ]),
+    );
+    expect(j['insecure-registries']).toEqual(['a:1', 'registry.berth.internal:5000']);
+    expect(JSON.parse(daemonJson({}, true))).not.toHaveProperty('insecure-registries');
+  });
+
   it("drops berth's json-file options for another log driver", () => {
     const j = JSON.parse(daemonJson({ 'log-driver': 'local' }, true));
     expect(j['log-driver']).toBe('local');

@@ -6,9 +6,14 @@ const DEFAULTS = { 'log-driver': 'json-file', 'log-opts': { 'max-size': '10m', '
 /**
  * The guest's /etc/docker/daemon.json: berth's defaults, then the user's `docker:` settings (already checked:
  * config/docker-settings.ts) over them, `features` and the json-file log options merged key by key, and the
- * image store (features.containerd-snapshotter), which is berth's.
+ * image store (features.containerd-snapshotter), which is berth's; a cluster node's engine also trusts the
+ * cluster's registry over plain HTTP (`insecureRegistries`, added to the user's).
  */
-export function daemonJson(user: DockerSettings, containerdStore: boolean): string {
+export function daemonJson(
+  user: DockerSettings,
+  containerdStore: boolean,
+  insecureRegistries: readonly string[] = [],
+): string {
   const sameDriver = (user['log-driver'] ?? DEFAULTS['log-driver']) === DEFAULTS['log-driver'];
   const out: Record<string, unknown> = {
     ...DEFAULTS,
@@ -18,5 +23,9 @@ export function daemonJson(user: DockerSettings, containerdStore: boolean): stri
       : (user['log-opts'] ?? {}),
     features: { ...((user.features as object | undefined) ?? {}), 'containerd-snapshotter': containerdStore },
   };
+  if (insecureRegistries.length) {
+    const mine = (user['insecure-registries'] as string[] | undefined) ?? [];
+    out['insecure-registries'] = [...new Set([...mine, ...insecureRegistries])];
+  }
   return JSON.stringify(out, null, 2) + '\n';
 }

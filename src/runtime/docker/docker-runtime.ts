@@ -1,3 +1,4 @@
+import { CLUSTER_REGISTRY } from '../../guest/guest-config.js';
 import type { ContainerRuntime } from '../runtime.js';
 import {
   contextName,
@@ -15,7 +16,8 @@ import { hostCliMissing, installHostCli } from './host-cli.js';
 export const dockerRuntime: ContainerRuntime = {
   name: 'docker',
   guest: {
-    packages: ['docker.io'],
+    // docker-registry: a cluster's registry (berth cluster), started only on the node that serves it.
+    packages: ['docker.io', 'docker-registry'],
     // Docker Engine 28 with BuildKit, containerd 2 and runc 1.3 from Debian testing on a Debian 13 base. The
     // CLI plugins berth installs on the host (compose, buildx) come from the same suite (host-cli.ts).
     newer: { suite: 'forky', packages: ['docker.io', 'containerd', 'runc'] },
@@ -27,7 +29,12 @@ export const dockerRuntime: ContainerRuntime = {
   // guest's listener scan sees no published port at all.
   publishers: ['docker-proxy'],
   ping: pingEngine,
-  engineConfig: (cfg, imageStore) => daemonJson(cfg.docker, imageStore === 'containerd'),
+  engineConfig: (cfg, imageStore) =>
+    daemonJson(
+      cfg.docker,
+      imageStore === 'containerd',
+      cfg.cluster ? [`${CLUSTER_REGISTRY.name}:${CLUSTER_REGISTRY.port}`] : [],
+    ),
   host: {
     noun: 'docker context',
     cli: 'docker',

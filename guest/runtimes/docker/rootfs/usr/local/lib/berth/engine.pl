@@ -9,6 +9,10 @@ use warnings;
 my @MODULES = qw(overlay bridge br_netfilter veth nf_tables nft_compat nft_chain_nat nf_nat nf_conntrack
   nf_conntrack_netlink xt_MASQUERADE xt_addrtype xt_conntrack ip_tables xfrm_user);
 
+# A cluster's registry: its settings file, and its storage on the data disk.
+sub REGISTRY_CONF () { '/run/berth/registry.yml' }
+sub REGISTRY_DIR () { '/var/lib/berth/registry' }
+
 # The engine's units (the fields: units in berth-init), each placed in the unit table right after the base
 # unit named by place_after (first when there is none): the engine's path starts first.
 sub engine_units {
@@ -17,8 +21,17 @@ sub engine_units {
   my $policy = network()->{host_loopback} // 'allow';
   my @loopback = $policy eq 'allow' ? () : ({ name => 'host-loopback', place_after => 'netconf', once => 1,
     after => ['netconf'], code => sub { return host_loopback_rules($policy, network()->{host}); } });
+  # A cluster's registry (berth cluster), on the node the host named: Debian's docker-registry as its own
+  # user, its storage on the data disk (kept by stop, start and upgrades).
+  my @registry = (network()->{registry_serve} // '') eq '1' ? (
+    { name => 'registry-config', place_after => 'data', once => 1, after => ['data'], code => sub { return write_registry_config(); } },
+    { name => 'registry', place_after => 'guestd', nice => 10, after => ['registry-config', 'net'],
+      cmd => ['start-stop-daemon', '--start', '--chuid', 'docker-registry', '--exec', '/usr/bin/docker-registry',
+        '--', 'serve', REGISTRY_CONF] },
+  ) : ();
   return (
     @loopback,
+    @registry,
     { name => 'containerd', place_after => 'data', after => ['data'], cmd => [limited(1048576, -999, 'containerd')] },
     # In-process: the instance's daemon.json (berth's settings and the YAML's docker: section), from the host.
     { name => 'engine-config', place_after => 'mount', once => 1, after => ['fw'], code => \&write_daemon_json },
@@ -59,6 +72,23 @@ sub write_daemon_json {
   my ($text, $file) = (fw_cfg('engine'), $_[0] // '/etc/docker/daemon.json');
   return 1 unless defined $text;
   return spew("$file.new", $text) && rename("$file.new", $file);
+}
+
+# The registry's settings: its storage (made, and handed to its user) and its port on every guest address.
+sub registry_config {
+  my ($dir, $port) = @_;
+  return "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+    . "storage:\n  filesystem:\n    rootdirectory: $dir\n  delete:\n    enabled: true\n"
+    . "http:\n  addr: :$port\n";
+}
+sub write_registry_config {
+  my ($dir, $file) = (REGISTRY_DIR, $_[0] // REGISTRY_CONF);
+  my (undef, undef, $uid, $gid) = getpwnam('docker-registry');
+  return 0 unless defined $uid;
+  mkdir($dir, 0750) unless -d $dir;
+  return 0 unless chown($uid, $gid, $dir);
+  my $port = conf('registry_port') // 5000;
+  return spew("$file.new", registry_config($dir, $port)) && rename("$file.new", $file);
 }
 
 # At shutdown, before everything else: [seconds to wait, unit names], in order. The engine first (it stops its
