@@ -22,7 +22,7 @@ const ROOMS = {
     'agent-api',
     'util',
   ],
-  cluster: ['instance', 'runtime', 'config', 'store', 'guest', 'agent-api', 'util'],
+  cluster: ['instance', 'runtime', 'image', 'config', 'store', 'guest', 'agent-api', 'util'],
   dashboard: ['instance', 'runtime', 'driver', 'share', 'config', 'store', 'guest', 'agent-api', 'util'],
   hostagent: [
     'instance',

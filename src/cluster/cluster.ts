@@ -7,8 +7,9 @@
  */
 import Docker from 'dockerode';
 import { loadInstanceConfig } from '../config/load.js';
-import type { ClusterNodeConfig } from '../config/schema.js';
+import type { Arch, ClusterNodeConfig } from '../config/schema.js';
 import { CLUSTER_REGISTRY } from '../guest/guest-config.js';
+import { ensureBuiltImage } from '../image/cache.js';
 import {
   deleteInstance,
   describeInstance,
@@ -42,6 +43,8 @@ export interface ClusterNode {
 }
 
 const SWARM_PORT = 2377;
+/** Where Swarm takes its overlay networks' /24s from (256 of them). */
+export const OVERLAY_POOL = '10.100.0.0/16';
 /** How long the nodes of a new or restarted cluster may take to be Ready in Swarm (after their VMs are). */
 const READY_TIMEOUT_MS = 180_000;
 
@@ -77,9 +80,13 @@ function engine(node: string, timeoutMs = 30_000): Docker {
   return new Docker({ socketPath: instanceFile(node, 'dockerSock'), timeout: timeoutMs });
 }
 
-async function localSwarmState(node: string): Promise<string> {
+/**
+ * Whether the node's engine is in a swarm: `active`, or `pending`/`error` while a restarted one reconnects to
+ * its managers (it is still a member: it must not init or join again). Only `inactive` is not.
+ */
+async function inSwarm(node: string): Promise<boolean> {
   const info = (await engine(node).info()) as { Swarm?: { LocalNodeState?: string } };
-  return info.Swarm?.LocalNodeState ?? 'inactive';
+  return (info.Swarm?.LocalNodeState ?? 'inactive') !== 'inactive';
 }
 
 /** Starts the nodes side by side; one failed start fails the whole with every node's reason. */
@@ -125,24 +132,32 @@ async function reachableManager(nodes: readonly ClusterNode[]): Promise<ClusterN
 async function formSwarm(nodes: readonly ClusterNode[], progress: Progress): Promise<void> {
   const first = nodes[0]!;
   const addr = first.section.address;
-  if ((await localSwarmState(first.name)) !== 'active') {
+  if (!(await inSwarm(first.name))) {
     progress(first.name, 'initialising the swarm');
     await engine(first.name).swarmInit({
       ListenAddr: `${addr}:${SWARM_PORT}`,
       AdvertiseAddr: addr,
       DataPathAddr: addr,
+      // Overlay networks (the ingress first) out of Swarm's default 10.0.0.0/8, which holds the nodes' own
+      // user network (10.0.2.0/24) and the cluster's segment (10.213.X.0/24).
+      DefaultAddrPool: [OVERLAY_POOL],
+      SubnetSize: 24,
     });
   }
+  const joining: ClusterNode[] = [];
+  for (const n of nodes.slice(1)) if (!(await inSwarm(n.name))) joining.push(n);
+  // A restarted swarm needs no join (each dockerd rejoins from its state), nor a leader yet: it may still be
+  // electing one.
+  if (!joining.length) return;
   const mgr = await reachableManager(nodes);
   // The join tokens go from one engine's socket to another's through this process: never to a file.
   const tokens = (
     (await engine(mgr.name).swarmInspect()) as { JoinTokens: { Manager: string; Worker: string } }
   ).JoinTokens;
-  const order = [...nodes.slice(1)].sort(
+  const order = joining.sort(
     (a, b) => Number(b.section.role === 'manager') - Number(a.section.role === 'manager'),
   );
   for (const n of order) {
-    if ((await localSwarmState(n.name)) === 'active') continue;
     progress(n.name, `joining the swarm as a ${n.section.role}`);
     await engine(n.name, 120_000).swarmJoin({
       ListenAddr: `${n.section.address}:${SWARM_PORT}`,
@@ -224,18 +239,23 @@ export async function createCluster(o: CreateOptions, progress: Progress): Promi
   checkCreate(o, await listInstances(), [...clusters.keys()]);
   const seg = newSegment([...clusters.values()].flat().map((n) => n.section));
   const nodes: ClusterNode[] = [];
+  let arch: Arch | undefined;
   for (let i = 1; i <= o.nodes; i++) {
     const section = nodeSection(o.name, seg, i, o.managers);
     const name = nodeName(o.name, i);
-    await prepareInstance(name, {
+    ({
+      config: { arch },
+    } = await prepareInstance(name, {
       cpus: o.cpus,
       memory: o.memory,
       // Only node 1 forwards the guest's ports to the host (the registry, the routing mesh's published ports):
       // the same port on every node would race for the host's.
       sections: { cluster: section, ...(i === 1 ? {} : { autoForward: 'none' as const }) },
-    });
+    }));
     nodes.push({ name, index: i, section });
   }
+  // The guest image once, before the nodes boot side by side (each would otherwise build its own).
+  await ensureBuiltImage(arch!, runtimeFor('docker').guest, (m) => progress(undefined, m));
   progress(
     undefined,
     `created ${o.nodes} nodes (${nodes.map((n) => n.name).join(', ')}) on segment ${seg.segment}`,

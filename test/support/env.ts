@@ -90,3 +90,14 @@ export async function writeConfig(e: Env, name: string, yaml: string): Promise<s
 export function noStackTrace(stderr: string): boolean {
   return !/\n\s+at .+\(.*:\d+:\d+\)/.test(stderr);
 }
+
+/** Prints the last lines of an instance's agent log and guest console: what a test shows when it fails on CI. */
+export async function printInstanceLogs(e: Env, name: string, lines = 60): Promise<void> {
+  const tail = async (f: string) =>
+    (await fsp.readFile(path.join(e.home, name, f), 'utf8').catch(() => '(none)'))
+      .split('\n')
+      .slice(-lines)
+      .join('\n');
+  console.log(`[${name}] ha.log, last ${lines} lines:\n${await tail('ha.log')}`);
+  console.log(`[${name}] serial.log, last ${lines} lines:\n${await tail('serial.log')}`);
+}
