@@ -10,8 +10,8 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { berth, berthOk, docker, dockerOk, makeEnv, REPO } from '../test/support/env.js';
-import { busyboxContext } from '../test/support/images.js';
-import { freePort, httpGet } from '../test/support/net.js';
+import { helloContext, probePort, runningTasks } from '../test/support/cluster.js';
+import { freePort } from '../test/support/net.js';
 import { pidFromFile, rssKiB } from '../test/support/proc.js';
 import { waitFor } from '../test/support/wait.js';
 import { table } from './markdown.js';
@@ -24,21 +24,7 @@ const log = (m: string) => process.stderr.write(`[bench:cluster] ${m}\n`);
 const since = (t: number) => (performance.now() - t) / 1000;
 const dc = (...a: string[]) => docker(e, ['--context', CTX, ...a]);
 
-async function runningTasks(service: string): Promise<string[]> {
-  const r = await dc(
-    'service',
-    'ps',
-    service,
-    '--filter',
-    'desired-state=running',
-    '--format',
-    '{{.Node}} {{.CurrentState}}',
-  );
-  return r.stdout
-    .split('\n')
-    .filter((l) => /\sRunning/.test(l))
-    .map((l) => l.split(' ')[0]!);
-}
+const tasks = (service: string) => runningTasks(e, CTX, service);
 
 try {
   log('baseline: three instances started one by one');
@@ -52,14 +38,7 @@ try {
   await berthOk(e, ['cluster', 'create', C, '--nodes', '3', ...NODE]);
   const create = since(t);
 
-  const ctx = await busyboxContext();
-  await fsp.writeFile(
-    path.join(ctx, 'Dockerfile'),
-    (await fsp.readFile(path.join(ctx, 'Dockerfile'), 'utf8')).replace(
-      'CMD ["sh"]',
-      'CMD ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]',
-    ),
-  );
+  const ctx = await helloContext();
   const image = 'registry.berth.internal:5000/hello:1';
   await dockerOk(e, ['--context', CTX, 'build', '-q', '-t', image, ctx]);
   await dockerOk(e, ['--context', CTX, 'push', '-q', image]);
@@ -79,7 +58,7 @@ try {
     `${port}:80`,
     image,
   ]);
-  await waitFor(async () => (await runningTasks('hello')).length === 3, 300000, 'three tasks');
+  await waitFor(async () => (await tasks('hello')).length === 3, 300000, 'three tasks');
   const deploy = since(t);
 
   await new Promise((r) => setTimeout(r, 30000));
@@ -88,24 +67,10 @@ try {
   );
 
   log('failover: kill -9 of the QEMU of a worker');
-  const victim = (await runningTasks('hello')).find((n) => n !== `berth-${C}-1`)!;
+  const victim = (await tasks('hello')).find((n) => n !== `berth-${C}-1`)!;
   const qemu = pidFromFile(path.join(e.home, victim.replace(/^berth-/, ''), 'qemu.pid'))!;
-  let ok = 0;
-  let failed = 0;
-  let lastFailure = 0;
-  let probing = true;
   t = performance.now();
-  const probe = (async () => {
-    while (probing) {
-      const s = performance.now();
-      if ((await httpGet(port)) !== undefined) ok++;
-      else {
-        failed++;
-        lastFailure = since(t);
-      }
-      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (performance.now() - s))));
-    }
-  })();
+  const probe = probePort(port);
   process.kill(qemu, 'SIGKILL');
   await waitFor(
     async () =>
@@ -116,7 +81,7 @@ try {
   const down = since(t);
   await waitFor(
     async () => {
-      const n = await runningTasks('hello');
+      const n = await tasks('hello');
       return n.length === 3 && !n.includes(victim);
     },
     180000,
@@ -124,8 +89,7 @@ try {
   );
   const moved = since(t);
   await new Promise((r) => setTimeout(r, 5000));
-  probing = false;
-  await probe;
+  const p = await probe.stop();
 
   const r = {
     date: new Date().toISOString(),
@@ -134,7 +98,13 @@ try {
     clusterCreateS: create,
     ratio: create / singles,
     serviceDeployS: deploy,
-    failover: { downS: down, rescheduledS: moved, probes: ok + failed, failed, lastFailureS: lastFailure },
+    failover: {
+      downS: down,
+      rescheduledS: moved,
+      probes: p.ok + p.failed,
+      failed: p.failed,
+      lastFailureS: p.lastFailureS,
+    },
     nodeIdleRssMiB: rss,
   };
   await fsp.mkdir(path.join(REPO, 'bench', 'results'), { recursive: true });
@@ -159,7 +129,7 @@ try {
         ['worker killed → its task running elsewhere', `${f(moved)} s`, '', ''],
         [
           'published port, a GET every 100 ms during failover',
-          `${failed} of ${ok + failed} failed; the last ${f(lastFailure)} s after the kill`,
+          `${p.failed} of ${p.ok + p.failed} failed; the last ${f(p.lastFailureS)} s after the kill`,
           '',
           '',
         ],

@@ -13,7 +13,7 @@ import {
   writeConfig,
   type Env,
 } from '../support/env.js';
-import { busyboxContext } from '../support/images.js';
+import { helloContext, probePort, runningTasks } from '../support/cluster.js';
 import { freePort, httpGet } from '../support/net.js';
 import { pidFromFile, processesMatching } from '../support/proc.js';
 import { waitFor } from '../support/wait.js';
@@ -40,23 +40,7 @@ interface NodeJson {
 const status = async () =>
   JSON.parse((await berthOk(e, ['cluster', 'status', C, '--json'])).stdout) as { nodes: NodeJson[] };
 
-/** The nodes (hostnames) the running tasks of a service are on. */
-async function taskNodes(service: string): Promise<string[]> {
-  const r = await dc(
-    'service',
-    'ps',
-    service,
-    '--filter',
-    'desired-state=running',
-    '--format',
-    '{{.Node}} {{.CurrentState}}',
-  );
-  return r.stdout
-    .split('\n')
-    .filter((l) => /\sRunning/.test(l))
-    .map((l) => l.split(' ')[0]!)
-    .sort();
-}
+const taskNodes = (service: string) => runningTasks(e, CTX, service);
 
 describe('berth cluster (Docker Swarm on three nodes)', () => {
   beforeAll(async () => {
@@ -136,14 +120,7 @@ describe('berth cluster (Docker Swarm on three nodes)', () => {
   });
 
   it('an image built from the host goes through the registry to a service with a task on every node; the routing mesh answers on 127.0.0.1', async () => {
-    const ctx = await busyboxContext();
-    await fsp.writeFile(
-      path.join(ctx, 'Dockerfile'),
-      (await fsp.readFile(path.join(ctx, 'Dockerfile'), 'utf8')).replace(
-        'CMD ["sh"]',
-        'CMD ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]',
-      ),
-    );
+    const ctx = await helloContext();
     await dcOk('build', '-q', '-t', IMAGE, ctx);
     await dcOk('push', '-q', IMAGE);
     const t0 = Date.now();
@@ -226,22 +203,8 @@ describe('berth cluster (Docker Swarm on three nodes)', () => {
     const qemu = pidFromFile(path.join(e.home, victim, 'qemu.pid'))!;
     // The node's agent and supervisor go too (a host losing the node): berth cluster start brings it back.
     const agents = await processesMatching(`${victim}`);
-    let ok = 0;
-    let failed = 0;
-    let lastFailure = 0;
     const t0 = Date.now();
-    let probing = true;
-    const probe = (async () => {
-      while (probing) {
-        const t = Date.now();
-        if ((await httpGet(port)) !== undefined) ok++;
-        else {
-          failed++;
-          lastFailure = Date.now() - t0;
-        }
-        await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t))));
-      }
-    })();
+    const probe = probePort(port);
     for (const pid of agents.filter((p) => p !== qemu && p !== process.pid)) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -278,11 +241,10 @@ describe('berth cluster (Docker Swarm on three nodes)', () => {
       'hello',
     ]);
     await new Promise((r) => setTimeout(r, 3000));
-    probing = false;
-    await probe;
+    const p = await probe.stop();
     console.log(
       `failover: node Down after ${down} s, its task running elsewhere after ${rescheduled} s (${moved.join(', ')}); ` +
-        `port probes every 100 ms: ${failed} failed of ${ok + failed}, the last failure ${(lastFailure / 1000).toFixed(1)} s after the kill`,
+        `port probes every 100 ms: ${p.failed} failed of ${p.ok + p.failed}, the last failure ${p.lastFailureS.toFixed(1)} s after the kill`,
     );
     const t1 = Date.now();
     await berthOk(e, ['cluster', 'start', C]);
@@ -317,6 +279,26 @@ describe('berth cluster (Docker Swarm on three nodes)', () => {
       'the registry after the restart',
     );
     expect(JSON.parse(catalog)).toEqual({ repositories: ['hello'] });
+  });
+
+  it('add-node joins a worker; remove-node drains it, takes it out of the swarm and deletes it', async () => {
+    const added = (
+      await berthOk(e, ['cluster', 'add-node', C, '--cpus', '1', '--memory', '1GiB'])
+    ).stdout.trim();
+    expect(added).toBe(`${C}-4`);
+    const ls = async () =>
+      (await dcOk('node', 'ls', '--format', '{{.Hostname}} {{.Status}}')).stdout.split('\n').sort();
+    expect(await ls()).toContain(`berth-${C}-4 Ready`);
+    expect((await status()).nodes.find((n) => n.name === added)).toMatchObject({
+      role: 'worker',
+      state: 'ready',
+    });
+    await berthOk(e, ['cluster', 'remove-node', C, added]);
+    expect((await ls()).filter((l) => l.includes(`${C}-4`))).toEqual([]);
+    expect(fs.existsSync(path.join(e.home, added))).toBe(false);
+    const first = await berth(e, ['cluster', 'remove-node', C, `${C}-1`]);
+    expect(first.code).toBe(64);
+    expect(first.stderr).toMatch(/first node/);
   });
 
   it('delete leaves nothing behind: instances, contexts, processes', async () => {
