@@ -417,10 +417,16 @@ export async function startInstance(
         details: last.details,
       });
     }
-    throw new BerthError('VM_FAILED', 'the host agent stopped before the instance was ready', {
-      hint: `see "berth logs ${name}"`,
-      details: await agentLastWords(name),
-    });
+    // A VM that ended while it booted: the agent's stop reason says how (killed, a reset, a power-off).
+    const why = last?.type === 'stopped' && last.reason !== 'stopped' ? last.reason : undefined;
+    throw new BerthError(
+      'VM_FAILED',
+      `the host agent stopped before the instance was ready${why ? `: ${why}` : ''}`,
+      {
+        hint: `see "berth logs ${name}"`,
+        details: await agentLastWords(name),
+      },
+    );
   } finally {
     await release();
   }

@@ -161,21 +161,28 @@ describe('berth cluster (Docker Swarm on three nodes)', () => {
     expect(st.nodes.every((n) => n.runs.includes('hello'))).toBe(true);
   });
 
-  it('an overlay network connects services by name across nodes', async () => {
-    await dcOk('network', 'create', '-d', 'overlay', '--attachable', 'appnet');
-    await dcOk(
-      'service',
-      'create',
-      '-q',
-      '--name',
-      'api',
-      '--network',
-      'appnet',
-      '--constraint',
-      `node.hostname==berth-${C}-3`,
-      IMAGE,
+  it("docker stack deploy: a compose file's service on node 3, reached by name over its overlay network from node 1", async () => {
+    const dir = await fsp.mkdtemp(path.join(e.root, 'stack-'));
+    const compose = path.join(dir, 'compose.yml');
+    await fsp.writeFile(
+      compose,
+      [
+        'services:',
+        '  api:',
+        `    image: ${IMAGE}`,
+        '    networks: [appnet]',
+        '    deploy:',
+        '      placement:',
+        `        constraints: ["node.hostname==berth-${C}-3"]`,
+        'networks:',
+        '  appnet:',
+        '    driver: overlay',
+        '    attachable: true',
+        '',
+      ].join('\n'),
     );
-    await waitFor(async () => (await taskNodes('api')).length === 1, 120000, 'the api task');
+    await dcOk('stack', 'deploy', '-c', compose, 'app');
+    await waitFor(async () => (await taskNodes('app_api')).length === 1, 120000, 'the api task');
     // From a container on node 1 (the context's engine) to the api task on node 3, by name.
     const r = await waitFor(
       async () => {
@@ -183,7 +190,7 @@ describe('berth cluster (Docker Swarm on three nodes)', () => {
           'run',
           '--rm',
           '--network',
-          'appnet',
+          'app_appnet',
           IMAGE,
           // No -T: Debian's static busybox wget crashes with it.
           'wget',
@@ -237,7 +244,7 @@ describe('berth cluster (Docker Swarm on three nodes)', () => {
       `berth-${victim} Down`,
     );
     expect((await dcOk('service', 'ls', '--format', '{{.Name}}')).stdout.split('\n').sort()).toEqual([
-      'api',
+      'app_api',
       'hello',
     ]);
     await new Promise((r) => setTimeout(r, 3000));
@@ -262,7 +269,7 @@ describe('berth cluster (Docker Swarm on three nodes)', () => {
     await berthOk(e, ['cluster', 'start', C]);
     console.log(`cluster start after stop: ${seconds(t0)} s`);
     expect((await dcOk('service', 'ls', '--format', '{{.Name}}')).stdout.split('\n').sort()).toEqual([
-      'api',
+      'app_api',
       'hello',
     ]);
     await waitFor(

@@ -100,4 +100,5 @@ export async function printInstanceLogs(e: Env, name: string, lines = 60): Promi
       .join('\n');
   console.log(`[${name}] ha.log, last ${lines} lines:\n${await tail('ha.log')}`);
   console.log(`[${name}] serial.log, last ${lines} lines:\n${await tail('serial.log')}`);
+  console.log(`[${name}] QEMU's stderr:\n${await tail('serial.log.qemu-stderr')}`);
 }
