@@ -10,7 +10,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { berth, berthOk, docker, dockerOk, makeEnv, REPO } from '../test/support/env.js';
-import { helloContext, probePort, runningTasks } from '../test/support/cluster.js';
+import { createHelloService, helloContext, probePort, runningTasks } from '../test/support/cluster.js';
 import { freePort } from '../test/support/net.js';
 import { pidFromFile, rssKiB } from '../test/support/proc.js';
 import { waitFor } from '../test/support/wait.js';
@@ -44,20 +44,7 @@ try {
   await dockerOk(e, ['--context', CTX, 'push', '-q', image]);
   const port = await freePort();
   t = performance.now();
-  await dockerOk(e, [
-    '--context',
-    CTX,
-    'service',
-    'create',
-    '-q',
-    '--name',
-    'hello',
-    '--replicas',
-    '3',
-    '--publish',
-    `${port}:80`,
-    image,
-  ]);
+  await createHelloService(e, CTX, image, port);
   await waitFor(async () => (await tasks('hello')).length === 3, 300000, 'three tasks');
   const deploy = since(t);
 

@@ -109,16 +109,19 @@ async function startNodes(nodes: readonly string[], progress: Progress): Promise
     });
 }
 
-/** A manager whose engine answers and whose Swarm has a leader reachable: the one to ask. */
-async function reachableManager(nodes: readonly ClusterNode[]): Promise<ClusterNode> {
+/**
+ * A manager whose engine answers and whose Swarm has a leader reachable: the one to ask, with the node list it
+ * answered (the proof that it can answer, and what most callers want).
+ */
+async function reachableManager(
+  nodes: readonly ClusterNode[],
+): Promise<{ node: ClusterNode; list: SwarmNode[] }> {
   const managers = nodes.filter((n) => n.section.role === 'manager');
   for (const n of [...managers, ...nodes.filter((x) => x.section.role !== 'manager')]) {
     try {
       const info = (await engine(n.name, 5000).info()) as { Swarm?: { ControlAvailable?: boolean } };
-      if (info.Swarm?.ControlAvailable) {
-        await engine(n.name, 5000).listNodes();
-        return n;
-      }
+      if (info.Swarm?.ControlAvailable)
+        return { node: n, list: (await engine(n.name, 5000).listNodes()) as SwarmNode[] };
     } catch {
       // not running, or no quorum through it: the next one
     }
@@ -149,7 +152,7 @@ async function formSwarm(nodes: readonly ClusterNode[], progress: Progress): Pro
   // A restarted swarm needs no join (each dockerd rejoins from its state), nor a leader yet: it may still be
   // electing one.
   if (!joining.length) return;
-  const mgr = await reachableManager(nodes);
+  const mgr = (await reachableManager(nodes)).node;
   // The join tokens go from one engine's socket to another's through this process: never to a file.
   const tokens = (
     (await engine(mgr.name).swarmInspect()) as { JoinTokens: { Manager: string; Worker: string } }
@@ -178,10 +181,8 @@ interface SwarmNode {
   ManagerStatus?: { Leader?: boolean; Reachability?: string };
 }
 
-/** Swarm's view of the nodes (through a reachable manager), by berth node name. */
-async function swarmNodes(nodes: readonly ClusterNode[]): Promise<Map<string, SwarmNode>> {
-  const mgr = await reachableManager(nodes);
-  const list = (await engine(mgr.name).listNodes()) as SwarmNode[];
+/** Swarm's node list by berth node name. */
+function byBerthName(nodes: readonly ClusterNode[], list: readonly SwarmNode[]): Map<string, SwarmNode> {
   const byAddr = new Map(nodes.map((n) => [n.section.address, n.name]));
   const out = new Map<string, SwarmNode>();
   // A node that left and joined again is listed twice (the old entry down): the ready one wins.
@@ -199,7 +200,7 @@ async function waitReady(nodes: readonly ClusterNode[], progress: Progress): Pro
   await retryUntil(
     async () => {
       try {
-        const s = await swarmNodes(nodes);
+        const s = byBerthName(nodes, (await reachableManager(nodes)).list);
         return nodes.filter((n) => s.get(n.name)?.Status?.State === 'ready').length;
       } catch {
         return 0;
@@ -360,19 +361,18 @@ export async function removeNode(cluster: string, node: string, progress: Progre
       },
     );
   const rest = nodes.filter((x) => x !== n);
-  const mgr = await reachableManager(rest);
+  const { node: mgr, list } = await reachableManager(rest);
   const docker = engine(mgr.name);
-  const swarm = (await swarmNodes(nodes)).get(node);
+  const swarm = byBerthName(nodes, list).get(node);
   if (swarm) {
     progress(node, 'draining: Swarm moves its tasks to the other nodes');
-    if (swarm.Spec.Role === 'manager')
-      await docker
-        .getNode(swarm.ID)
-        .update({ version: swarm.Version.Index, ...swarm.Spec, Role: 'worker', Availability: 'drain' });
-    else
-      await docker
-        .getNode(swarm.ID)
-        .update({ version: swarm.Version.Index, ...swarm.Spec, Availability: 'drain' });
+    // A manager is demoted in the same update (it leaves Raft before it leaves the swarm).
+    await docker.getNode(swarm.ID).update({
+      version: swarm.Version.Index,
+      ...swarm.Spec,
+      ...(swarm.Spec.Role === 'manager' ? { Role: 'worker' } : {}),
+      Availability: 'drain',
+    });
     await retryUntil(
       async () =>
         (
@@ -436,9 +436,9 @@ export async function describeCluster(cluster: string): Promise<ClusterView> {
   }
   let swarmError: string | undefined;
   try {
-    const mgr = await reachableManager(nodes);
+    const { node: mgr, list } = await reachableManager(nodes);
     const docker = engine(mgr.name, 10_000);
-    const swarm = await swarmNodes(nodes);
+    const swarm = byBerthName(nodes, list);
     const services = new Map(
       ((await docker.listServices()) as { ID: string; Spec: { Name: string } }[]).map((s) => [
         s.ID,

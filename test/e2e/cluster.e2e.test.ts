@@ -13,7 +13,7 @@ import {
   writeConfig,
   type Env,
 } from '../support/env.js';
-import { helloContext, probePort, runningTasks } from '../support/cluster.js';
+import { createHelloService, helloContext, probePort, runningTasks } from '../support/cluster.js';
 import { freePort, httpGet } from '../support/net.js';
 import { pidFromFile, processesMatching } from '../support/proc.js';
 import { waitFor } from '../support/wait.js';
@@ -124,18 +124,7 @@ describe('berth cluster (Docker Swarm on three nodes)', () => {
     await dcOk('build', '-q', '-t', IMAGE, ctx);
     await dcOk('push', '-q', IMAGE);
     const t0 = Date.now();
-    await dcOk(
-      'service',
-      'create',
-      '-q',
-      '--name',
-      'hello',
-      '--replicas',
-      '3',
-      '--publish',
-      `${port}:80`,
-      IMAGE,
-    );
+    await createHelloService(e, CTX, IMAGE, port);
     const on = await waitFor(
       async () => {
         const n = await taskNodes('hello');

@@ -1,7 +1,7 @@
 /** What the cluster e2e and its benchmark share: a test service's image, its tasks, a client on its port. */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { docker, type Env } from './env.js';
+import { docker, dockerOk, type Env } from './env.js';
 import { busyboxContext } from './images.js';
 import { httpGet } from './net.js';
 
@@ -69,4 +69,22 @@ export function probePort(port: number): { stop: () => Promise<ProbeResult> } {
       return r;
     },
   };
+}
+
+/** `docker service create` of the hello image: `hello`, three replicas, port 80 published on `port`. */
+export async function createHelloService(e: Env, ctx: string, image: string, port: number): Promise<void> {
+  await dockerOk(e, [
+    '--context',
+    ctx,
+    'service',
+    'create',
+    '-q',
+    '--name',
+    'hello',
+    '--replicas',
+    '3',
+    '--publish',
+    `${port}:80`,
+    image,
+  ]);
 }
