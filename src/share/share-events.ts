@@ -149,7 +149,8 @@ function isUnder(p: string, dir: string): boolean {
  * the mode the file has by then.
  */
 export class ShareEventRelay {
-  private subs: AsyncSubscription[] = [];
+  private subs = new Map<Share, AsyncSubscription>();
+  private stopped = false;
   private pending = new Set<string>();
   private holdSince?: number;
   private flushTimer?: NodeJS.Timeout;
@@ -217,24 +218,8 @@ export class ShareEventRelay {
     const problems: string[] = [];
     this.repin();
     for (const share of this.shares) {
-      const ignore = this.ignore.filter((i) => isUnder(i, share.hostPath) && i !== share.hostPath);
       try {
-        // Only what is pinned in the guest can wake watchers there: hidden folders and node_modules are not
-        // watched on the host either (and their file trees stay out of the watcher's memory). A synchronised
-        // folder's copy must see every change.
-        const sub = await watcher.subscribe(
-          share.hostPath,
-          (err, events) => {
-            if (err) {
-              this.log.warn({ err }, `file watcher error on ${share.hostPath}`);
-              return;
-            }
-            if (share.sync) this.relaySync(share, events);
-            else this.relay(share, events);
-          },
-          { ignore: share.sync ? ignore : [...ignore, '**/.*', '**/node_modules'] },
-        );
-        this.subs.push(sub);
+        await this.subscribe(share);
       } catch (err) {
         const m = `file events from ${share.hostPath} will not reach the guest: ${errorMessage(err)}`;
         this.log.warn({ err }, m);
@@ -242,6 +227,89 @@ export class ShareEventRelay {
       }
     }
     return problems;
+  }
+
+  /**
+   * Watches one share on the host. Only what is pinned in the guest can wake watchers there: hidden folders
+   * and node_modules are not watched on the host either (and their file trees stay out of the watcher's
+   * memory). A synchronised folder's copy must see every change.
+   */
+  private async subscribe(share: Share): Promise<void> {
+    const ignore = this.ignore.filter((i) => isUnder(i, share.hostPath) && i !== share.hostPath);
+    const sub = await watcher.subscribe(
+      share.hostPath,
+      (err, events) => {
+        if (err) this.rewatch(share, err);
+        else if (share.sync) this.relaySync(share, events);
+        else this.relay(share, events);
+      },
+      { ignore: share.sync ? ignore : [...ignore, '**/.*', '**/node_modules'] },
+    );
+    if (this.stopped) {
+      await sub.unsubscribe().catch(() => undefined);
+      return;
+    }
+    this.subs.set(share, sub);
+  }
+
+  /**
+   * The watcher's thread ended with an error: it watches nothing any more. @parcel/watcher gives up when a
+   * signal lands on its thread while it polls (EINTR: "Unable to poll: Interrupted system call"), and a
+   * SIGCHLD does, from any child of the agent or from QEMU stopped and continued around a host sleep. Watch
+   * again at once, then make up for what changed while nothing watched: a rescan of a synchronised folder,
+   * touches for what a 9p share's folders gained since just before the error.
+   */
+  private rewatch(share: Share, err: Error, attempt = 0): void {
+    if (this.stopped) return;
+    const since = Date.now() - 1000;
+    this.log.warn(
+      { err, share: share.hostPath },
+      `the file watcher on ${share.hostPath} failed: watching again`,
+    );
+    const old = this.subs.get(share);
+    this.subs.delete(share);
+    const again = async () => {
+      await old?.unsubscribe().catch(() => undefined);
+      if (this.stopped) return;
+      try {
+        await this.subscribe(share);
+      } catch (e) {
+        // Gone or unreadable for now: try again, less and less often (at most every 30 s).
+        if (attempt === 0)
+          this.notice(`file events from ${share.hostPath} stopped: ${errorMessage(e)}; retrying`);
+        setTimeout(() => this.rewatch(share, err, attempt + 1), Math.min(30000, 500 * 2 ** attempt)).unref();
+        return;
+      }
+      this.log.info({ share: share.hostPath }, 'file watcher running again');
+      if (share.sync) await this.resync(share);
+      else await this.catchUp(share, since);
+    };
+    void again().catch((e) => this.log.warn({ err: e }, `watching ${share.hostPath} again failed`));
+  }
+
+  /**
+   * What changed in a 9p share since `sinceMs` (ctime), relayed as if its events had come: a walk of the
+   * folders pinned in the guest (no more than those), for the moments no watcher ran.
+   */
+  private async catchUp(share: Share, sinceMs: number): Promise<void> {
+    const events: Event[] = [];
+    for (const dir of [...this.pinned].filter((d) => isUnder(d, share.hostPath))) {
+      let names: string[];
+      try {
+        names = await fsp.readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (skipPin(name)) continue;
+        const p = path.join(dir, name);
+        const st = await fsp.lstat(p).catch(() => undefined);
+        if (!st || st.ctimeMs < sinceMs) continue;
+        // A new folder is pinned as its create event would have it.
+        events.push({ type: st.isDirectory() && !this.pinned.has(p) ? 'create' : 'update', path: p });
+      }
+    }
+    if (events.length > 0) this.relay(share, events);
   }
 
   /** mtime in nanoseconds, as text (exact; a number would round it). */
@@ -316,8 +384,8 @@ export class ShareEventRelay {
    * the scan did not list as deleted on the host. For changes made while no events could flow (the VM
    * suspended, the agent restarting).
    */
-  async resync(): Promise<void> {
-    for (const share of this.shares.filter((s) => s.sync)) {
+  async resync(only?: Share): Promise<void> {
+    for (const share of this.shares.filter((s) => s.sync && (only === undefined || s === only))) {
       this.guest.sync([{ guestPath: share.guestPath, state: 'scan-begin' }]);
       let sent = 0;
       try {
@@ -363,9 +431,10 @@ export class ShareEventRelay {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.pending.clear();
-    await Promise.all(this.subs.map((s) => s.unsubscribe().catch(() => undefined)));
-    this.subs = [];
+    await Promise.all([...this.subs.values()].map((s) => s.unsubscribe().catch(() => undefined)));
+    this.subs.clear();
   }
 }
