@@ -298,6 +298,8 @@ export class HostAgent {
           this.restarting = false;
           return;
         }
+        // QEMU's end is written after its stderr by the driver once the child is reaped: a moment later.
+        await this.clock.sleep(200);
         const words = await this.qemuLastWords();
         this.log.warn(words ? `QEMU exited: ${words}` : 'QEMU exited');
         return this.vmEnded();

@@ -3,7 +3,16 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, berthOk, docker, dockerOk, makeEnv, writeConfig, type Env } from '../support/env.js';
+import {
+  berth,
+  berthOk,
+  docker,
+  dockerOk,
+  makeEnv,
+  printInstanceLogs,
+  writeConfig,
+  type Env,
+} from '../support/env.js';
 import { arm64Busybox, busyboxContext, hostBusybox, registryBinary } from '../support/images.js';
 import { freePort, httpGet } from '../support/net.js';
 import { waitFor } from '../support/wait.js';
@@ -218,7 +227,14 @@ describe('engine: BuildKit, compose, buildx, settings', () => {
     ).toBe(true);
   });
 
-  it("a setting dockerd refuses fails the start with dockerd's own message; the YAML and instance.json stay as they were", async () => {
+  it("a setting dockerd refuses fails the start with dockerd's own message; the YAML and instance.json stay as they were", async ({
+    onTestFailed,
+  }) => {
+    let said = '';
+    onTestFailed(async () => {
+      console.log(`[engine] berth start said:\n${said}`);
+      await printInstanceLogs(e, NAME);
+    });
     await berthOk(e, ['stop', NAME]);
     const cfg = path.join(e.home, NAME, 'berth.yaml');
     const good = await fsp.readFile(cfg, 'utf8');
@@ -227,6 +243,7 @@ describe('engine: BuildKit, compose, buildx, settings', () => {
     const bad = good.replace('docker:\n', 'docker:\n  bip: not-an-address\n');
     await fsp.writeFile(cfg, bad);
     const r = await berth(e, ['start', NAME]);
+    said = `exit ${r.code}\n${r.stderr}`;
     expect(r.code).toBe(65);
     expect(r.stderr).toMatch(/the container engine refused to start: .*not-an-address/);
     expect(r.stderr).toMatch(/hint: fix the engine settings/);

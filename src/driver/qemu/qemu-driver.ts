@@ -157,7 +157,19 @@ export class QemuDriver implements Driver {
     fs.closeSync(stderrFd);
     child.unref();
     let exitCode: number | undefined;
-    child.once('exit', (code) => (exitCode = code ?? -1));
+    child.once('exit', (code, signal) => {
+      exitCode = code ?? -1;
+      // How it ended, after its own last words: a signal (SIGKILL from the host, SIGSYS from its seccomp
+      // filter) leaves nothing on stderr otherwise. The agent reads this file's tail when the VM goes away.
+      try {
+        fs.appendFileSync(
+          stderrFile,
+          `[berth] QEMU ended: ${signal ? `signal ${signal}` : `exit code ${code}`}\n`,
+        );
+      } catch {
+        // the instance folder is gone (deleted): nobody will read it
+      }
+    });
     // QEMU is running once its QMP socket answers (polled every 20 ms: QEMU is often up within 100 ms, and
     // a warm start waits on this).
     await retryUntil(
