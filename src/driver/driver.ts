@@ -114,6 +114,11 @@ export interface Lifecycle {
   /** Stops the VM at once (disks may lose unsynced writes, like pulling the plug). */
   kill(vm: VmControl): Promise<void>;
   /**
+   * Whether `pid` (read from the VM's pid file) is this VM's process still running, checked on the process
+   * itself: a stale pid file may name a recycled pid by now.
+   */
+  runsVm(vm: VmControl, pid: number | undefined): Promise<boolean>;
+  /**
    * Kills those of `pids` that are still instance `name`'s VM (checked on the process itself, so a recycled
    * pid is left alone): the last guard before an instance's disk is deleted.
    */

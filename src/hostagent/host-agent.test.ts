@@ -56,6 +56,9 @@ class FakeDriver implements Driver {
     this.calls.push('kill');
   }
   async killLeftovers() {}
+  async runsVm() {
+    return false;
+  }
   async saveState(_vm: VmControl, file: string) {
     this.calls.push('saveState');
     if (this.saveFails) throw new Error('migration refused');

@@ -11,11 +11,11 @@ import { checkImageSeal, sealImage, userImageSeal } from '../image/seal.js';
 import type { GuestImage } from '../image/image.js';
 import { stateFingerprint } from '../instance/saved-state.js';
 import { runtimeFor } from '../runtime/runtimes.js';
-import { clusterNetworkEntry, guestFile, vmSpecFor } from '../instance/vm-spec.js';
+import { clusterNetworkEntry, controlSpecFor, guestFile, vmSpecFor } from '../instance/vm-spec.js';
 import { syncManifest } from '../share/share-events.js';
 import { guestHiddenPaths, guestMountTable, resolveShares, type Share } from '../share/shares.js';
 import { FILES } from '../store/filenames.js';
-import { pidAlive, readPid } from '../store/instance-store.js';
+import { readPid } from '../store/instance-store.js';
 import { berthHome, imageCacheDir, instanceDir, instanceFile } from '../store/paths.js';
 import { instanceInfoRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
 import { BerthError } from '../util/errors.js';
@@ -75,8 +75,11 @@ export class VmLauncher {
     const shares = resolveShares(cfg, instanceFile(this.name, 'config'));
     const existing = await runtimeRecord.read(this.name);
     const qemuPid = await readPid(instanceFile(this.name, 'qemuPid'));
+    // Checked on the process: pids recur (pid_max is 32768 on many hosts), and a pid file left by a VM that
+    // was killed may name another program by now.
+    const vmRuns = await this.driver.runsVm(controlSpecFor(this.name), qemuPid);
 
-    if (pidAlive(qemuPid) && existing !== undefined) {
+    if (vmRuns && existing !== undefined) {
       this.events.progress('reattach', `re-attaching to the running VM (QEMU pid ${qemuPid})`);
       const image = await this.instanceImage(cfg, false);
       const spec = vmSpecFor(
@@ -97,7 +100,7 @@ export class VmLauncher {
       };
     }
 
-    if (pidAlive(qemuPid)) {
+    if (vmRuns) {
       // A VM no agent recorded: the last agent died between starting QEMU and writing the record (killed
       // mid-start). Nobody was told of it and it holds the disks: it goes (if it is still this instance's
       // QEMU), and the boot starts over.

@@ -334,6 +334,10 @@ export class QemuDriver implements Driver {
     }
   }
 
+  async runsVm(vm: VmControl, pid: number | undefined): Promise<boolean> {
+    return pidAlive(pid) && (await runsWith(pid!, vm.pidFile));
+  }
+
   async kill(spec: VmControl): Promise<void> {
     const pid = await readPid(spec.pidFile);
     if (!pidAlive(pid)) return;
