@@ -193,6 +193,7 @@ function setup(
     realVm?: boolean;
     yaml?: string;
     freeBytes?: () => Promise<number>;
+    watchIntervalMs?: number;
   } = {},
 ) {
   const name = 'unit';
@@ -231,7 +232,7 @@ function setup(
     },
     exit: (code) => exited(code),
     shutdownTimeoutMs: 1234,
-    watchIntervalMs: 10,
+    watchIntervalMs: opts.watchIntervalMs ?? 10,
     freeBytes: opts.freeBytes,
   });
   return { name, agent, driver, link, seen, api: () => api!, exitCode, launches };
@@ -350,7 +351,9 @@ describe('HostAgent (state machine, fakes)', () => {
   });
 
   it('with no pid known and none alive in the pid file, the VM is gone: "stopped"', async () => {
-    const t = setup({ unknownPid: true });
+    // The first look comes after the (fake) boot: one during it ends the start as a failed boot instead, which
+    // a 10 ms tick on a loaded machine did once.
+    const t = setup({ unknownPid: true, watchIntervalMs: 250 });
     fs.writeFileSync(instanceFile(t.name, 'qemuPid'), `${2 ** 22 + 12345}\n`);
     await t.agent.run();
     expect(await t.exitCode).toBe(0);
