@@ -52,7 +52,7 @@ export interface ContainerRuntime {
    */
   engineConfig(cfg: InstanceConfig, imageStore: string | undefined): string;
   /**
-   * The guest processes that listen for the engine's published ports (Docker: docker-proxy, for `-p`): with
+   * The guest processes that listen for the engine's published ports (Docker: docker-proxy and dockerd, for `-p`): with
    * `autoForward: published` only their listeners are forwarded without a rule.
    */
   readonly publishers: readonly string[];

@@ -26,8 +26,13 @@ export const dockerRuntime: ContainerRuntime = {
     dataDir: '/var/lib/docker',
   },
   // userland-proxy (dockerd's default) listens for every published port; with it off nothing does, and the
-  // guest's listener scan sees no published port at all.
-  publishers: ['docker-proxy'],
+  // guest's listener scan sees no published port at all. Since Engine 28 dockerd opens each published port's
+  // socket itself and hands it to docker-proxy (moby#48132), so the guest may find dockerd holding it: the
+  // guest names one owner per socket and names it again only when the set of ports changes, so a port first
+  // seen in dockerd's hands stayed "not published" (an e2e caught it after a stop/start). dockerd listens on
+  // no other TCP/UDP port of the guest unless Swarm is on (its control ports, forwarded on a cluster's first
+  // node in any case).
+  publishers: ['docker-proxy', 'dockerd'],
   ping: pingEngine,
   engineConfig: (cfg, imageStore) =>
     daemonJson(
