@@ -257,11 +257,11 @@ export class ShareEventRelay {
    * signal lands on its thread while it polls (EINTR: "Unable to poll: Interrupted system call"), and a
    * SIGCHLD does, from any child of the agent or from QEMU stopped and continued around a host sleep. Watch
    * again at once, then make up for what changed while nothing watched: a rescan of a synchronised folder,
-   * touches for what a 9p share's folders gained since just before the error.
+   * touches for what a 9p share's folders gained since just before the first error (`since`, kept across
+   * retries).
    */
-  private rewatch(share: Share, err: Error, attempt = 0): void {
+  private rewatch(share: Share, err: Error, attempt = 0, since = Date.now() - 1000): void {
     if (this.stopped) return;
-    const since = Date.now() - 1000;
     this.log.warn(
       { err, share: share.hostPath },
       `the file watcher on ${share.hostPath} failed: watching again`,
@@ -277,7 +277,10 @@ export class ShareEventRelay {
         // Gone or unreadable for now: try again, less and less often (at most every 30 s).
         if (attempt === 0)
           this.notice(`file events from ${share.hostPath} stopped: ${errorMessage(e)}; retrying`);
-        setTimeout(() => this.rewatch(share, err, attempt + 1), Math.min(30000, 500 * 2 ** attempt)).unref();
+        setTimeout(
+          () => this.rewatch(share, err, attempt + 1, since),
+          Math.min(30000, 500 * 2 ** attempt),
+        ).unref();
         return;
       }
       this.log.info({ share: share.hostPath }, 'file watcher running again');
