@@ -138,4 +138,45 @@ subtest 'clock: the wall clock with its nanoseconds, close to the host clock' =>
   cmp_ok(abs($c - time()), '<', 2, 'now');
 };
 
+# inotify on $path for IN_ATTRIB, non-blocking: ($fh, a sub that says whether an event came).
+sub attrib_watch {
+  my ($path) = @_;
+  my $nr = syscall_numbers();
+  my $fd = syscall($nr->{inotify_init1}, 0x800 | 0x80000); # IN_NONBLOCK | IN_CLOEXEC
+  die "inotify_init1: $!" if $fd < 0;
+  syscall($nr->{inotify_add_watch}, $fd, $path, 0x4) >= 0 or die "inotify_add_watch: $!"; # IN_ATTRIB
+  open(my $fh, '<&=', $fd) or die "fdopen: $!";
+  return sub {
+    my $n = sysread($fh, my $buf, 4096);
+    return defined $n && $n >= 16 && (unpack('x4 V', $buf) & 0x4) ? 1 : 0;
+  };
+}
+
+subtest 'attr_event: an attribute event that leaves mode, mtime and attributes as they were' => sub {
+  plan skip_all => 'not an architecture berth runs on' unless syscall_numbers();
+  my $dir = tempdir(CLEANUP => 1);
+  my $f = "$dir/f";
+  open(my $w, '>', $f) or die; print $w "x"; close $w;
+  chmod 0640, $f;
+  utime 1000000000, 1000000000, $f;
+  my $came = attrib_watch($f);
+  ok(!$came->(), 'no event before');
+  is(attr_event($f, (lstat $f)[2]), 'xattr', 'made with an attribute of its own');
+  ok($came->(), 'an IN_ATTRIB event');
+  my @st = lstat $f;
+  is($st[2] & 07777, 0640, 'mode untouched');
+  is($st[9], 1000000000, 'mtime untouched');
+  # The attribute is gone again: listing the file's user attributes (llistxattr) gives nothing.
+  my ($names, $llistxattr) = ("\0" x 256, syscall_numbers()->{mount} == 165 ? 195 : 12); # x86_64, aarch64
+  is(syscall($llistxattr, $f, $names, 256), 0, 'no extended attribute left');
+
+  # A fifo takes no user attribute: its mode is set again instead, and that is an event too.
+  my $p = "$dir/p";
+  system('mkfifo', '-m', '0604', $p) == 0 or die;
+  my $came2 = attrib_watch($p);
+  is(attr_event($p, (lstat $p)[2]), 'mode', 'made on a fifo by setting its mode again');
+  ok($came2->(), 'an IN_ATTRIB event on the fifo');
+  is((lstat $p)[2] & 07777, 0604, "the fifo's mode as it was");
+};
+
 done_testing;

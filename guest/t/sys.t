@@ -71,7 +71,7 @@ subtest 'parse_shares: the fw_cfg "mounts" table (src/share/shares.ts guestMount
 subtest 'syscall_numbers: this architecture\'s, every name the programs use' => sub {
   my $nr = syscall_numbers();
   plan skip_all => 'not an architecture berth runs on' unless $nr;
-  for my $name (qw(mount mknodat statx utimensat inotify_init1 inotify_add_watch inotify_rm_watch)) {
+  for my $name (qw(mount mknodat statx utimensat inotify_init1 inotify_add_watch inotify_rm_watch lsetxattr lremovexattr)) {
     like($nr->{$name}, qr/^\d+$/, $name);
   }
   # A harmless call shows the numbers are this architecture's.

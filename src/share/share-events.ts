@@ -139,11 +139,12 @@ function isUnder(p: string, dir: string): boolean {
  * @parcel/watcher) and asks berth-guestd to "touch" the guest path, which wakes watchers in the guest and in
  * containers that bind-mount it.
  *
- * The touch re-sets a file's mode in the guest, which the host sees as an attribute change: events whose
+ * The touch sets and removes an extended attribute of berth's own on the guest path (where the file or the host
+ * file system refuses one, it re-sets the mode), which the host sees as an attribute change: events whose
  * mtime was already sent are dropped, so nothing loops.
  *
  * Touches wait until a share's events pause for SETTLE_MS (at most MAX_HOLD_MS). Changes made by the guest
- * come back as host events too, and a touch reads the mode and sets it again: sent at once, it could land
+ * come back as host events too, and a touch that falls back to the mode reads it and sets it again: sent at once, it could land
  * between a guest program's create and its chmod (`echo > f && chmod 640 f`: 10-15 ms apart under
  * emulation) and put the old mode back (seen in an e2e run). Once the events have settled, the touch sets
  * the mode the file has by then.

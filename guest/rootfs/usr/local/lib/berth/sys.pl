@@ -53,9 +53,9 @@ sub kernel_param {
 # System call numbers for syscall(), per architecture ("require 'syscall.ph'" would load a header tree).
 my %SYSCALLS = (
   x86_64 => { mount => 165, mknodat => 259, statx => 332, utimensat => 280, inotify_init1 => 294,
-    inotify_add_watch => 254, inotify_rm_watch => 255 },
+    inotify_add_watch => 254, inotify_rm_watch => 255, lsetxattr => 189, lremovexattr => 198 },
   aarch64 => { mount => 40, mknodat => 33, statx => 291, utimensat => 88, inotify_init1 => 26,
-    inotify_add_watch => 27, inotify_rm_watch => 28 },
+    inotify_add_watch => 27, inotify_rm_watch => 28, lsetxattr => 6, lremovexattr => 15 },
 );
 # The architecture, from the ELF header of the perl running this (e_machine): berth-init (PID 1) loads this
 # before /proc is mounted, and its first mounts want mount(2) rather than an exec of mount(8).
