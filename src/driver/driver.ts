@@ -65,6 +65,12 @@ export interface VmSpec {
   lan?: { segment: string; mac: string };
   /** Start paused, waiting for a saved state to be loaded (resume after suspend). */
   incoming?: boolean;
+  /**
+   * berth runs as root (allowed by BERTH_ALLOW_ROOT=1). The hypervisor must not serve the guest with root's
+   * powers: it runs without any capability, and shared folders keep the guest's owners, modes and special files
+   * in extended attributes instead of applying them to the host's files (QEMU: 9p's mapped-xattr model).
+   */
+  asRoot?: boolean;
 }
 
 /** The handles needed to observe and stop a VM that is already running. */

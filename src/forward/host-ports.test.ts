@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { guestEphemeralRange, hostEphemeralRange, inRange } from './host-ports.js';
+import { guestEphemeralRange, hostEphemeralRange, hostUnprivilegedPortStart, inRange } from './host-ports.js';
 
 describe('ephemeral port ranges', () => {
   it("reads Linux's range, else the IANA one", () => {
@@ -15,5 +15,16 @@ describe('ephemeral port ranges', () => {
     expect(guestEphemeralRange({ first: 1024, last: 65535 })).toEqual({ first: 32768, last: 60999 });
     expect(inRange(32768, { first: 32768, last: 60999 })).toBe(true);
     expect(inRange(32767, { first: 32768, last: 60999 })).toBe(false);
+  });
+});
+
+describe('hostUnprivilegedPortStart', () => {
+  it("reads Linux's sysctl, and falls back to 1024", () => {
+    expect(hostUnprivilegedPortStart('1024\n')).toBe(1024);
+    expect(hostUnprivilegedPortStart('80\n')).toBe(80);
+    expect(hostUnprivilegedPortStart('0')).toBe(0);
+    expect(hostUnprivilegedPortStart('')).toBe(1024);
+    expect(hostUnprivilegedPortStart('x')).toBe(1024);
+    expect(hostUnprivilegedPortStart('70000')).toBe(1024);
   });
 });

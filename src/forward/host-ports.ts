@@ -22,6 +22,16 @@ export function hostEphemeralRange(text?: string): PortRange {
   return first >= 1 && first <= last && last <= 65535 ? { first, last } : IANA_EPHEMERAL;
 }
 
+/**
+ * The first port an unprivileged process may bind (Linux's net.ipv4.ip_unprivileged_port_start; 1024 where it
+ * cannot be read). berth's QEMU binds forwards without privileges, even when berth runs as root.
+ */
+export function hostUnprivilegedPortStart(text?: string): number {
+  const t = text ?? readOr('/proc/sys/net/ipv4/ip_unprivileged_port_start');
+  const n = Number((t ?? '').trim());
+  return t !== undefined && t.trim() !== '' && Number.isInteger(n) && n >= 0 && n <= 65536 ? n : 1024;
+}
+
 function readOr(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');

@@ -232,6 +232,25 @@ describe('PortForwarder bounds: what a guest can make the host listen on', () =>
     expect((await run('none')).ports).toEqual([5000]);
   });
 
+  it('as root, a port below ip_unprivileged_port_start is refused before QEMU (which holds no capability) is asked', async () => {
+    const fake = new FakeNet();
+    const notices: string[] = [];
+    const pf = new PortForwarder(fake, vm, [], log, (m) => notices.push(m), {
+      maxAuto: 256,
+      ephemeral: { first: 65536, last: 65536 },
+      unprivilegedStart: 1024,
+    });
+    await pf.update(parseListeners('tcp:80:any tcp:41813:any'));
+    expect(fake.forwards.map((f) => f.hostPort)).toEqual([41813]);
+    const st = pf.list().find((x) => x.guestPort === 80);
+    expect(st?.state).toBe('privileged');
+    expect(st?.reason).not.toMatch(/as root/);
+    expect(notices).toEqual([
+      'guest port tcp/80 not forwarded: host port 80 is privileged here: lower net.ipv4.ip_unprivileged_port_start, or map it to another port with a portForwards rule',
+    ]);
+    pf.close();
+  });
+
   it('caps automatic forwards (lowest ports first), with one notice; a flood of every port stays under it', async () => {
     const fake = new FakeNet();
     const notices: string[] = [];
@@ -260,6 +279,7 @@ describe('probeProblem', () => {
     });
     const p = probeProblem(err('EACCES'), '127.0.0.1', 80);
     expect(p.state).toBe('privileged');
+    expect(p.reason).not.toMatch(/root/);
     expect(p.reason).toMatch(
       /host port 80 is privileged here: .*ip_unprivileged_port_start.*portForwards rule/,
     );

@@ -5,7 +5,7 @@ import type { AutoForward, PortForwardRule } from '../config/schema.js';
 import type { GuestNetwork, HostForward, PortForwarding, VmControl } from '../driver/driver.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { hostEphemeralRange, inRange, type PortRange } from './host-ports.js';
+import { hostEphemeralRange, hostUnprivilegedPortStart, inRange, type PortRange } from './host-ports.js';
 
 /** How many guest ports berth forwards without a rule naming them. */
 export const MAX_AUTO_FORWARDS = 256;
@@ -95,7 +95,7 @@ export function probeProblem(
   if (e.code === 'EACCES') {
     return {
       state: 'privileged',
-      reason: `host port ${port} is privileged here: run berth as root, lower net.ipv4.ip_unprivileged_port_start, or map it to another port with a portForwards rule`,
+      reason: `host port ${port} is privileged here: lower net.ipv4.ip_unprivileged_port_start, or map it to another port with a portForwards rule`,
     };
   }
   return { state: 'failed', reason: `cannot bind host ${ip}:${port}: ${e.message}` };
@@ -125,11 +125,14 @@ export class PortForwarder {
     private readonly notice: (message: string) => void,
     /**
      * Bounds on what the guest can make the host listen on without a rule: at most `maxAuto` forwards, none in
-     * the host's ephemeral range (the host's own outgoing connections need those ports).
+     * the host's ephemeral range (the host's own outgoing connections need those ports). `unprivilegedStart`:
+     * set when berth runs as root, whose QEMU holds no capability and so cannot bind below it (the agent's probe,
+     * made with root's powers, cannot tell).
      */
-    private readonly limits: { maxAuto: number; ephemeral: PortRange } = {
+    private readonly limits: { maxAuto: number; ephemeral: PortRange; unprivilegedStart?: number } = {
       maxAuto: MAX_AUTO_FORWARDS,
       ephemeral: hostEphemeralRange(),
+      ...(process.getuid?.() === 0 ? { unprivilegedStart: hostUnprivilegedPortStart() } : {}),
     },
     /**
      * Listeners no rule names: all forwarded, only those of the engine's `publishers` (published), or none.
@@ -254,7 +257,10 @@ export class PortForwarder {
       if (this.current.has(hk)) continue;
       const key = `${f.proto}:${f.guestPort}`;
       const st = statuses.get(key)!;
-      const e = await probeHostPort(f.proto, f.hostIP, f.hostPort);
+      const e =
+        this.limits.unprivilegedStart !== undefined && f.hostPort < this.limits.unprivilegedStart
+          ? Object.assign(new Error('privileged port'), { code: 'EACCES' })
+          : await probeHostPort(f.proto, f.hostIP, f.hostPort);
       if (e) {
         const p = probeProblem(e, f.hostIP, f.hostPort);
         statuses.set(key, { ...st, ...p });

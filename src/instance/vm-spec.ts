@@ -51,6 +51,8 @@ export function vmSpecFor(
       ),
     },
     shares: shares.map(({ tag, hostPath, writable }) => ({ tag, hostPath, writable })),
+    // Only when allowed (BERTH_ALLOW_ROOT=1): QEMU then drops every capability and maps the shares' owners.
+    ...(process.getuid?.() === 0 ? { asRoot: true } : {}),
     ...(cfg.cluster ? { lan: { segment: cfg.cluster.segment, mac: cfg.cluster.mac } } : {}),
     serialLog: path.join(dir, FILES.serialLog),
     controlSocket: path.join(dir, FILES.qmpSock),

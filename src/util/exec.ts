@@ -9,6 +9,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   mmdebstrap: 'mmdebstrap',
   'mkfs.ext4': 'e2fsprogs',
   xz: 'xz-utils',
+  setpriv: 'util-linux',
   docker: 'docker-ce-cli or docker.io',
 };
 

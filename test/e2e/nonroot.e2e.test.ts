@@ -134,7 +134,8 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
     const r = await asUser(['docker', 'run', '--rm', 'bb:user', 'id', '-u']);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(String(r.stdout).trim()).toBe('0');
-    // The home is shared: a file a root container writes there belongs to the host user, not to root.
+    // The home is shared: a file a root container writes there belongs to the host user, not to root. As a
+    // user (9p security_model=none) the mode and the link the container makes are the host's own.
     const w = await asUser([
       'docker',
       'run',
@@ -144,12 +145,19 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
       'bb:user',
       'sh',
       '-c',
-      'echo hi > /h/from-container.txt',
+      'rm -f /h/from-container.txt /h/from-container.link; echo hi > /h/from-container.txt && chmod 640 /h/from-container.txt && ln -s from-container.txt /h/from-container.link',
     ]);
     expect(w.exitCode, String(w.stderr)).toBe(0);
-    const made = fs.statSync(path.join(userHome, 'from-container.txt'));
+    const made = fs.lstatSync(path.join(userHome, 'from-container.txt'));
     expect(made.uid).toBe(Number((await execa('id', ['-u', USER])).stdout.trim()));
+    expect(made.mode & 0o7777).toBe(0o640);
+    expect(fs.readlinkSync(path.join(userHome, 'from-container.link'))).toBe('from-container.txt');
+    // And QEMU serves it with the none model (as root it would be mapped-xattr, without capabilities).
+    expect((await fsp.readFile(`/proc/${pids[0]}/cmdline`, 'utf8')).split('\0').join(' ')).toMatch(
+      /security_model=none/,
+    );
     fs.rmSync(path.join(userHome, 'from-container.txt'));
+    fs.rmSync(path.join(userHome, 'from-container.link'));
     const viaHost = await asUser(['docker', 'version', '--format', '{{.Server.Os}}'], {
       DOCKER_HOST: `unix://${sock}`,
     });

@@ -16,7 +16,9 @@ import {
 } from '../support/env.js';
 import { busyboxContext } from '../support/images.js';
 import { waitFor } from '../support/wait.js';
-import { freePort } from '../support/net.js';
+import { freePort, tcpOpen } from '../support/net.js';
+import { listXattrs, mappedMode } from '../support/mapped.js';
+import { processesMatching } from '../support/proc.js';
 import { imageCacheDir } from '../../src/store/paths.js';
 
 // A hostile container (or a malicious image the user runs with their home mounted) against berth's own state.
@@ -88,6 +90,81 @@ describe('security: berth itself is out of the guest’s reach', () => {
     expect(fs.existsSync(path.join(cache, 'planted'))).toBe(false);
     expect(await fsp.readFile(path.join(e.home, NAME, 'instance.json'), 'utf8')).toBe(info);
   });
+
+  // CI runs berth as root (BERTH_ALLOW_ROOT=1): this is that mode's boundary. As a user, QEMU has that user's
+  // rights and the none model (the nonroot e2e).
+  it.runIf(process.getuid?.() === 0)(
+    'as root, QEMU holds no capability: guest root plants no set-id file, device node, owner or trusted xattr on the host, and gets no privileged port',
+    async () => {
+      const [pid] = await processesMatching(`berth-${NAME} -machine`);
+      expect(pid).toBeGreaterThan(0);
+      const status = await fsp.readFile(`/proc/${pid}/status`, 'utf8');
+      expect(status).toMatch(/^Uid:\s+0\s/m); // still uid 0: what goes is every capability
+      for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'])
+        expect(status).toMatch(new RegExp(`^${set}:\\s+0+$`, 'm'));
+      expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+
+      const dir = path.join(e.root, 'planted');
+      await fsp.mkdir(dir);
+      const r = await docker(e, [
+        'run',
+        '--rm',
+        '-v',
+        `${dir}:/p`,
+        'bb:sec',
+        'sh',
+        '-c',
+        'echo x > /p/suid && chown 1234:1234 /p/suid && chmod 6755 /p/suid && mknod /p/null c 1 3 && stat -c "%a %u %F" /p/suid /p/null',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      // The guest sees what it asked for...
+      expect(r.stdout.trim().split('\n')).toEqual([
+        '6755 1234 regular file',
+        expect.stringMatching(/ 0 character special file$/),
+      ]);
+      // ...and the host has none of it: root's plain 0600 files.
+      const suid = fs.lstatSync(path.join(dir, 'suid'));
+      expect([suid.isFile(), suid.mode & 0o7777, suid.uid]).toEqual([true, 0o600, 0]);
+      const nul = fs.lstatSync(path.join(dir, 'null'));
+      expect([nul.isFile(), nul.mode & 0o7777, nul.uid]).toEqual([true, 0o600, 0]);
+      expect(mappedMode(path.join(dir, 'suid'))).toBe(0o106755);
+
+      // A trusted.* attribute (it would need CAP_SYS_ADMIN on the host) is refused: by the mapped model, which
+      // passes only user.* names, and by QEMU's lack of capabilities. 189: lsetxattr on x86_64, this VM's arch.
+      const x = await berth(e, [
+        'ssh',
+        NAME,
+        '--',
+        'perl',
+        '-e',
+        'my ($p, $n, $v) = (@ARGV, "x"); syscall(189, $p, $n, $v, 1, 0) == 0 ? print "set\n" : print "$!\n"',
+        path.join(dir, 'suid'),
+        'trusted.berth',
+      ]);
+      expect(x.stdout.trim()).toMatch(/^Operation not (permitted|supported)$/);
+      expect(listXattrs(path.join(dir, 'suid')).filter((n) => !n.startsWith('user.virtfs.'))).toEqual([]);
+
+      // A published privileged port stays unforwarded, with the reason, and nothing listens there on the host.
+      await dockerOk(e, ['run', '-d', '--name', 'priv', '-p', '80:80', 'bb:sec', 'httpd', '-f', '-p', '80']);
+      try {
+        const row = await waitFor(
+          async () => {
+            const p = await berth(e, ['ports', NAME, '--json']);
+            return (JSON.parse(p.stdout) as { guestPort: number; state: string; reason?: string }[]).find(
+              (l) => l.guestPort === 80 && l.state !== 'forwarded',
+            );
+          },
+          30000,
+          'port 80 in the list',
+        );
+        expect(row.state).toBe('privileged');
+        expect(row.reason).toMatch(/host port 80 is privileged here/);
+        expect(await tcpOpen(80)).toBe(false);
+      } finally {
+        await docker(e, ['rm', '-f', 'priv']);
+      }
+    },
+  );
 
   it('berth-syncd follows no symbolic link a container plants in a synchronised folder', async () => {
     // The container swaps a folder of the synchronised copy for a link to a guest system folder.

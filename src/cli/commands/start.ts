@@ -119,8 +119,9 @@ export async function runStart(name: string, o: StartOpts): Promise<void> {
 }
 
 /**
- * VMs as root only when asked: QEMU would share your folders as root, and guest root could make set-id files
- * owned by root in them (SECURITY.md).
+ * VMs as root only when asked (SECURITY.md). When allowed, QEMU runs without any capability and the shares keep
+ * the guest's owners and modes in xattrs (VmSpec.asRoot), so guest root plants no set-id file or device node on
+ * the host; but it still writes as root into the shared folders, and a hole in QEMU would be root's.
  */
 function refuseRoot(): void {
   if (process.getuid?.() !== 0 || process.env.BERTH_ALLOW_ROOT === '1') return;

@@ -147,4 +147,13 @@ describe('buildQemuArgs', () => {
     ]);
     expect(valueAfter(a, '-device')).toContain('virtio-9p-pci,fsdev=fs1,mount_tag=berth1');
   });
+
+  it("as root, shares keep the guest's owners and modes in xattrs (mapped-xattr), never on the host's inodes", () => {
+    const a = buildQemuArgs(
+      spec({ asRoot: true, shares: [{ tag: 'berth0', hostPath: '/root', writable: true }] }),
+    );
+    expect(valueAfter(a, '-fsdev')).toEqual([
+      'local,id=fs0,path=/root,security_model=mapped-xattr,multidevs=remap',
+    ]);
+  });
 });

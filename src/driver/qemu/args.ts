@@ -74,15 +74,36 @@ function optValue(v: string): string {
 }
 
 /**
- * A host folder over virtio-9p. security_model=none: files are created as the user QEMU runs as (the host
- * user), and the guest sees the host's owners and modes. multidevs=remap keeps inode numbers unique when the
- * folder spans several host filesystems.
+ * A host folder over virtio-9p. multidevs=remap keeps inode numbers unique when the folder spans several host
+ * filesystems. The security model:
+ * - none (berth run as a user): files are created as that user, and the guest sees and sets the host's real
+ *   modes; a chown from the guest is ignored.
+ * - mapped-xattr (berth run as root): QEMU, which runs as root without capabilities, creates files 0600/0700
+ *   and keeps the guest's owner, mode and file type in user.virtfs.* attributes. No set-id bit, device node or
+ *   guest owner ever reaches the host's inodes; a symlink made in the guest is a plain file on the host.
  */
-function shareArgs(s: SharedFolder, i: number): string[] {
-  const fsdev = [`local,id=fs${i}`, `path=${optValue(s.hostPath)}`, 'security_model=none', 'multidevs=remap'];
+export function shareModel(spec: Pick<VmSpec, 'asRoot'>): 'none' | 'mapped-xattr' {
+  return spec.asRoot ? 'mapped-xattr' : 'none';
+}
+
+function shareArgs(s: SharedFolder, i: number, model: 'none' | 'mapped-xattr'): string[] {
+  const fsdev = [
+    `local,id=fs${i}`,
+    `path=${optValue(s.hostPath)}`,
+    `security_model=${model}`,
+    'multidevs=remap',
+  ];
   if (!s.writable) fsdev.push('readonly=on');
   return ['-fsdev', fsdev.join(','), '-device', `virtio-9p-pci,fsdev=fs${i},mount_tag=${s.tag}`];
 }
+
+/**
+ * How QEMU is started as root (VmSpec.asRoot): through util-linux's setpriv, which empties the capability
+ * bounding and inheritable sets and sets no_new_privs before it runs QEMU. QEMU keeps uid 0 but holds no
+ * capability: it cannot override file permissions, change owners, make device nodes or trusted/security
+ * xattrs, or bind privileged ports, and nothing it runs can gain them back.
+ */
+export const DROP_ALL_CAPS = ['--bounding-set=-all', '--inh-caps=-all', '--no-new-privs', '--'];
 
 /** Builds the QEMU command line for a spec. Pure: no files are touched. */
 export function buildQemuArgs(spec: VmSpec): string[] {
@@ -175,7 +196,7 @@ export function buildQemuArgs(spec: VmSpec): string[] {
     '-pidfile',
     spec.pidFile,
   ];
-  spec.shares.forEach((s, i) => args.push(...shareArgs(s, i)));
+  spec.shares.forEach((s, i) => args.push(...shareArgs(s, i, shareModel(spec))));
   if (spec.incoming) args.push('-incoming', 'defer');
   for (const [name, file] of Object.entries(spec.guestFiles)) {
     args.push('-fw_cfg', `name=${FW_CFG_PREFIX}/${name},file=${optValue(file)}`);

@@ -29,7 +29,7 @@ import {
   probeHardwareAccel,
   type ConcreteAccel,
 } from './accel-probe.js';
-import { buildQemuArgs, QEMU_BINARY } from './args.js';
+import { buildQemuArgs, DROP_ALL_CAPS, QEMU_BINARY } from './args.js';
 import { hmpFailure, hostfwdAddCommand, hostfwdRemoveCommand, parseUsernet } from './hostfwd.js';
 import { QmpClient } from './qmp-client.js';
 import { vmEventOf } from './qmp-events.js';
@@ -150,10 +150,16 @@ export class QemuDriver implements Driver {
     const fresh = spec.incoming ? [] : [spec.serialLog];
     for (const f of [spec.controlSocket, spec.watchSocket, spec.eventSocket, spec.pidFile, ...fresh])
       await fsp.rm(f, { force: true });
-    const args = buildQemuArgs(spec);
+    let args = buildQemuArgs(spec);
+    let exe = bin;
+    if (spec.asRoot) {
+      // Root's QEMU holds no capability (DROP_ALL_CAPS). setpriv execs QEMU: the pid stays QEMU's.
+      exe = await requireTool('setpriv');
+      args = [...DROP_ALL_CAPS, bin, ...args];
+    }
     const stderrFile = path.join(spec.dir, FILES.qemuStderr);
     const stderrFd = fs.openSync(stderrFile, 'w', 0o600);
-    const child = spawn(bin, args, { detached: true, stdio: ['ignore', 'ignore', stderrFd] });
+    const child = spawn(exe, args, { detached: true, stdio: ['ignore', 'ignore', stderrFd] });
     fs.closeSync(stderrFd);
     child.unref();
     let exitCode: number | undefined;
