@@ -19,6 +19,13 @@ rm -f "$R"/etc/ssh/ssh_host_*
 rm -f "$R/etc/resolv.conf"
 ln -s /run/berth/resolv.conf "$R/etc/resolv.conf"
 echo 'root:*' | chroot "$R" chpasswd -e
+# root's home is not /root: a host user who is root has /root shared over it, and a login there (berth ssh)
+# would run the host's dotfiles in the guest (bash sources ~/.bashrc for ssh commands) and hold the share busy.
+# /var/root, as on macOS.
+# (Not usermod: it refuses while the build host has root processes.)
+cp -a "$R/root" "$R/var/root"
+sed -i -E 's#^(root:[^:]*:[^:]*:[^:]*:[^:]*):/root:#\1:/var/root:#' "$R/etc/passwd"
+grep -q '^root:.*:/var/root:' "$R/etc/passwd"
 # berth's initrd (see initrd/init): busybox, /init, and the modules in dependency order, uncompressed.
 # The kernel's version: the (one) folder in /lib/modules.
 for K in "$R"/lib/modules/*; do K=${K##*/}; break; done
