@@ -185,6 +185,13 @@ describe('renderReport on a full run of 2026-11-25', () => {
     expect(t.rows[5]![4]).toBe('0.94×');
   });
 
+  it("names the shares' 9p security model when the run read it off QEMU's command line", () => {
+    expect(md).not.toContain('security_model=');
+    const withModel = renderReport({ ...latest, io: { ...io, shareModel: 'mapped-xattr' } });
+    expect(withModel).toContain('QEMU served the shares with `security_model=mapped-xattr`');
+    expect(withModel.indexOf('security_model=')).toBeGreaterThan(withModel.indexOf('## Shared folders'));
+  });
+
   it('the synchronised folder: boot cost and copy times, per file too', () => {
     expect(md).toContain("berth-syncd held dockerd's start for\n0.46 s (start of berth-syncd");
     expect(md).toContain('2000 small files made in the guest were all on the host after 27.0 s');

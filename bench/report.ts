@@ -143,6 +143,12 @@ function ioReport(io: NonNullable<BenchResult['io']>): string[] {
     `create + stat + read + delete of ${io.smallFiles} small files. "guest disk" is the guest's own ext4 disk; the 9p rows are`,
     'host folders shared with berth\'s 9p cache modes (mmap is the default); "synchronised" is a folder with `sync: true`',
     '(the guest works on its own copy; berth-syncd copies changes across in the background). Ratio = time / guest disk time.',
+    ...(io.shareModel
+      ? [
+          `QEMU served the shares with \`security_model=${io.shareModel}\` (mapped-xattr when berth runs as root, none as a user;`,
+          'the two are compared in docs/benchmarks-share-model.md).',
+        ]
+      : []),
     '',
   ];
   const fileRow = (name: string, f: FileFigures, disk: FileFigures) => [

@@ -68,6 +68,8 @@ export interface BerthIo {
   listen: number[];
   /** `disk` (the guest's own disk) and one entry per 9p cache mode. */
   files: Record<string, FileFigures>;
+  /** The 9p security_model QEMU served the shares with (read off its command line). */
+  shareModel?: string;
 }
 
 export interface Machine {
@@ -101,6 +103,7 @@ export interface BenchResult {
     fileMiB: number;
     smallFiles: number;
     files: Record<string, FileFigures>;
+    shareModel?: string;
     sync?: SyncFigures;
   };
 }
@@ -156,6 +159,7 @@ export function toResult(r: {
             fileMiB: n.fileMiB,
             smallFiles: n.smallFiles,
             files: io.files,
+            shareModel: io.shareModel,
             sync: r.sync,
           }
         : undefined,

@@ -62,6 +62,16 @@ export async function shareMounts(b: Bench): Promise<string[]> {
   return yaml;
 }
 
+/**
+ * The 9p security_model on QEMU's command line: mapped-xattr when berth runs as root, none as a user (the
+ * shared-folder figures depend on it); undefined when QEMU is gone or has no 9p share.
+ */
+export async function qemuShareModel(pid: number | undefined): Promise<string | undefined> {
+  if (pid === undefined) return undefined;
+  const cmd = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return /security_model=([a-z-]+)/.exec(cmd)?.[1];
+}
+
 /** The workload on the default instance's disk (`disk`) and on each 9p share (keyed by cache mode). */
 export async function berthFiles(b: Bench): Promise<Record<string, FileFigures>> {
   const files: Record<string, FileFigures> = {};
