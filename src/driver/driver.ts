@@ -209,6 +209,8 @@ export interface HostSupport {
   ): Promise<{ accel: Exclude<Accel, 'auto'>; notice?: string }>;
   /** Identifies the hypervisor build (binary, version): a saved state resumes only on the same one. */
   fingerprint(arch: Arch): Promise<string>;
+  /** What the user should know about how a VM's shared folders will be served (one line each; [] = nothing). */
+  shareProblems(spec: VmSpec): Promise<string[]>;
 }
 
 export interface Driver extends Lifecycle, StateManager, PortForwarding, HostSupport {

@@ -78,6 +78,9 @@ class FakeDriver implements Driver {
   async fingerprint() {
     return 'fake-1';
   }
+  async shareProblems() {
+    return [];
+  }
   /** The "QEMU" of the last launch (a real process the test can kill), and who watches it. */
   vm?: ChildProcess;
   onVmEvent?: (e: VmEvent) => void;

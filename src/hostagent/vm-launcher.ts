@@ -129,6 +129,10 @@ export class VmLauncher {
     const fingerprint = stateFingerprint(cfg, image.id, await this.driver.fingerprint(cfg.arch));
     const sshPort = await freePort();
     const spec = vmSpecFor(this.name, cfg, image, accel, sshPort, shares);
+    for (const problem of await this.driver.shareProblems(spec)) {
+      this.log.warn(problem);
+      this.events.notice(problem);
+    }
     await this.writeGuestFiles(cfg, shares);
     await this.writeSyncManifests(shares, false);
     const resumed = await tryResume(this.driver, spec, {

@@ -34,8 +34,16 @@ const until = async (cond: () => boolean, ms = 5000) => {
 };
 
 let relay: ShareEventRelay | undefined;
+const temps: string[] = [];
+/** A temp folder, removed after the test. */
+async function tempDir(): Promise<string> {
+  const d = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+  temps.push(d);
+  return d;
+}
 afterEach(async () => {
   await relay?.stop();
+  for (const d of temps.splice(0)) await fsp.rm(d, { recursive: true, force: true });
 });
 
 /** A started relay over real folders (tags berth0, berth1…; writable; cache mmap); stopped after each test. */
@@ -55,7 +63,7 @@ async function startRelay(
 
 describe('ShareEventRelay (real file watcher on a temp dir)', () => {
   it('pins directories except hidden ones and node_modules, and maps host paths to guest paths', async () => {
-    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    const host = await tempDir();
     for (const d of ['a/b', '.git/objects', 'node_modules/x', 'c'])
       await fsp.mkdir(path.join(host, d), { recursive: true });
     const g = new FakeGuest();
@@ -78,7 +86,7 @@ describe('ShareEventRelay (real file watcher on a temp dir)', () => {
   });
 
   it('touches once the events settle, so a touch never lands between a create and its chmod', async () => {
-    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    const host = await tempDir();
     const g = new FakeGuest();
     const arrived: number[] = [];
     const touch = g.touch.bind(g);
@@ -99,7 +107,7 @@ describe('ShareEventRelay (real file watcher on a temp dir)', () => {
   });
 
   it('drops the echo of its own touch (a mode change with the same mtime)', async () => {
-    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    const host = await tempDir();
     const g = new FakeGuest();
     await startRelay(g, { hostPath: host, guestPath: '/g' });
     const f = path.join(host, 'f.txt');
@@ -124,7 +132,7 @@ describe('a watcher that dies', () => {
   // worker also upsets its own child reaping (it hung a run), so the error is handed to the relay as the
   // watcher would hand it.
   it('on a watcher error the relay watches again and relays what changes next, each time', async () => {
-    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    const host = await tempDir();
     await fsp.mkdir(path.join(host, 'a'));
     const g = new FakeGuest();
     const share = {
@@ -152,7 +160,7 @@ describe('a watcher that dies', () => {
 
 describe('synchronised folders', () => {
   it('sends every change, hidden folders too, with the state berth-syncd compares; never pins', async () => {
-    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    const host = await tempDir();
     await fsp.mkdir(path.join(host, '.git'));
     const g = new FakeGuest();
     await startRelay(g, { hostPath: host, guestPath: '/g', sync: true });
@@ -169,8 +177,8 @@ describe('synchronised folders', () => {
   });
 
   it('resync sends every path with its state between scan markers, and nothing for 9p folders', async () => {
-    const host = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
-    const plain = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-'));
+    const host = await tempDir();
+    const plain = await tempDir();
     await fsp.mkdir(path.join(host, 'a', '.hidden'), { recursive: true });
     await fsp.writeFile(path.join(host, 'a', '.hidden', 'f'), 'x');
     await fsp.writeFile(path.join(host, '.berth-sync.1.2'), 'a copy on its way');
@@ -196,7 +204,7 @@ describe('synchronised folders', () => {
 
   it('a folder it cannot list ends the scan without scan-end (nothing counts as deleted), with a notice', async () => {
     // Here the folder was replaced by a file (unreadable folders are readable to root, who runs CI).
-    const host = path.join(await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-relay-')), 'f');
+    const host = path.join(await tempDir(), 'f');
     await fsp.writeFile(host, 'not a folder');
     const g = new FakeGuest();
     const notices: string[] = [];

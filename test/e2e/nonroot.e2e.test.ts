@@ -42,6 +42,8 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
     await user?.berth(['delete', 'user1', '--force']);
     await user?.dispose();
     served?.close();
+    // root's scratch folder holds the packed image (650 MB).
+    if (root) await fsp.rm(root.root, { recursive: true, force: true });
   });
 
   it('a wrong digest is refused and nothing is cached', async () => {

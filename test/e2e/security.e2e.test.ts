@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import fs from 'node:fs';
 import http from 'node:http';
 import fsp from 'node:fs/promises';
@@ -26,6 +27,10 @@ const NAME = 'sec';
 let e: Env;
 let imageTar: string;
 let importedDir: string | undefined;
+// As root, a share on a filesystem without user xattrs (ramfs), which the mapped 9p model needs.
+const isRoot = process.getuid?.() === 0;
+let noXattr: string | undefined;
+let startStderr = '';
 
 describe('security: berth itself is out of the guest’s reach', () => {
   beforeAll(async () => {
@@ -36,14 +41,20 @@ describe('security: berth itself is out of the guest’s reach', () => {
     await fsp.writeFile(path.join(e.root, 'synced', 'a', 'f'), 'host file');
     const packed = await berthOk(e, ['image', 'pack', imageTar]);
     importedDir = path.join(imageCacheDir(), `sha256-${packed.stdout.trim().replace(/^sha256:/, '')}`);
+    if (isRoot) {
+      noXattr = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-noxattr-'));
+      await execa('mount', ['-t', 'ramfs', '-o', 'mode=755', 'ramfs', noXattr]);
+      await fsp.writeFile(path.join(noXattr, 'host.txt'), 'from the host\n');
+    }
     // The env's folder holds BERTH_HOME: share it as a user might share a work folder that contains it.
     await writeConfig(
       e,
       NAME,
       `cpus: 2\nmemory: 1GiB\nimage:\n  path: ${imageTar}\nmounts:\n  - location: "~"\n  - location: ${e.root}\n` +
-        `  - location: ${path.join(e.root, 'synced')}\n    mountPoint: /synced\n    sync: true\n`,
+        `  - location: ${path.join(e.root, 'synced')}\n    mountPoint: /synced\n    sync: true\n` +
+        (noXattr ? `  - location: ${noXattr}\n` : ''),
     );
-    await berthOk(e, ['start', NAME]);
+    startStderr = (await berthOk(e, ['start', NAME])).stderr;
     await dockerOk(e, ['build', '-q', '-t', 'bb:sec', await busyboxContext()]);
   });
 
@@ -51,6 +62,10 @@ describe('security: berth itself is out of the guest’s reach', () => {
     if (e) await berth(e, ['delete', NAME, '--force']);
     // Its imported copy of the image: the shared cache must not keep it.
     if (importedDir) await fsp.rm(importedDir, { recursive: true, force: true });
+    if (noXattr) {
+      await execa('umount', [noXattr], { reject: false });
+      await fsp.rmdir(noXattr).catch(() => undefined);
+    }
     // And its scratch folder, with the packed image (650 MB) in it.
     if (e) await fsp.rm(e.root, { recursive: true, force: true });
   });
@@ -163,6 +178,30 @@ describe('security: berth itself is out of the guest’s reach', () => {
       } finally {
         await docker(e, ['rm', '-f', 'priv']);
       }
+    },
+  );
+
+  it.runIf(isRoot)(
+    'as root, a share whose filesystem keeps no xattrs is named at start, and only that one',
+    async () => {
+      const notices = startStderr.split('\n').filter((l) => /keeps no extended attributes/.test(l));
+      expect(notices).toEqual([
+        `notice: shared folder ${noXattr}: its filesystem keeps no extended attributes, which berth run as root needs to keep the guest's owners and modes (9p mapped-xattr): the guest can read it but cannot create files in it (run berth as your own user, or share a folder on another filesystem)`,
+      ]);
+      // What the notice warns of: the guest reads the folder, and cannot create in it.
+      const r = await docker(e, [
+        'run',
+        '--rm',
+        '-v',
+        `${noXattr}:/n`,
+        'bb:sec',
+        'sh',
+        '-c',
+        'cat /n/host.txt; echo x > /n/new.txt || echo refused',
+      ]);
+      expect(r.stdout.trim().split('\n')).toEqual(['from the host', 'refused']);
+      expect(r.stderr).toMatch(/not supported/);
+      expect(fs.existsSync(path.join(noXattr!, 'new.txt'))).toBe(false);
     },
   );
 

@@ -29,11 +29,12 @@ import {
   probeHardwareAccel,
   type ConcreteAccel,
 } from './accel-probe.js';
-import { buildQemuArgs, DROP_ALL_CAPS, QEMU_BINARY } from './args.js';
+import { buildQemuArgs, DROP_ALL_CAPS, QEMU_BINARY, shareModel } from './args.js';
 import { hmpFailure, hostfwdAddCommand, hostfwdRemoveCommand, parseUsernet } from './hostfwd.js';
 import { QmpClient } from './qmp-client.js';
 import { vmEventOf } from './qmp-events.js';
 import { USER_NET } from './user-net.js';
+import { mappedShareProblems } from './xattr-probe.js';
 import { FILES, tempFile } from '../../store/filenames.js';
 import path from 'node:path';
 
@@ -116,6 +117,11 @@ export class QemuDriver implements Driver {
     const bin = await requireTool(QEMU_BINARY[arch]);
     const st = await fsp.stat(bin);
     return `${bin}:${st.size}:${st.mtimeMs}`;
+  }
+
+  /** As root, writable shares on a filesystem without user xattrs (which mapped-xattr needs). */
+  shareProblems(spec: VmSpec): Promise<string[]> {
+    return mappedShareProblems(spec.shares, shareModel(spec));
   }
 
   async prepareDisk(spec: VmSpec, diskBytes: number): Promise<void> {
