@@ -110,6 +110,8 @@ class FakeLink implements Link {
   unmountError?: Error;
   /** Runs inside connect (a VM that dies while it boots). */
   beforeConnect?: () => Promise<void>;
+  /** The agent's "stop waiting" callback of the latest link it asked for. */
+  stopping: () => boolean = () => false;
   async connect() {
     this.calls.push('connect');
     if (this.connectError) throw this.connectError;
@@ -228,7 +230,10 @@ function setup(
       }
       return l;
     },
-    link: () => link,
+    link: (_launch, stopping) => {
+      link.stopping = stopping;
+      return link;
+    },
     serveApi: async (h) => {
       api = h;
       return { close: () => undefined };
@@ -503,6 +508,63 @@ describe('HostAgent (state machine, fakes)', () => {
       await t.agent.stop(true);
     } finally {
       await t.agent.stop(true); // a failed expectation must not leave it running
+      t.launches.forEach((c) => c.kill('SIGKILL'));
+    }
+  });
+
+  /** A guest kernel panic in the boot under way: the console says so, QEMU ends; connect waits until told to stop. */
+  const panicWhileBooting = (t: ReturnType<typeof setup>) => async () => {
+    fs.writeFileSync(
+      instanceFile(t.name, 'serialLog'),
+      '[ 1.9] Kernel panic - not syncing: Fatal exception in interrupt\n',
+    );
+    t.driver.onVmEvent!({ type: 'shutdown', guest: true, reason: 'guest-reset' });
+    t.driver.vm!.kill('SIGKILL');
+    const stopping = t.link.stopping;
+    await until('the agent to stop waiting for that guest', () => stopping());
+    throw new BerthError('VM_FAILED', 'stopped waiting for the guest');
+  };
+
+  it('a kernel panic while the start boots: booted once more with a notice, and the start goes on to ready', async () => {
+    const t = setup({ realVm: true });
+    const panic = panicWhileBooting(t);
+    let first = true;
+    t.link.beforeConnect = async () => {
+      if (!first) return;
+      first = false;
+      await panic();
+    };
+    try {
+      await t.agent.run();
+      await until('ready', () => readies(t.seen) === 1);
+      expect(t.launches).toHaveLength(2);
+      expect(notices(t.seen)).toContain(
+        "the guest's kernel panicked (Fatal exception in interrupt) while it booted: booting it once more",
+      );
+      expect(t.seen.some((e) => e.type === 'failed' || e.type === 'stopped')).toBe(false);
+      expect(t.api().status()).toMatchObject({ phase: 'ready' });
+      // Not a crash of a running VM: the restart policy's count is untouched.
+      expect((await crashRecord.read(t.name))?.restarts ?? []).toEqual([]);
+    } finally {
+      await t.agent.stop(true); // a failed expectation must not leave it running
+      t.launches.forEach((c) => c.kill('SIGKILL'));
+    }
+  });
+
+  it('a second kernel panic while the start boots ends it, with the panic as the reason', async () => {
+    const t = setup({ realVm: true });
+    t.link.beforeConnect = panicWhileBooting(t);
+    try {
+      void t.agent.run();
+      expect(await t.exitCode).toBe(0);
+      expect(t.launches).toHaveLength(2);
+      expect(t.seen.filter((e) => e.type === 'ready')).toEqual([]);
+      expect(t.seen.at(-1)).toMatchObject({
+        type: 'stopped',
+        reason: "the guest's kernel panicked (Fatal exception in interrupt)",
+      });
+    } finally {
+      await t.agent.stop(true);
       t.launches.forEach((c) => c.kill('SIGKILL'));
     }
   });

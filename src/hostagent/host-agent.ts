@@ -98,6 +98,10 @@ export class HostAgent {
   /** Set while an unexpected end of the VM is being handled (restart back-off, the new boot). */
   private restarting = false;
   private readyOnce = false;
+  /** Each boot's number: a boot that a newer one replaced stops waiting for its guest and gives up quietly. */
+  private bootNumber = 0;
+  /** The start's first boot ended in a kernel panic and was booted once more (see vmEnded). */
+  private panicRebooted = false;
   /** Why the VM is paused by the hypervisor (a disk error), if it is. */
   private pausedFor?: { noSpace: boolean; message: string; free?: number; resumeNote?: string };
   private diskTimer?: NodeJS.Timeout;
@@ -162,6 +166,8 @@ export class HostAgent {
         this.log.warn({ err }, 'the start was cut short by a stop');
         return;
       }
+      // The VM panicked while it booted and vmEnded booted it again: that boot carries the start now.
+      if (err instanceof BootReplaced) return;
       const e =
         err instanceof BerthError ? err : new BerthError('INTERNAL', errorMessage(err), { cause: err });
       this.log.error({ err }, 'start failed');
@@ -197,21 +203,28 @@ export class HostAgent {
     return m ? { kind: 'panic', failure: true, text: `the guest's kernel panicked (${m[1]!.trim()})` } : exit;
   }
 
-  private async serialTail(): Promise<string | undefined> {
+  private async serialTail(lines = 15): Promise<string | undefined> {
     // The guest's words: bounded, and no terminal escapes.
-    const { text } = await readTail(instanceFile(this.name, 'serialLog'), 64 * 1024);
-    return printable(text).trimEnd().split('\n').slice(-15).join('\n') || undefined;
+    const { text } = await readTail(instanceFile(this.name, 'serialLog'), 64 * 1024).catch(() => ({
+      text: '',
+    }));
+    return printable(text).trimEnd().split('\n').slice(-lines).join('\n') || undefined;
   }
 
   private async boot(): Promise<void> {
+    const n = ++this.bootNumber;
+    const replaced = () => n !== this.bootNumber;
     const launch = await this.deps.launch();
     this.launched = launch;
     await runtimeRecord.write(this.name, launch.runtime);
     await this.startVmWatch(launch.spec);
     this.watchVm();
-    const link = this.deps.link(launch, () => this.stopping);
+    const link = this.deps.link(launch, () => this.stopping || replaced());
     this.link = link;
-    const ready = await link.connect();
+    const ready = await link.connect().catch((err: unknown) => {
+      throw replaced() ? new BootReplaced() : err;
+    });
+    if (replaced()) throw new BootReplaced();
     launch.runtime = { ...launch.runtime, platforms: ready.platforms };
     await runtimeRecord.write(this.name, launch.runtime);
     if (this.stopping) return; // stopped while it connected: finish() ends the agent
@@ -478,7 +491,23 @@ export class HostAgent {
     if (this.vmWatch) await Promise.race([this.vmWatch.gone, this.clock.sleep(2000)]);
     let exit = override ?? classifyVmExit(this.lastShutdown, this.watched);
     if (exit.kind === 'reboot') exit = await this.panicFromConsole(exit);
+    // The next cold boot starts a fresh console log: the panic's own lines (the oops, its trace) go to the
+    // agent's log first, for whoever looks into it later (berth logs).
+    if (exit.kind === 'panic')
+      this.log.warn({ console: await this.serialTail(40) }, `the guest's console at: ${exit.text}`);
     if (!this.readyOnce) {
+      // A kernel panic while the start's first boot ran: under TCG a guest kernel now and then dies early for
+      // no reason of its own (seen: "Fatal exception in interrupt"), and the user would just start again.
+      // Booted once more, at once; a second panic ends the start (a guest that cannot boot).
+      if (exit.kind === 'panic' && !this.panicRebooted && !this.stopping) {
+        this.panicRebooted = true;
+        const message = `${exit.text} while it booted: booting it once more`;
+        this.log.warn({ exit: exit.kind }, message);
+        this.events.notice(message);
+        this.bootNumber++; // the boot in progress stops waiting for its guest
+        await this.bootAgain(0, exit.text);
+        return;
+      }
       await this.finish(exit.text);
       return;
     }
@@ -501,14 +530,19 @@ export class HostAgent {
     const message = `${exit.text}: restarting the VM in ${d.delayMs / 1000} s (restart: ${policy}; restart ${d.attempt} of at most ${MAX_VM_RESTARTS} within ${RESTART_WINDOW_MS / 60_000} min)`;
     this.log.warn({ exit: exit.kind, policy, delayMs: d.delayMs }, message);
     this.events.notice(message);
+    await this.bootAgain(d.delayMs, exit.text);
+  }
+
+  /** Boots the VM again after it ended (restart policy, or a panic during the start), after delayMs. */
+  private async bootAgain(delayMs: number, why: string): Promise<void> {
     this.phase = 'starting';
     this.readyAt = undefined;
-    this.error = `restarting: ${exit.text}`;
+    this.error = `restarting: ${why}`;
     if (this.watchTimer) clearInterval(this.watchTimer);
     await this.link?.close();
     this.vmWatch?.close();
     this.vmWatch = undefined;
-    await this.clock.sleep(d.delayMs);
+    await this.clock.sleep(delayMs);
     if (this.stopping) return;
     this.restarting = false;
     try {
@@ -516,7 +550,7 @@ export class HostAgent {
     } catch (err) {
       // A VM that ended while booting is already being handled (the watch saw it); any other failure ends
       // this boot and counts like a crash.
-      if (this.stopping || this.restarting) return;
+      if (this.stopping || this.restarting || err instanceof BootReplaced) return;
       this.restarting = true;
       this.log.warn({ err }, 'the restart failed');
       if (this.launched) await this.driver.kill(this.launched.spec).catch(() => undefined);
@@ -586,6 +620,13 @@ export class HostAgent {
       );
     }
     this.deps.exit(code);
+  }
+}
+
+/** Thrown by a boot that a newer boot replaced (see HostAgent.vmEnded): not a failure of the start. */
+class BootReplaced extends Error {
+  constructor() {
+    super('this boot was replaced by a newer one');
   }
 }
 

@@ -5,7 +5,16 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { berth, berthOk, docker, dockerOk, makeEnv, writeConfig, type Env } from '../support/env.js';
+import {
+  berth,
+  berthOk,
+  docker,
+  dockerOk,
+  makeEnv,
+  noStackTrace,
+  writeConfig,
+  type Env,
+} from '../support/env.js';
 import { startTestResolver } from '../support/dns.js';
 import { toolsContext } from '../support/images.js';
 import { httpGet } from '../support/net.js';
@@ -407,6 +416,18 @@ describe('never broken: self-healing', () => {
     const fixed = await berth(e, ['doctor', NAME, '--fix']);
     expect(fixed.stderr).toMatch(/fixed: docker context: switched to "default"/);
     expect((await execa('docker', ['context', 'show'], { env: e.env })).stdout.trim()).toBe('default');
+
+    // A start by the user while the disk is still broken: the first panic is booted once more (a guest kernel
+    // under TCG now and then panics for nothing), the second ends the start with the panic's words.
+    const broken = await berth(e, ['start', NAME]);
+    expect(broken.code, broken.stderr).toBe(71);
+    expect(broken.stderr).toMatch(
+      /notice: the guest's kernel panicked \(Attempted to kill init!.*\) while it booted: booting it once more/,
+    );
+    expect(broken.stderr).toMatch(
+      /error: the host agent stopped before the instance was ready: the guest's kernel panicked \(Attempted to kill init!/,
+    );
+    expect(noStackTrace(broken.stderr)).toBe(true);
 
     await fsp.rename(file('disk.qcow2.keep'), file('disk.qcow2'));
     if (systemSocket) expect(fs.existsSync(SYSTEM_SOCKET)).toBe(false); // the agent that gave up unlinked it
