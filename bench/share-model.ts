@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { berth, berthOk, makeEnv, REPO, writeConfig } from '../test/support/env.js';
+import { berth, berthOk, makeEnv, ok, REPO, writeConfig } from '../test/support/env.js';
 import { otherUser, serveFile } from '../test/support/other-user.js';
 import { CPUS, MEM_MIB, sizes } from './context.js';
 import { fileWorkloadScript, GUEST_DISK_DIR, parseFileWorkload } from './measure/files.js';
@@ -46,10 +46,6 @@ async function series(sh: (script: string) => Promise<string>, share: string): P
   return s;
 }
 
-const ok = (what: string, r: { code: number; stdout: string; stderr: string }) => {
-  if (r.code !== 0) throw new Error(`${what} failed:\n${r.stderr}`);
-  return r.stdout;
-};
 const startArgs = ['start', NAME, '--cpus', String(CPUS), '--memory', `${MEM_MIB}MiB`, '--no-activate'];
 
 try {
@@ -91,7 +87,8 @@ try {
       await user.berth([...startArgs, '--image', served.url, '--image-sha256', digest]),
     );
     none = await series(
-      async (script) => ok('berth ssh (user)', await user.berth(['ssh', NAME, '--', 'sh', '-c', script])),
+      async (script) =>
+        ok('berth ssh (user)', await user.berth(['ssh', NAME, '--', 'sh', '-c', script])).stdout,
       userShare,
     );
   } finally {

@@ -21,8 +21,6 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
   let digest: string;
   let userHome: string;
 
-  const asUser = (args: string[], env: Record<string, string> = {}) => user.run(args, env);
-
   beforeAll(async () => {
     root = await makeEnv('nonroot');
     await fsp.chmod(path.dirname(root.home), 0o755);
@@ -74,14 +72,14 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
     const owner = await execa('stat', ['-c', '%U', `/proc/${pids[0]}`]);
     expect(owner.stdout.trim()).toBe(USER);
     const bb = await busyboxContext();
-    const b = await asUser(['docker', 'build', '-q', '-t', 'bb:user', bb]);
+    const b = await user.run(['docker', 'build', '-q', '-t', 'bb:user', bb]);
     expect(b.code, b.stderr).toBe(0);
-    const r = await asUser(['docker', 'run', '--rm', 'bb:user', 'id', '-u']);
+    const r = await user.run(['docker', 'run', '--rm', 'bb:user', 'id', '-u']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('0');
     // The home is shared: a file a root container writes there belongs to the host user, not to root. As a
     // user (9p security_model=none) the mode and the link the container makes are the host's own.
-    const w = await asUser([
+    const w = await user.run([
       'docker',
       'run',
       '--rm',
@@ -103,7 +101,7 @@ describe.runIf(isRoot)('non-root user with a prebuilt image from an http URL', (
     );
     fs.rmSync(path.join(userHome, 'from-container.txt'));
     fs.rmSync(path.join(userHome, 'from-container.link'));
-    const viaHost = await asUser(['docker', 'version', '--format', '{{.Server.Os}}'], {
+    const viaHost = await user.run(['docker', 'version', '--format', '{{.Server.Os}}'], {
       DOCKER_HOST: `unix://${sock}`,
     });
     expect(viaHost.stdout.trim()).toBe('linux');

@@ -49,7 +49,8 @@ async function run(e: Env, file: string, args: string[], opts: Options): Promise
   return { code: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
 
-function ok(what: string, r: RunResult): RunResult {
+/** r, or an error naming what failed with its stderr unless it exited 0. */
+export function ok(what: string, r: RunResult): RunResult {
   if (r.code !== 0) throw new Error(`${what} failed:\n${r.stderr}`);
   return r;
 }
