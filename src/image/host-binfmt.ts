@@ -9,8 +9,9 @@ const BINFMT_DIR = '/proc/sys/fs/binfmt_misc';
 
 /**
  * Bootstrapping a foreign-arch root filesystem runs its package scripts through qemu-user: the host kernel
- * needs the interpreter registered in binfmt_misc. Registers it from qemu-user-static's own binfmt.d file
- * when missing (root only; the registration is host-wide, as mmdebstrap's documentation expects).
+ * needs the interpreter registered in binfmt_misc. Installing Debian's qemu-user-static registers it (as root,
+ * once, through systemd-binfmt); on a host without systemd, berth run as root registers it from that package's
+ * own binfmt.d file (host-wide, as mmdebstrap's documentation expects). An ordinary user is told what to run.
  */
 export async function ensureHostBinfmt(arch: Arch, progress: ProgressFn): Promise<void> {
   if (arch === hostArch()) return;
@@ -23,6 +24,15 @@ export async function ensureHostBinfmt(arch: Arch, progress: ProgressFn): Promis
       `building a ${arch} image needs qemu-user-static on the host`,
       {
         hint: 'install it: apt-get install qemu-user-static',
+      },
+    );
+  }
+  if (process.getuid?.() !== 0) {
+    throw new BerthError(
+      'MISSING_DEPENDENCY',
+      `building a ${arch} image needs ${name} registered in the host's binfmt_misc, and it is not`,
+      {
+        hint: `ask an admin to register it once (what installing qemu-user-static does under systemd): sudo sh -c 'mountpoint -q ${BINFMT_DIR} || mount -t binfmt_misc binfmt_misc ${BINFMT_DIR}; grep "^:" ${conf} > ${BINFMT_DIR}/register' (or run scripts/setup.sh as root)`,
       },
     );
   }

@@ -8,6 +8,9 @@ export const TOOL_PACKAGES: Record<string, string> = {
   'qemu-img': 'qemu-utils',
   mmdebstrap: 'mmdebstrap',
   'mkfs.ext4': 'e2fsprogs',
+  debugfs: 'e2fsprogs',
+  newuidmap: 'uidmap',
+  tar: 'tar',
   xz: 'xz-utils',
   setpriv: 'util-linux',
   docker: 'docker-ce-cli or docker.io',
@@ -58,10 +61,10 @@ export function missingTool(file: string, cause?: unknown): BerthError {
 }
 
 /** Finds an executable on PATH; returns undefined when it is not there. */
-export async function which(file: string): Promise<string | undefined> {
+export async function which(file: string, pathEnv = process.env.PATH ?? ''): Promise<string | undefined> {
   const { access, constants } = await import('node:fs/promises');
   const path = await import('node:path');
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+  for (const dir of pathEnv.split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, file);
     try {
@@ -74,8 +77,8 @@ export async function which(file: string): Promise<string | undefined> {
   return undefined;
 }
 
-export async function requireTool(file: string): Promise<string> {
-  const found = await which(file);
+export async function requireTool(file: string, pathEnv?: string): Promise<string> {
+  const found = await which(file, pathEnv);
   if (!found) throw missingTool(file);
   return found;
 }
