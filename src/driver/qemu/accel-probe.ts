@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import { spawn } from 'node:child_process';
 import type { Accel, Arch } from '../../config/schema.js';
 import { BerthError } from '../../util/errors.js';
@@ -13,6 +14,8 @@ export interface AccelFacts {
   guestArch: Arch;
   /** /dev/kvm exists and opens read-write (Linux). */
   kvmDevice: boolean;
+  /** /dev/kvm exists but this user may not open it: the group that may (and the user, for the fix). */
+  kvmDenied?: { group: string; user: string };
   /** Result of booting the guest kernel under the hardware accelerator with a deadline; undefined = not run. */
   probe?: { ok: boolean; detail: string };
 }
@@ -58,6 +61,11 @@ export function decideAccel(requested: Accel, f: AccelFacts): AccelDecision {
         },
       );
     }
+    if (requested === 'kvm' && !f.kvmDevice && f.kvmDenied) {
+      throw new BerthError('PERMISSION', `/dev/kvm exists but ${f.kvmDenied.user} may not open it`, {
+        hint: joinKvmGroup(f.kvmDenied) + ' (or use --accel tcg)',
+      });
+    }
     if (requested === 'kvm' && !f.kvmDevice) {
       throw new BerthError('PERMISSION', '/dev/kvm is missing or not writable by this user', {
         hint: 'add yourself to the "kvm" group, or use --accel tcg',
@@ -80,6 +88,12 @@ export function decideAccel(requested: Accel, f: AccelFacts): AccelDecision {
       accel: 'tcg',
       notice: `no hardware accelerator on ${f.platform}: using TCG (software emulation)`,
     };
+  if (hw === 'kvm' && !f.kvmDevice && f.kvmDenied) {
+    return {
+      accel: 'tcg',
+      notice: `/dev/kvm exists but ${f.kvmDenied.user} may not open it: using TCG (software emulation, slower). To use KVM, ${joinKvmGroup(f.kvmDenied)}`,
+    };
+  }
   if (hw === 'kvm' && !f.kvmDevice) {
     return {
       accel: 'tcg',
@@ -89,10 +103,47 @@ export function decideAccel(requested: Accel, f: AccelFacts): AccelDecision {
   if (f.probe && !f.probe.ok) {
     return {
       accel: 'tcg',
-      notice: `${hw} does not work here (${f.probe.detail}): using TCG (software emulation, slower)`,
+      notice: `${hw} did not boot a test kernel (${f.probe.detail}): using TCG (software emulation, slower)`,
     };
   }
   return { accel: hw };
+}
+
+function joinKvmGroup(d: { group: string; user: string }): string {
+  // A device of group root gives no group to join: Debian's udev rule makes it kvm, 0660.
+  if (d.group === 'root')
+    return `ask an admin to give /dev/kvm to the kvm group as Debian's udev rule does (sudo chgrp kvm /dev/kvm && sudo chmod 0660 /dev/kvm), then to add you to it: sudo usermod -aG kvm ${d.user}, and log in again`;
+  return `join the "${d.group}" group that owns /dev/kvm: sudo usermod -aG ${d.group} ${d.user}, then log in again`;
+}
+
+/**
+ * Why /dev/kvm is not usable when it exists: this user lacks the permission, and the group owning the device
+ * (usually "kvm") would give it. Undefined when it is usable or missing.
+ */
+export function kvmDenied(
+  dev = '/dev/kvm',
+  groupFile = '/etc/group',
+  access: (file: string, mode: number) => void = fs.accessSync,
+): { group: string; user: string } | undefined {
+  let gid: number;
+  try {
+    gid = fs.statSync(dev).gid;
+    access(dev, fs.constants.R_OK | fs.constants.W_OK);
+    return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') return undefined;
+  }
+  let group = 'kvm';
+  try {
+    const line = fs
+      .readFileSync(groupFile, 'utf8')
+      .split('\n')
+      .find((l) => l.split(':')[2] === String(gid));
+    if (line) group = line.split(':')[0]!;
+  } catch {
+    // no group file: the usual name
+  }
+  return { group, user: os.userInfo().username };
 }
 
 export function kvmDeviceUsable(): boolean {

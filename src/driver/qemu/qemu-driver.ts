@@ -24,6 +24,7 @@ import {
   cachedProbe,
   decideAccel,
   hardwareAccelFor,
+  kvmDenied,
   kvmDeviceUsable,
   needsProbe,
   probeHardwareAccel,
@@ -99,6 +100,7 @@ export class QemuDriver implements Driver {
       hostArch: hostArch(),
       guestArch: req.arch,
       kvmDevice: process.platform === 'linux' && kvmDeviceUsable(),
+      ...(process.platform === 'linux' ? { kvmDenied: kvmDenied() } : {}),
     };
     let probe: { ok: boolean; detail: string } | undefined;
     if (needsProbe(req.requested, facts)) {
