@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# The docker CLI setup.sh installed for you (when the machine had none) is in ~/.local/bin, which your PATH may
+# not hold yet.
+if ! command -v docker >/dev/null 2>&1 && [ -x "$HOME/.local/bin/docker" ]; then
+  PATH="$HOME/.local/bin:$PATH"
+fi
 if [ "$(id -u)" -eq 0 ]; then
   # berth refuses VMs as root unless told (SECURITY.md): a fresh machine set up as root is a throwaway one.
   echo "quickstart: running as root: BERTH_ALLOW_ROOT=1 (use your own user on a real machine)" >&2

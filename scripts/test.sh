@@ -19,6 +19,11 @@ fi
 npm run --silent typecheck
 npm run --silent lint
 npm test
+# As root (CI): the README's main job as an ordinary user too, with the image that user builds; the e2e tests'
+# ordinary-user cases then run as that user, on that image (test/e2e/nonroot.e2e.test.ts).
+if [ "$(id -u)" -eq 0 ]; then
+  ./scripts/quickstart-as-user.sh
+fi
 npm run test:e2e
 # The benchmark harness must run to completion (speed is never asserted here).
 npm run --silent bench -- --quick

@@ -1,7 +1,8 @@
 /**
  * berth run by an ordinary user, from a root test or benchmark (CI runs as root): the user, a world-readable
- * copy of this checkout's CLI for it, commands run as it with its own BERTH_HOME and DOCKER_CONFIG, and a
- * local HTTP server for a packed image it can start from (root's image cache is not readable to it).
+ * copy of this checkout's CLI for it, and commands run as it with its own BERTH_HOME and DOCKER_CONFIG and a
+ * login's plain PATH (no /usr/sbin). Its image cache stays between runs: the images in it are the ones that
+ * user built (scripts/quickstart-as-user.sh runs the quickstart as the same user first in CI).
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
@@ -24,8 +25,8 @@ export interface OtherUser {
 }
 
 /**
- * The user NAME (created when missing) with its berth state, image cache and docker config cleared, and a
- * world-readable copy of the built CLI. Root only.
+ * The user NAME (created when missing) with its berth state and docker config cleared (its image cache kept),
+ * and a world-readable copy of the built CLI. Root only.
  */
 export async function otherUser(name: string): Promise<OtherUser> {
   if ((await execa('id', ['-u', name], { reject: false })).exitCode !== 0) {
@@ -34,7 +35,7 @@ export async function otherUser(name: string): Promise<OtherUser> {
   const uid = Number((await execa('id', ['-u', name])).stdout.trim());
   const home = (await execa('sh', ['-c', `getent passwd ${name} | cut -d: -f6`])).stdout.trim();
   const app = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-app-'));
-  for (const d of ['bin', 'dist', 'node_modules', 'package.json']) {
+  for (const d of ['bin', 'dist', 'guest', 'node_modules', 'package.json']) {
     await fsp.cp(path.join(REPO, d), path.join(app, d), { recursive: true });
   }
   await execa('chmod', ['-R', 'a+rX', app]);
@@ -50,7 +51,8 @@ export async function otherUser(name: string): Promise<OtherUser> {
         `HOME=${home}`,
         `BERTH_HOME=${home}/.berth`,
         `DOCKER_CONFIG=${home}/.docker`,
-        `PATH=${process.env.PATH}`,
+        // What a login gives an ordinary user on Debian; the docker CLI is in /usr/bin or /usr/local/bin.
+        'PATH=/usr/local/bin:/usr/bin:/bin',
         ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
         ...args,
       ],
@@ -58,7 +60,7 @@ export async function otherUser(name: string): Promise<OtherUser> {
     );
     return { code: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
   };
-  await run(['rm', '-rf', `${home}/.berth`, `${home}/.cache/berth`, `${home}/.docker`]);
+  await run(['rm', '-rf', `${home}/.berth`, `${home}/.docker`]);
   return {
     name,
     uid,
