@@ -7,8 +7,9 @@
 # made into the filesystem and removed in here.
 #   stdin:  the root filesystem as a tar (mmdebstrap's output)
 #   stdout: a tar of rootfs.qcow2, boot/ (kernels and initrds) and packages (the image's package list)
-# Device nodes cannot be made in a user namespace (mknod is refused): they are left out of the extraction and
-# made in the filesystem image itself by debugfs, with the tarball's modes and owners, as root or not.
+# Device nodes cannot be made in a user namespace (mknod is refused): their extraction fails (as root they are
+# made, then removed), and they are made in the filesystem image itself by debugfs, with the tarball's modes and
+# owners, as root or not.
 set -eu
 
 # chmod-style octal of an `ls -l`/`tar -tv` mode string (crw-rw-rw- → 0666; set-id and sticky bits included).
@@ -29,21 +30,31 @@ octal_mode() {
 main() {
   # stdout is the output tar's alone: everything else says what it says on stderr (mkfs.ext4 -q still talks).
   exec 3>&1 1>&2
-  T=$(mktemp -d)
+  # In $TMPDIR (berth sets it: not a tmpfs /tmp), named so that the next build can tell a leftover of a build
+  # killed outright (SIGKILL leaves no trap to run) and remove it.
+  T=$(mktemp -d "${TMPDIR:-/tmp}/berth-fs.XXXXXXXX")
   trap 'rm -rf "$T"' EXIT
-  trap 'exit 1' INT TERM
+  trap 'exit 1' HUP INT TERM PIPE
   R="$T/root"
   O="$T/out"
   mkdir "$R" "$O" "$O/boot"
-  cat >"$T/root.tar"
-  # Character and block devices: "crw-rw-rw- 0/0 5,1 2026-12-07 20:08 ./dev/console" (names without blanks).
-  tar --numeric-owner -tvf "$T/root.tar" |
-    awk '$1 ~ /^[cb]/ { split($2, o, "/"); split($3, d, ","); print substr($1, 1, 1), $1, o[1], o[2], d[1], d[2], $NF }' \
-      >"$T/devices"
-  awk '{ print $7 }' "$T/devices" >"$T/exclude"
-  tar --numeric-owner --same-owner --same-permissions --xattrs --xattrs-include='*' \
-    --anchored --exclude-from="$T/exclude" -xf "$T/root.tar" -C "$R"
-  rm "$T/root.tar"
+  # Extracted straight from the stream, listed as it goes ("crw-rw-rw- 0/0 5,1 2026-12-07 20:08 ./dev/console").
+  # A device node fails in a user namespace ("Cannot mknod: Operation not permitted"), and that is the only
+  # failure accepted; as root it is made, and removed again below, so that both make it the same way.
+  status=0
+  tar --numeric-owner --same-owner --same-permissions --xattrs --xattrs-include='*' -xvvf - -C "$R" \
+    >"$T/listing" 2>"$T/tar.err" || status=$?
+  awk '$1 ~ /^[cb]/ { split($2, o, "/"); split($3, d, ","); print substr($1, 1, 1), $1, o[1], o[2], d[1], d[2], $NF }' \
+    "$T/listing" >"$T/devices"
+  if [ "$status" -ne 0 ]; then
+    if grep -v -e ': Cannot mknod: Operation not permitted$' -e '^tar: Exiting with failure status due to previous errors$' \
+      "$T/tar.err" >&2 || [ "$status" -ne 2 ]; then
+      echo "filesystem.sh: extracting the root filesystem failed (tar exit $status)" >&2
+      exit 1
+    fi
+  fi
+  rm "$T/listing" "$T/tar.err"
+  while read -r _ _ _ _ _ _ name; do rm -f "$R/$name"; done <"$T/devices"
 
   used=$(du -sb "$R" | cut -f1)
   # 30 % and 256 MiB of room over what the files take.

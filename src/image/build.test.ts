@@ -1,19 +1,31 @@
 import { describe, expect, it } from 'vitest';
-import { packageVersions, subordinateRange, withSbin } from './build.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildTmpDir, packageVersions, shellQuote, subordinateRange, withSbin } from './build.js';
 
 describe('subordinateRange', () => {
-  const subuid = ['alice:100000:65536', 'bob:165536:1000', '1002:231072:65536', ''].join('\n');
+  const subuid = ['alice:100000:65536', 'bob:165536:1000', 'bob:300000:65536', '1002:231072:65536', ''].join(
+    '\n',
+  );
 
-  it('finds a user by name or by uid', () => {
-    expect(subordinateRange(subuid, 'alice', 1000)).toEqual({ first: 100000, count: 65536 });
-    expect(subordinateRange(subuid, 'carol', 1002)).toEqual({ first: 231072, count: 65536 });
+  it("finds a user's first line by name, as mmdebstrap does", () => {
+    expect(subordinateRange(subuid, 'alice')).toEqual({ first: 100000, count: 65536 });
+    // mmdebstrap never matches a uid, and uses only the first line of a name.
+    expect(subordinateRange(subuid, '1002')).toEqual({ first: 231072, count: 65536 });
+    expect(subordinateRange(subuid, 'carol')).toBeUndefined();
   });
 
-  it('refuses a range too small for an image (65536 ids) and a user without one', () => {
-    expect(subordinateRange(subuid, 'bob', 1001)).toBeUndefined();
-    expect(subordinateRange(subuid, 'dave', 1003)).toBeUndefined();
-    expect(subordinateRange('', 'alice', 1000)).toBeUndefined();
-    expect(subordinateRange('alice:x:65536', 'alice', 1000)).toBeUndefined();
+  it('refuses a first range too small for an image (65536 ids), a later one does not count', () => {
+    expect(subordinateRange(subuid, 'bob')).toBeUndefined();
+    expect(subordinateRange('', 'alice')).toBeUndefined();
+    expect(subordinateRange('alice:x:65536', 'alice')).toBeUndefined();
+  });
+});
+
+describe('shellQuote', () => {
+  it('keeps blanks and quotes in one word', () => {
+    expect(shellQuote("/home/a b/it's")).toBe(`'/home/a b/it'\\''s'`);
   });
 });
 
@@ -35,5 +47,22 @@ describe('packageVersions', () => {
       containerd: '2.1.9',
       runc: '1.3.6',
     });
+  });
+});
+
+describe('buildTmpDir', () => {
+  it("takes a shared TMPDIR, and /var/tmp instead of a user's private one, saying so", async () => {
+    const priv = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-tmpdir-'));
+    try {
+      const said: string[] = [];
+      expect(await buildTmpDir({ TMPDIR: '/tmp' }, false)).toBe('/tmp');
+      expect(await buildTmpDir({}, false)).toBe('/var/tmp');
+      expect(await buildTmpDir({ TMPDIR: priv }, false, (m) => said.push(m))).toBe('/var/tmp');
+      expect(said.join('\n')).toMatch(/is not a shared folder/);
+      // root needs no shared folder: no user namespace writes there
+      expect(await buildTmpDir({ TMPDIR: priv }, true)).toBe(priv);
+    } finally {
+      fs.rmSync(priv, { recursive: true, force: true });
+    }
   });
 });

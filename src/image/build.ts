@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { CACHE_FILES } from '../store/filenames.js';
 import { BerthError } from '../util/errors.js';
 import { requireTool, run, which } from '../util/exec.js';
-import { lineSplitter } from '../util/lines.js';
+import { PipelineInterrupted, runPipeline } from './pipeline.js';
 import { writeGuestTree } from '../guest/guest-tree.js';
 import { debianArch, type ImageRecipe } from './recipe.js';
 import { ensureHostBinfmt } from './host-binfmt.js';
@@ -18,8 +16,9 @@ import { IMAGE_FILES, type ImageManifest, type ProgressFn } from './image.js';
  * user, the same way: mmdebstrap in its unshare mode writes the root filesystem as a tarball (owners, modes,
  * set-id bits, xattrs and device nodes as data, whoever runs it), and build/filesystem.sh, inside the user
  * namespace that mmdebstrap gives the user's subordinate ids (`--unshare-helper`), extracts it, makes the ext4
- * (mkfs.ext4 -d, no mounts) and the qcow2, and hands them out as a tar. Nothing owned by a subordinate id is
- * left on disk, and everything lands in a temp dir next to outDir, renamed into place at the end.
+ * (mkfs.ext4 -d, no mounts) and the qcow2, and hands them out as a tar. The root being built lives in TMPDIR
+ * (default /var/tmp: see buildTmpDir) and is removed inside the namespace; the results land in a temp dir next
+ * to outDir, renamed into place at the end.
  */
 export async function buildImage(recipe: ImageRecipe, outDir: string, progress: ProgressFn): Promise<void> {
   // mkfs.ext4 and debugfs live in /usr/sbin, which an ordinary user's PATH often lacks.
@@ -33,15 +32,20 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
   if (process.getuid?.() !== 0) await checkUnprivilegedBuild(PATH);
 
   await ensureHostBinfmt(recipe.arch, progress);
+  const tmp = await buildTmpDir(process.env, process.getuid?.() === 0, progress);
   await fsp.mkdir(path.dirname(outDir), { recursive: true, mode: 0o700 });
+  await removeStaleBuilds(tmp, path.dirname(outDir), mmdebstrap, PATH);
   const work = await fsp.mkdtemp(path.join(path.dirname(outDir), CACHE_FILES.buildPrefix));
   try {
-    // The guest tree, for the hooks: copied into the root being built (copy-in), where the namespace's root
-    // can read it whoever owns the cache. customize.sh installs its rootfs/ with the tree's modes, root-owned.
+    // The guest tree, for the hooks: a tar of it owned by 0:0 (whatever the user's ids), unpacked by the
+    // tar-in hook into /tmp of the root being built, where the namespace's root can read it whoever owns the
+    // cache folder.
     const treeDir = path.join(work, TREE_NAME);
     await fsp.mkdir(treeDir);
     await fsp.chmod(treeDir, 0o755);
     await writeGuestTree(recipe.tree, treeDir);
+    const treeTar = path.join(work, `${TREE_NAME}.tar`);
+    await run('tar', ['-C', work, '--owner=0', '--group=0', '--numeric-owner', '-cf', treeTar, TREE_NAME]);
     const inRoot = `"$1/tmp/${TREE_NAME}"`;
     const hook = (name: string) => recipe.tree.some((f) => f.path === `build/${name}`);
     const prefs = path.join(work, 'apt-preferences');
@@ -56,11 +60,12 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
       ...recipe.dpkgExcludes.map((p) =>
         p.startsWith('!') ? `--dpkgopt=path-include=${p.slice(1)}` : `--dpkgopt=path-exclude=${p}`,
       ),
-      // Before the first apt call: which packages come from the newer suite.
+      // Before the first apt call: which packages come from the newer suite. (mmdebstrap splits a special
+      // hook's words as a shell does: host paths are quoted.)
       '--setup-hook=mkdir -p "$1/etc/apt/preferences.d"',
-      `--setup-hook=upload ${prefs} /etc/apt/preferences.d/berth`,
+      `--setup-hook=upload ${shellQuote(prefs)} /etc/apt/preferences.d/berth`,
       '--setup-hook=chmod 0644 "$1/etc/apt/preferences.d/berth"',
-      `--essential-hook=copy-in ${treeDir} /tmp`,
+      `--essential-hook=tar-in ${shellQuote(treeTar)} /tmp`,
       ...(hook('essential.sh') ? [`--essential-hook=sh ${inRoot}/build/essential.sh "$1" ${inRoot}`] : []),
       `--customize-hook=sh ${inRoot}/build/customize.sh "$1" ${inRoot}`,
       `--customize-hook=rm -rf ${inRoot}`,
@@ -72,36 +77,44 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     await fsp.mkdir(staging);
     progress(`bootstrapping Debian ${recipe.suite} (${debianArch(recipe.arch)}) with mmdebstrap`);
     const tail: string[] = [];
-    const bootstrap = spawnStage(mmdebstrap, args, 'ignore', PATH, (line) => {
-      tail.push(line);
-      if (tail.length > 20) tail.shift();
-      if (/^I: /.test(line)) progress(`  ${line.slice(3)}`);
-    });
     const fsTail: string[] = [];
-    const filesystem = spawnStage(
-      mmdebstrap,
-      ['--unshare-helper', 'sh', '-c', String(filesystemSh.data), 'filesystem.sh'],
-      bootstrap.child.stdout!,
-      PATH,
-      (line) => {
-        fsTail.push(line);
-        if (fsTail.length > 20) fsTail.shift();
-      },
-    );
     const tarTail: string[] = [];
-    const unpack = spawnStage(
-      'tar',
-      ['-x', '--no-same-owner', '-C', staging],
-      filesystem.child.stdout!,
-      PATH,
-      (line) => tarTail.push(line),
-      'ignore',
+    const keep = (into: string[]) => (line: string) => {
+      into.push(line);
+      if (into.length > 20) into.shift();
+    };
+    let filesystemStarted = false;
+    const [bootstrapped, made, unpacked] = await runPipeline(
+      [
+        {
+          file: mmdebstrap,
+          args,
+          onLine: (line) => {
+            keep(tail)(line);
+            if (/^I: /.test(line)) progress(`  ${line.slice(3)}`);
+            if (!filesystemStarted && /^I: creating tarball/.test(line)) {
+              filesystemStarted = true;
+              progress('creating the root filesystem (ext4 → qcow2)');
+            }
+          },
+        },
+        {
+          file: mmdebstrap,
+          args: ['--unshare-helper', 'sh', '-c', String(filesystemSh.data), 'filesystem.sh'],
+          onLine: keep(fsTail),
+        },
+        { file: 'tar', args: ['-x', '--no-same-owner', '-C', staging], onLine: keep(tarTail) },
+      ],
+      { ...process.env, PATH, TMPDIR: tmp },
     );
-    const bootstrapped = await bootstrap.done;
+    // The filesystem step failed on its own (not stopped because another did): that is the error to show.
+    if (made !== 0 && made !== 'SIGTERM' && made !== 'SIGKILL') {
+      throw new BerthError('IMAGE', `making the root filesystem from the bootstrap failed (${made})`, {
+        details: fsTail.join('\n'),
+        hint: `check the free space in ${tmp} (TMPDIR)`,
+      });
+    }
     if (bootstrapped !== 0) {
-      filesystem.child.kill();
-      unpack.child.kill();
-      await Promise.allSettled([filesystem.done, unpack.done]);
       const missing = tail.map((l) => /^E: install (\S+)/.exec(l)?.[1]).find(Boolean);
       if (missing) {
         throw new BerthError(
@@ -116,19 +129,19 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
         'IMAGE',
         `mmdebstrap failed to build the guest root filesystem (${bootstrapped})`,
         {
-          details: tail.join('\n'),
+          // The filesystem step's own words too: its failure ends the pipe mmdebstrap writes into.
+          details: [...tail, ...fsTail.map((l) => `filesystem.sh: ${l}`)].join('\n'),
           hint: 'check that the Debian archive is reachable (BERTH_DEBIAN_MIRROR overrides the mirror)',
         },
       );
     }
-    progress('creating the root filesystem (ext4 → qcow2)');
-    const [made, unpacked] = [await filesystem.done, await unpack.done];
     if (made !== 0 || unpacked !== 0) {
       throw new BerthError(
         'IMAGE',
         `making the root filesystem from the bootstrap failed (${made}, tar ${unpacked})`,
         {
           details: [...fsTail, ...tarTail.slice(-5)].join('\n'),
+          hint: `check the free space in ${tmp} (TMPDIR)`,
         },
       );
     }
@@ -161,6 +174,13 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     };
     await fsp.writeFile(path.join(staging, IMAGE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     await fsp.rename(staging, outDir);
+  } catch (err) {
+    if (err instanceof PipelineInterrupted) {
+      // Stopped by the user (Ctrl-C) or the system: clean up, then end as that signal would have.
+      await removeBuildDir(work);
+      process.kill(process.pid, err.signal);
+    }
+    throw err;
   } finally {
     await removeBuildDir(work);
   }
@@ -176,40 +196,99 @@ export function withSbin(pathEnv: string): string {
   return dirs.join(':');
 }
 
-interface Stage {
-  child: ChildProcess;
-  /** The exit code, or the signal's name. */
-  done: Promise<number | string>;
+/** Quoted for a shell (and for mmdebstrap's special hooks, which split their words as one does). */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The build's scratch space: 1 GiB of root filesystem is there up to three times (tree, tar, ext4). */
+const BUILD_TMP_BYTES = 3 * 1024 ** 3;
+
 /**
- * One program of the build's pipeline: stdin from another stage's stdout (or none), stdout piped on to the next
- * stage (or ignored), stderr by lines. Done when it has exited and its stderr has ended: not on 'close', which
- * never comes for a stage whose stdout was handed to the next program.
+ * Where mmdebstrap and filesystem.sh put the root being built: $TMPDIR when the user set one that suits, else
+ * /var/tmp (on disk everywhere; /tmp is a RAM-backed tmpfs on Debian 13 and others). As a user, root of the
+ * build's user namespace (one of the user's subordinate ids) makes its folders there, so it must be a shared
+ * folder (mode 1777, as /var/tmp and /tmp are), not one of the user's own. Refused when it lacks the space.
  */
-function spawnStage(
-  file: string,
-  args: string[],
-  stdin: 'ignore' | Readable,
+export async function buildTmpDir(
+  env: NodeJS.ProcessEnv = process.env,
+  asRoot = process.getuid?.() === 0,
+  progress: ProgressFn = () => undefined,
+): Promise<string> {
+  const shared = async (d: string) => ((await fsp.stat(d).catch(() => undefined))?.mode ?? 0) & 0o1002;
+  let dir = env.TMPDIR || '/var/tmp';
+  if (!asRoot && (await shared(dir)) !== 0o1002 && dir !== '/var/tmp') {
+    progress(
+      `TMPDIR ${dir} is not a shared folder (mode 1777) the build's user namespace can use: building in /var/tmp`,
+    );
+    dir = '/var/tmp';
+  }
+  const st = await fsp.statfs(dir).catch(() => undefined);
+  if (!st || (!asRoot && (await shared(dir)) !== 0o1002)) {
+    throw new BerthError(
+      'IMAGE',
+      `the build's scratch folder ${dir} is missing or not a shared folder (mode 1777)`,
+      {
+        hint: 'set TMPDIR to a folder of mode 1777 with 3 GiB free',
+      },
+    );
+  }
+  const free = st.bavail * st.bsize;
+  if (free < BUILD_TMP_BYTES) {
+    throw new BerthError(
+      'IMAGE',
+      `building the guest image needs 3 GiB of scratch space in ${dir}; it has ${(free / 1024 ** 3).toFixed(1)} GiB free`,
+      { hint: 'free some space there, or set TMPDIR to a folder of mode 1777 with 3 GiB free' },
+    );
+  }
+  return dir;
+}
+
+/** A leftover of a build killed outright is removed once it is this old (a build running now never is). */
+const STALE_MS = 6 * 3600 * 1000;
+
+/**
+ * Removes what an earlier build of this user left when it was killed outright (SIGKILL, power loss): in the
+ * scratch folder, mmdebstrap's root (mmdebstrap.*) and filesystem.sh's folder (berth-fs.*), owned by root of
+ * the build's user namespace (the user's first subordinate id; root for root), which a user can remove only
+ * from inside that namespace, and mmdebstrap's keyring folder (its own); in the cache, berth's build folders.
+ * Only folders untouched for 6 hours.
+ */
+async function removeStaleBuilds(
+  tmp: string,
+  cache: string,
+  mmdebstrap: string,
   PATH: string,
-  onLine?: (line: string) => void,
-  stdout: 'pipe' | 'ignore' = 'pipe',
-): Stage {
-  const child = spawn(file, args, {
-    stdio: [stdin, stdout, 'pipe'],
-    env: { ...process.env, PATH, TMPDIR: os.tmpdir() },
-  });
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on(
-    'data',
-    lineSplitter((line) => onLine?.(line)),
-  );
-  const stderrEnd = new Promise<void>((resolve) => child.stderr!.on('close', resolve));
-  const exited = new Promise<number | string>((resolve) => {
-    child.on('error', (err) => resolve(`not started: ${err.message}`));
-    child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
-  });
-  return { child, done: Promise.all([exited, stderrEnd]).then(([code]) => code) };
+): Promise<void> {
+  const uid = process.getuid?.() ?? 0;
+  const nsRoot =
+    uid === 0
+      ? 0
+      : subordinateRange(await fsp.readFile('/etc/subuid', 'utf8').catch(() => ''), os.userInfo().username)
+          ?.first;
+  const old = async (dir: string, pattern: RegExp) => {
+    const out: { path: string; uid: number }[] = [];
+    for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+      if (!pattern.test(name)) continue;
+      const st = await fsp.lstat(path.join(dir, name)).catch(() => undefined);
+      if (st?.isDirectory() && Date.now() - st.mtimeMs > STALE_MS)
+        out.push({ path: path.join(dir, name), uid: st.uid });
+    }
+    return out;
+  };
+  const found = [
+    ...(await old(tmp, /^(mmdebstrap|berth-fs)\.[A-Za-z0-9_.]+$/)),
+    ...(await old(cache, new RegExp(`^\\${CACHE_FILES.buildPrefix}`))),
+  ];
+  const own = found.filter((f) => f.uid === uid).map((f) => f.path);
+  for (const p of own) await fsp.rm(p, { recursive: true, force: true }).catch(() => undefined);
+  const ns = found.filter((f) => f.uid !== uid && f.uid === nsRoot).map((f) => f.path);
+  if (ns.length > 0) {
+    // best effort: a leftover only costs space
+    await run(mmdebstrap, ['--unshare-helper', 'rm', '-rf', '--', ...ns], {
+      env: { ...process.env, PATH },
+    }).catch(() => undefined);
+  }
 }
 
 /**
@@ -230,10 +309,10 @@ export async function checkUnprivilegedBuild(PATH: string): Promise<void> {
     ['/etc/subgid', '--add-subgids'],
   ] as const) {
     const text = await fsp.readFile(file, 'utf8').catch(() => '');
-    if (subordinateRange(text, user, os.userInfo().uid) === undefined) {
+    if (subordinateRange(text, user) === undefined) {
       throw new BerthError(
         'PERMISSION',
-        `${user} has no subordinate ids in ${file}: building the guest image without root maps the image's owners to them`,
+        `${user} has no range of 65536 subordinate ids in ${file} (on the first line with that name): building the guest image without root maps the image's owners to them`,
         {
           hint: `ask an admin to give ${user} a free range of 65536, e.g.: sudo usermod ${flag} 100000-165535 ${user} (check ${file} for ranges already taken)`,
         },
@@ -247,23 +326,32 @@ export async function checkUnprivilegedBuild(PATH: string): Promise<void> {
       hint: 'ask an admin to allow them: sudo sysctl kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000',
     });
   }
+  // Ubuntu 23.10 and later: a user namespace gets no capabilities unless an AppArmor profile allows it.
+  const aa = await fsp
+    .readFile('/proc/sys/kernel/apparmor_restrict_unprivileged_userns', 'utf8')
+    .catch(() => '0');
+  if (aa.trim() === '1') {
+    throw new BerthError(
+      'PERMISSION',
+      "this host's AppArmor keeps unprivileged user namespaces without capabilities",
+      {
+        hint: 'ask an admin for an AppArmor profile that allows userns for mmdebstrap, or: sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0',
+      },
+    );
+  }
 }
 
 /**
- * The first subordinate id range of a user in /etc/subuid or /etc/subgid ("name-or-uid:first:count" lines), if
- * it holds the 65536 ids an image needs.
+ * A user's subordinate id range in /etc/subuid or /etc/subgid ("name:first:count" lines), read as mmdebstrap
+ * reads it: the first line with the user's name (not its uid), which must hold the 65536 ids an image needs.
  */
-export function subordinateRange(
-  text: string,
-  user: string,
-  uid: number,
-): { first: number; count: number } | undefined {
+export function subordinateRange(text: string, user: string): { first: number; count: number } | undefined {
   for (const line of text.split('\n')) {
     const [who, first, count] = line.trim().split(':');
-    if (who !== user && who !== String(uid)) continue;
+    if (who !== user) continue;
     const f = Number(first);
     const c = Number(count);
-    if (Number.isInteger(f) && Number.isInteger(c) && c >= 65536) return { first: f, count: c };
+    return Number.isInteger(f) && Number.isInteger(c) && c >= 65536 ? { first: f, count: c } : undefined;
   }
   return undefined;
 }
