@@ -10,6 +10,9 @@ export default defineConfig({
     pool: 'forks',
     poolOptions: { forks: { singleFork: true } },
     sequence: { concurrent: false },
-    reporters: ['verbose'],
+    // scripts/test.sh asks for a JSON record too (per file and per case times) for its closing table.
+    reporters: process.env.BERTH_TEST_RESULTS
+      ? ['verbose', ['json', { outputFile: process.env.BERTH_TEST_RESULTS }]]
+      : ['verbose'],
   },
 });

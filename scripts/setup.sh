@@ -44,14 +44,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}" >&2
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  elif command -v sudo >/dev/null 2>&1; then
+  elif command -v sudo >/dev/null 2>&1 && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then
     echo "setup: these Debian packages are missing: ${missing[*]}" >&2
     echo "setup: installing them needs root: running sudo apt-get (the only step that does)" >&2
     sudo apt-get update -qq
     sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "setup: these Debian packages are missing: ${missing[*]}" >&2
-    echo "setup: you have no sudo: ask an admin to run, once:" >&2
+    echo "setup: sudo is not available to you here: ask an admin to run, once:" >&2
     echo "  apt-get update && $apt_line" >&2
     exit 1
   fi
@@ -78,7 +78,8 @@ fi
 if [ "$(id -u)" -ne 0 ]; then
   me=$(id -un)
   for f in /etc/subuid /etc/subgid; do
-    if ! grep -qE "^($me|$(id -u)):[0-9]+:[0-9]+" "$f" 2>/dev/null; then
+    # As mmdebstrap reads it: the first line with the user's name, which must hold 65536 ids.
+    if ! awk -F: -v me="$me" '$1 == me { found = 1; ok = ($3 >= 65536); exit } END { exit !(found && ok) }' "$f" 2>/dev/null; then
       echo "setup: $me has no range in $f, which building the guest image needs; an admin can add one once:" >&2
       echo "  sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $me   (pick a range nobody in $f has)" >&2
       break

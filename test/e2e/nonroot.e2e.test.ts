@@ -24,7 +24,6 @@ describe.runIf(isRoot)('an ordinary user, with the image it built', () => {
   let synced: string;
   let sock: string;
   let qemuPid: number;
-  let startStderr = '';
   const docker = (args: string[]) => user.run(['docker', ...args]);
   const inGuest = async (cmd: string) => {
     const r = await user.berth(['ssh', NAME, '--', 'sh', '-c', cmd]);
@@ -49,7 +48,6 @@ describe.runIf(isRoot)('an ordinary user, with the image it built', () => {
     expect(setup.code, setup.stderr).toBe(0);
     expect(fs.existsSync(BERTH_BIN)).toBe(true);
     const s = await user.berth(['start', NAME]);
-    startStderr = s.stderr;
     if (s.code !== 0) throw new Error(`berth start as ${USER} failed (${s.code}):\n${s.stderr}`);
     sock = s.stdout.trim();
     const pids = await processesMatching(`berth-${NAME} -machine`);
@@ -100,8 +98,11 @@ describe.runIf(isRoot)('an ordinary user, with the image it built', () => {
     );
     expect(setid.length).toBeGreaterThanOrEqual(5);
     for (const l of setid) expect(l).toMatch(/ 0:(0|42|101) [246]755$/);
-    // Nothing in the image belongs to an id outside the system's own (no subordinate ids leaked in).
-    expect(await inGuest('find / -xdev \\( -uid +65533 -o -gid +65533 \\) -print | head -n 5')).toBe('');
+    // Nothing in the image belongs to an id outside the system's own (0–999): not the build user's own uid, not
+    // the overflow id (65534) an id unmapped in the build namespace would have become. (/home holds the shares.)
+    expect(
+      await inGuest('find / -xdev -path /home -prune -o \\( -uid +999 -o -gid +999 \\) -print | head -n 5'),
+    ).toBe('');
   });
 
   it('runs containers through the host docker CLI, with compose and buildx installed for the user', async () => {
@@ -238,6 +239,5 @@ describe.runIf(isRoot)('an ordinary user, with the image it built', () => {
       served.close();
       await fsp.rm(path.dirname(junk), { recursive: true, force: true });
     }
-    expect(startStderr).not.toMatch(/needs root/);
   });
 });

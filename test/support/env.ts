@@ -8,6 +8,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { recordBerth } from './timings.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BERTH_BIN = path.join(REPO, 'bin', 'berth');
@@ -45,8 +46,12 @@ export interface RunResult {
 }
 
 async function run(e: Env, file: string, args: string[], opts: Options): Promise<RunResult> {
+  const t0 = performance.now();
   const r = await execa(file, args, { env: e.env, reject: false, extendEnv: false, ...opts });
-  return { code: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  const res = { code: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  if (file === process.execPath && args[0] === BERTH_BIN)
+    await recordBerth(args.slice(1), performance.now() - t0, res);
+  return res;
 }
 
 /** r, or an error naming what failed with its stderr unless it exited 0. */

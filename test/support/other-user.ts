@@ -11,6 +11,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO, type RunResult } from './env.js';
+import { recordBerth } from './timings.js';
 
 export interface OtherUser {
   name: string;
@@ -66,7 +67,12 @@ export async function otherUser(name: string): Promise<OtherUser> {
     uid,
     home,
     run,
-    berth: (args, env) => run([process.execPath, path.join(app, 'bin', 'berth'), ...args], env),
+    berth: async (args, env) => {
+      const t0 = performance.now();
+      const r = await run([process.execPath, path.join(app, 'bin', 'berth'), ...args], env);
+      await recordBerth(args, performance.now() - t0, r);
+      return r;
+    },
     dispose: () => fsp.rm(app, { recursive: true, force: true }),
   };
 }

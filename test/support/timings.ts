@@ -1,0 +1,50 @@
+/**
+ * Where the e2e suite's time goes: each `berth start|stop|suspend|restart|delete` a test runs, with its wall
+ * time, exit code, the phases its progress lines give ("[ 12.3s] booting the VM" …) and whether the guest's
+ * kernel panicked during it, appended as one JSON line to $BERTH_TEST_TIMINGS when that is set (scripts/test.sh
+ * sets it; scripts/test-report.mjs prints the table at the end of the run).
+ */
+import fsp from 'node:fs/promises';
+import type { RunResult } from './env.js';
+
+const TIMED = new Set(['start', 'stop', 'suspend', 'restart', 'delete']);
+
+export interface BerthTiming {
+  command: string;
+  instance?: string;
+  ms: number;
+  code: number;
+  /** Progress lines as [seconds since the command began, text]. */
+  phases: [number, string][];
+  /** The guest's kernel panicked and the agent booted it once more (or restarted it). */
+  panics: number;
+  /** When it ended: the report gives it to the test file that was running then (files run one at a time). */
+  at: string;
+}
+
+/** The progress lines of a berth command's stderr: "[  4.2s] text". */
+export function progressPhases(stderr: string): [number, string][] {
+  const out: [number, string][] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^\[\s*(\d+(?:\.\d+)?)s\] (?! )(.+)$/.exec(line);
+    if (m) out.push([Number(m[1]), m[2]!]);
+  }
+  return out;
+}
+
+export async function recordBerth(args: string[], ms: number, r: RunResult): Promise<void> {
+  const file = process.env.BERTH_TEST_TIMINGS;
+  const command = args.find((a) => !a.startsWith('-'));
+  if (!file || !command || !TIMED.has(command)) return;
+  const rest = args.slice(args.indexOf(command) + 1);
+  const t: BerthTiming = {
+    command,
+    instance: rest.find((a) => !a.startsWith('-')),
+    ms: Math.round(ms),
+    code: r.code,
+    phases: progressPhases(r.stderr),
+    panics: (r.stderr.match(/kernel panicked/g) ?? []).length,
+    at: new Date().toISOString(),
+  };
+  await fsp.appendFile(file, JSON.stringify(t) + '\n');
+}
