@@ -104,6 +104,12 @@ describe('berth doctor: evaluate', () => {
     });
     expect(verdicts({ ...f, diskFreeBytes: 0.1 * GiB })['host-disk']).toBe('fail');
     expect(verdicts({ ...f, accelWanted: 'tcg' }).accelerator).toBe('ok'); // asked for in berth.yaml
+    // A /dev/kvm the user may not open: the fix names the group.
+    const denied = evaluate({ ...f, kvmDenied: { group: 'kvm', user: 'ann' } }).find(
+      (c) => c.id === 'accelerator',
+    );
+    expect(denied).toMatchObject({ verdict: 'warn', message: expect.stringMatching(/ann may not open it/) });
+    expect(denied?.fix).toMatch(/sudo usermod -aG kvm ann/);
     expect(verdicts(f).context).toBeUndefined(); // no CLI: nothing to say about its context
   });
 

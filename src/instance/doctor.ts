@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { loadInstanceConfig } from '../config/load.js';
 import { driverFor } from '../driver/drivers.js';
+import { joinKvmGroup, kvmDenied } from '../driver/qemu/accel-probe.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
 import { berthHome, instanceFile } from '../store/paths.js';
 import { crashRecord, runtimeRecord } from '../store/records.js';
@@ -40,6 +41,8 @@ export interface DoctorFacts {
   accel?: string;
   /** The accelerator berth.yaml asks for. */
   accelWanted?: string;
+  /** /dev/kvm exists but this user may not open it (Linux). */
+  kvmDenied?: { group: string; user: string };
   /** pid files: the pid each names and whether that process lives. */
   pids: Record<'agent' | 'supervisor' | 'qemu' | 'startLock', { file: string; pid?: number; alive: boolean }>;
   /** Sockets berth made that are still on disk. */
@@ -97,6 +100,13 @@ export function evaluate(f: DoctorFacts): Check[] {
       id: 'accelerator',
       verdict: 'ok',
       message: 'software emulation (TCG), as berth.yaml asks',
+    });
+  } else if (f.accel === 'tcg' && f.kvmDenied) {
+    checks.push({
+      id: 'accelerator',
+      verdict: 'warn',
+      message: `software emulation (TCG): /dev/kvm exists but ${f.kvmDenied.user} may not open it`,
+      fix: joinKvmGroup(f.kvmDenied),
     });
   } else if (f.accel === 'tcg') {
     checks.push({
@@ -353,6 +363,7 @@ export async function gatherFacts(name: string, env: NodeJS.ProcessEnv = process
     currentContext: cliAvailable ? await runtime.host.current() : undefined,
     accel: (await runtimeRecord.read(name))?.accel,
     accelWanted: cfg?.accel,
+    ...(process.platform === 'linux' ? { kvmDenied: kvmDenied() } : {}),
     pids,
     sockets: {
       engine: { file: socket, exists: fs.existsSync(socket) },

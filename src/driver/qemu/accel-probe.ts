@@ -109,7 +109,8 @@ export function decideAccel(requested: Accel, f: AccelFacts): AccelDecision {
   return { accel: hw };
 }
 
-function joinKvmGroup(d: { group: string; user: string }): string {
+/** How to get access to a /dev/kvm this user may not open. */
+export function joinKvmGroup(d: { group: string; user: string }): string {
   // A device of group root gives no group to join: Debian's udev rule makes it kvm, 0660.
   if (d.group === 'root')
     return `ask an admin to give /dev/kvm to the kvm group as Debian's udev rule does (sudo chgrp kvm /dev/kvm && sudo chmod 0660 /dev/kvm), then to add you to it: sudo usermod -aG kvm ${d.user}, and log in again`;
