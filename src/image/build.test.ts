@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildTmpDir, packageVersions, shellQuote, subordinateRange, withSbin } from './build.js';
+import { buildTmpDir, packageVersions, subordinateRange, withSbin } from './build.js';
 
 describe('subordinateRange', () => {
   const subuid = ['alice:100000:65536', 'bob:165536:1000', 'bob:300000:65536', '1002:231072:65536', ''].join(
@@ -20,12 +20,6 @@ describe('subordinateRange', () => {
     expect(subordinateRange(subuid, 'bob')).toBeUndefined();
     expect(subordinateRange('', 'alice')).toBeUndefined();
     expect(subordinateRange('alice:x:65536', 'alice')).toBeUndefined();
-  });
-});
-
-describe('shellQuote', () => {
-  it('keeps blanks and quotes in one word', () => {
-    expect(shellQuote("/home/a b/it's")).toBe(`'/home/a b/it'\\''s'`);
   });
 });
 

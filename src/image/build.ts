@@ -4,6 +4,7 @@ import path from 'node:path';
 import { CACHE_FILES } from '../store/filenames.js';
 import { BerthError } from '../util/errors.js';
 import { requireTool, run, which } from '../util/exec.js';
+import { shellQuote } from '../util/shell-quote.js';
 import { PipelineInterrupted, runPipeline } from './pipeline.js';
 import { writeGuestTree } from '../guest/guest-tree.js';
 import { debianArch, type ImageRecipe } from './recipe.js';
@@ -194,11 +195,6 @@ export function withSbin(pathEnv: string): string {
   const dirs = pathEnv.split(':').filter(Boolean);
   for (const d of ['/usr/sbin', '/sbin']) if (!dirs.includes(d)) dirs.push(d);
   return dirs.join(':');
-}
-
-/** Quoted for a shell (and for mmdebstrap's special hooks, which split their words as one does). */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** The build's scratch space: 1 GiB of root filesystem is there up to three times (tree, tar, ext4). */
