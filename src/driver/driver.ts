@@ -71,6 +71,11 @@ export interface VmSpec {
    * in extended attributes instead of applying them to the host's files (QEMU: 9p's mapped-xattr model).
    */
   asRoot?: boolean;
+  /**
+   * Emulation settings other than berth's defaults, for measuring them (bench/boot-soak.ts, through
+   * BERTH_TCG_THREAD and BERTH_TCG_CPU): TCG's threading and the emulated CPU model.
+   */
+  tcg?: { thread?: 'single' | 'multi'; cpu?: string };
 }
 
 /** The handles needed to observe and stop a VM that is already running. */

@@ -53,6 +53,7 @@ export function vmSpecFor(
     shares: shares.map(({ tag, hostPath, writable }) => ({ tag, hostPath, writable })),
     // Only when allowed (BERTH_ALLOW_ROOT=1): QEMU then drops every capability and maps the shares' owners.
     ...(process.getuid?.() === 0 ? { asRoot: true } : {}),
+    ...tcgTuning(process.env),
     ...(cfg.cluster ? { lan: { segment: cfg.cluster.segment, mac: cfg.cluster.mac } } : {}),
     serialLog: path.join(dir, FILES.serialLog),
     controlSocket: path.join(dir, FILES.qmpSock),
@@ -91,4 +92,16 @@ export function clusterNetworkEntry(c: ClusterNodeConfig | undefined): string {
       `registry_serve=${c.serveRegistry ? 1 : 0}`,
     ].join('\n') + '\n'
   );
+}
+
+/**
+ * Emulation settings for measuring them (bench/boot-soak.ts): BERTH_TCG_THREAD=single|multi and BERTH_TCG_CPU
+ * (a QEMU CPU model). Nothing else sets them; a value QEMU does not know fails the start with QEMU's message.
+ */
+export function tcgTuning(env: NodeJS.ProcessEnv): Pick<VmSpec, 'tcg'> {
+  const thread =
+    env.BERTH_TCG_THREAD === 'single' || env.BERTH_TCG_THREAD === 'multi' ? env.BERTH_TCG_THREAD : undefined;
+  const cpu =
+    env.BERTH_TCG_CPU && /^[A-Za-z0-9_.,=+-]+$/.test(env.BERTH_TCG_CPU) ? env.BERTH_TCG_CPU : undefined;
+  return thread || cpu ? { tcg: { ...(thread ? { thread } : {}), ...(cpu ? { cpu } : {}) } } : {};
 }

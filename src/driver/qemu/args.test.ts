@@ -55,6 +55,13 @@ describe('buildQemuArgs', () => {
     expect(valueAfter(a, '-append')[0]).toMatch(/ mitigations=off norandmaps init_on_alloc=0$/);
   });
 
+  it("TCG's threading and CPU model can be set for measuring them (the boot soak), defaults otherwise", () => {
+    const a = buildQemuArgs(spec({ tcg: { thread: 'single', cpu: 'qemu64' } }));
+    expect(valueAfter(a, '-accel')[0]).toMatch(/^tcg,thread=single,/);
+    expect(valueAfter(a, '-cpu')).toEqual(['qemu64']);
+    expect(valueAfter(buildQemuArgs(spec({ tcg: {} })), '-cpu')).toEqual(['max']);
+  });
+
   it("a cluster node: a second card on the segment's multicast group, sent on the host's loopback only", () => {
     expect(valueAfter(buildQemuArgs(spec()), '-netdev')).toHaveLength(1);
     const a = buildQemuArgs(spec({ lan: { segment: '239.255.3.5:20006', mac: '52:54:00:d5:2a:0b' } }));

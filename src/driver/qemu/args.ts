@@ -64,7 +64,12 @@ function cpuFor(spec: VmSpec): string[] {
   // Emulated aarch64: cortex-a57 (ARMv8.0, what arm64 images target) avoids "max"'s pointer
   // authentication and SVE, which are costly to emulate.
   if (spec.accel === 'tcg')
-    return ['-accel', 'tcg,thread=multi,tb-size=256', '-cpu', spec.arch === 'aarch64' ? 'cortex-a57' : 'max'];
+    return [
+      '-accel',
+      `tcg,thread=${spec.tcg?.thread ?? 'multi'},tb-size=256`,
+      '-cpu',
+      spec.tcg?.cpu ?? (spec.arch === 'aarch64' ? 'cortex-a57' : 'max'),
+    ];
   return ['-accel', spec.accel, '-cpu', 'host'];
 }
 
