@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BERTH_BIN } from '../support/env.js';
-import { toolsContext } from '../support/images.js';
+import { startWatcher, toolsContext } from '../support/images.js';
 import { otherUser, serveFile, type OtherUser } from '../support/other-user.js';
 import { processesMatching } from '../support/proc.js';
 import { waitFor } from '../support/wait.js';
@@ -167,20 +167,7 @@ describe.runIf(isRoot)('an ordinary user, with the image it built', () => {
   });
 
   it("a container's watcher sees the user's edits in a share", async () => {
-    const r = await docker([
-      'run',
-      '-d',
-      '--name',
-      'watcher',
-      '-v',
-      `${shared}/watch:/w`,
-      'tools:user',
-      'inotify-watch',
-      '/w',
-    ]);
-    expect(r.code, r.stderr).toBe(0);
-    const logs = async () => (await docker(['logs', 'watcher'])).stdout;
-    await waitFor(async () => (await logs()).includes('watching /w'), 10000, 'the watcher to start');
+    const logs = await startWatcher(docker, 'watcher', `${shared}/watch`, 'tools:user');
     const e = await user.run(['sh', '-c', 'echo edit > "$1/watch/edited.txt"', 'sh', shared]);
     expect(e.code, e.stderr).toBe(0);
     await waitFor(async () => (await logs()).includes('/w/edited.txt'), 5000, 'the event of the user’s edit');

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { berth, docker, makeEnv, writeConfig, type Env } from '../support/env.js';
-import { toolsContext } from '../support/images.js';
+import { startWatcher, toolsContext } from '../support/images.js';
 import { mappedMode, mappedShares } from '../support/mapped.js';
 import { httpGet, tcpOpen, udpEcho } from '../support/net.js';
 import { waitFor } from '../support/wait.js';
@@ -326,20 +326,7 @@ describe('ports, shared folders and host names', () => {
 
   it('a recursive inotify watcher in a container sees host-side edits, creates and deletes in nested folders', async () => {
     await fsp.writeFile(path.join(shared, 'watch', 'a', 'b', 'edit.txt'), 'v1\n');
-    const r = await docker(e, [
-      'run',
-      '-d',
-      '--name',
-      'watcher',
-      '-v',
-      `${shared}/watch:/w`,
-      'tools:e2e',
-      'inotify-watch',
-      '/w',
-    ]);
-    expect(r.code, r.stderr).toBe(0);
-    const logs = async () => (await docker(e, ['logs', 'watcher'])).stdout;
-    await waitFor(async () => (await logs()).includes('watching /w'), 10000, 'the watcher to start');
+    const logs = await startWatcher((a) => docker(e, a), 'watcher', `${shared}/watch`, 'tools:e2e');
     await fsp.appendFile(path.join(shared, 'watch', 'a', 'b', 'edit.txt'), 'v2\n');
     await waitFor(async () => (await logs()).includes('/w/a/b/edit.txt'), 5000, 'the edit event');
     await fsp.writeFile(path.join(shared, 'watch', 'a', 'created.txt'), 'new\n');
@@ -373,20 +360,7 @@ describe('ports, shared folders and host names', () => {
     const fsType = await berth(e, ['ssh', NAME, '--', 'stat', '-f', '-c', '%T', synced]);
     expect(fsType.stdout.trim()).toMatch(/^ext2\/ext3$/);
     // Present at boot, before any event.
-    const w = await docker(e, [
-      'run',
-      '-d',
-      '--name',
-      'syncwatch',
-      '-v',
-      `${synced}:/w`,
-      'tools:e2e',
-      'inotify-watch',
-      '/w',
-    ]);
-    expect(w.code, w.stderr).toBe(0);
-    const logs = async () => (await docker(e, ['logs', 'syncwatch'])).stdout;
-    await waitFor(async () => (await logs()).includes('watching /w'), 10000, 'the watcher to start');
+    const logs = await startWatcher((a) => docker(e, a), 'syncwatch', synced, 'tools:e2e');
     expect((await docker(e, ['exec', 'syncwatch', 'cat', '/w/src/deep/app.js'])).stdout).toBe('v1');
 
     // Container → host.

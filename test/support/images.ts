@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO } from './env.js';
+import { REPO, type RunResult } from './env.js';
+import { waitFor } from './wait.js';
 
 /** The host's static busybox (Debian's busybox-static). */
 export function hostBusybox(): string {
@@ -126,4 +127,21 @@ export async function arm64Busybox(): Promise<string> {
   await fsp.chmod(`${bin}.tmp`, 0o755);
   await fsp.rename(`${bin}.tmp`, bin);
   return bin;
+}
+
+/**
+ * Starts `inotify-watch /w` (in toolsContext's image) as container NAME over hostDir, waits until it watches,
+ * and returns a reader of what it has printed so far (one line per event, with the path).
+ */
+export async function startWatcher(
+  docker: (args: string[]) => Promise<RunResult>,
+  name: string,
+  hostDir: string,
+  image: string,
+): Promise<() => Promise<string>> {
+  const r = await docker(['run', '-d', '--name', name, '-v', `${hostDir}:/w`, image, 'inotify-watch', '/w']);
+  if (r.code !== 0) throw new Error(`docker run of the watcher ${name} failed:\n${r.stderr}`);
+  const logs = async () => (await docker(['logs', name])).stdout;
+  await waitFor(async () => (await logs()).includes('watching /w'), 10000, `the watcher ${name} to start`);
+  return logs;
 }
