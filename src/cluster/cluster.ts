@@ -47,6 +47,8 @@ const SWARM_PORT = 2377;
 export const OVERLAY_POOL = '10.100.0.0/16';
 /** How long the nodes of a new or restarted cluster may take to be Ready in Swarm (after their VMs are). */
 const READY_TIMEOUT_MS = 180_000;
+/** Lists in a row (a second apart) in which every node must be Ready: see waitReady. */
+const READY_STREAK = 3;
 
 /** Every cluster by name, its nodes in index order (from the instances' YAML files). */
 export async function allClusters(): Promise<Map<string, ClusterNode[]>> {
@@ -195,18 +197,28 @@ function byBerthName(nodes: readonly ClusterNode[], list: readonly SwarmNode[]):
   return out;
 }
 
+/**
+ * All nodes Ready in the swarm, in three lists in a row a second apart. One list is not enough: right after
+ * `cluster start` brought back a manager killed with -9, a list showed every node ready and the next one, a
+ * moment later, that node "unknown" (swarmkit marks a node unknown while its session with the dispatcher is
+ * made again, and every node when a new leader takes over), so a start returned with a node not yet usable.
+ */
 async function waitReady(nodes: readonly ClusterNode[], progress: Progress): Promise<void> {
   progress(undefined, `waiting for ${nodes.length} nodes to be Ready in the swarm`);
+  let streak = 0;
   await retryUntil(
     async () => {
+      let ready = 0;
       try {
         const s = byBerthName(nodes, (await reachableManager(nodes)).list);
-        return nodes.filter((n) => s.get(n.name)?.Status?.State === 'ready').length;
+        ready = nodes.filter((n) => s.get(n.name)?.Status?.State === 'ready').length;
       } catch {
-        return 0;
+        // no manager answers yet
       }
+      streak = ready === nodes.length ? streak + 1 : 0;
+      return ready;
     },
-    (ready) => ready === nodes.length,
+    () => streak >= READY_STREAK,
     {
       intervalMs: 1000,
       timeoutMs: READY_TIMEOUT_MS,
