@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/e2e/**/*.e2e.test.ts'],
+    // Each file's wall time, its setup included, for scripts/test.sh's closing table.
+    setupFiles: ['test/support/file-timing.ts'],
     testTimeout: 10 * 60 * 1000,
     hookTimeout: 20 * 60 * 1000,
     fileParallelism: false,

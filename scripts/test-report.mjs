@@ -4,6 +4,9 @@
 // Usage: test-report.mjs DIR   (DIR holds stages.tsv, e2e.json, berth.jsonl; any may be missing)
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const dir = process.argv[2] ?? '.test-results';
 const read = (f) => {
@@ -53,22 +56,31 @@ const commands = (read('berth.jsonl') ?? '').split('\n').flatMap((l) => {
   }
 });
 let files = [];
+// Per file: wall time from test/support/file-timing.ts (setup included), cases from vitest's JSON.
+const walls = new Map(
+  (read('files.jsonl') ?? '').split('\n').flatMap((l) => {
+    try {
+      const j = l ? JSON.parse(l) : undefined;
+      return j ? [[j.file, j.end - j.start]] : [];
+    } catch {
+      return [];
+    }
+  }),
+);
 const e2e = read('e2e.json');
 if (e2e) {
   const j = JSON.parse(e2e);
-  files = j.testResults.map((f) => ({
-    name: path.relative(process.cwd(), f.name),
-    ms: f.endTime - f.startTime,
-    start: f.startTime,
-    end: f.endTime,
-    cases: f.assertionResults,
-  }));
-  for (const c of commands) {
-    const t = Date.parse(c.at);
-    const f = files.find((x) => t >= x.start && t <= x.end + 1000);
-    c.file = f?.name ?? '(outside a file)';
-  }
-  out.push('## e2e files (wall time, including their setup)', '');
+  files = j.testResults.map((f) => {
+    const name = path.relative(REPO, f.name);
+    return { name, ms: walls.get(name) ?? f.endTime - f.startTime, cases: f.assertionResults };
+  });
+  for (const c of commands) c.file ??= '(outside a file)';
+  out.push(
+    walls.size
+      ? '## e2e files (wall time, their beforeAll and afterAll included)'
+      : '## e2e files (time of their cases only: no per-file record)',
+    '',
+  );
   out.push(
     table(
       ['file', 'wall', 'cases', 'failed', 'skipped', 'berth starts', 'start time'],

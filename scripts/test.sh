@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 results="$PWD/.test-results"
 rm -rf "$results"
 mkdir -p "$results"
-export BERTH_TEST_RESULTS="$results/e2e.json" BERTH_TEST_TIMINGS="$results/berth.jsonl"
+export BERTH_TEST_RESULTS="$results/e2e.json" BERTH_TEST_TIMINGS="$results/berth.jsonl" BERTH_TEST_FILES="$results/files.jsonl"
 report() {
   status=$?
   echo

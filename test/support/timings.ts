@@ -18,8 +18,10 @@ export interface BerthTiming {
   phases: [number, string][];
   /** The guest's kernel panicked and the agent booted it once more (or restarted it). */
   panics: number;
-  /** When it ended: the report gives it to the test file that was running then (files run one at a time). */
+  /** When it ended. */
   at: string;
+  /** The test file that ran it (set by test/support/file-timing.ts). */
+  file?: string;
 }
 
 /** The progress lines of a berth command's stderr: "[  4.2s] text". */
@@ -45,6 +47,7 @@ export async function recordBerth(args: string[], ms: number, r: RunResult): Pro
     phases: progressPhases(r.stderr),
     panics: (r.stderr.match(/kernel panicked/g) ?? []).length,
     at: new Date().toISOString(),
+    file: (globalThis as { berthTestFile?: string }).berthTestFile,
   };
   await fsp.appendFile(file, JSON.stringify(t) + '\n');
 }
