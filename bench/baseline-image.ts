@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { GUEST_DIR } from '../src/guest/guest-tree.js';
 import { buildImage } from '../src/image/build.js';
 import { debianSources, pinFrom, recipeHash, type ImageRecipe } from '../src/image/recipe.js';
 import { dockerRuntime } from '../src/runtime/docker/docker-runtime.js';
@@ -51,7 +52,15 @@ export function baselineRecipe(): ImageRecipe {
       'ca-certificates',
     ],
     dpkgExcludes: [],
-    tree: [{ path: 'build/customize.sh', mode: 0o755, data: CUSTOMIZE }],
+    tree: [
+      { path: 'build/customize.sh', mode: 0o755, data: CUSTOMIZE },
+      // berth's own step from mmdebstrap's tarball to the ext4 and qcow2 (src/image/build.ts): the same for both.
+      {
+        path: 'build/filesystem.sh',
+        mode: 0o755,
+        data: fs.readFileSync(path.join(GUEST_DIR, 'build', 'filesystem.sh')),
+      },
+    ],
   };
 }
 
