@@ -37,6 +37,7 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
   await fsp.mkdir(path.dirname(outDir), { recursive: true, mode: 0o700 });
   await removeStaleBuilds(tmp, path.dirname(outDir), mmdebstrap, PATH);
   const work = await fsp.mkdtemp(path.join(path.dirname(outDir), CACHE_FILES.buildPrefix));
+  let interrupted: NodeJS.Signals | undefined;
   try {
     // The guest tree, for the hooks: a tar of it owned by 0:0 (whatever the user's ids), unpacked by the
     // tar-in hook into /tmp of the root being built, where the namespace's root can read it whoever owns the
@@ -176,14 +177,14 @@ export async function buildImage(recipe: ImageRecipe, outDir: string, progress: 
     await fsp.writeFile(path.join(staging, IMAGE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
     await fsp.rename(staging, outDir);
   } catch (err) {
-    if (err instanceof PipelineInterrupted) {
-      // Stopped by the user (Ctrl-C) or the system: clean up, then end as that signal would have.
-      await removeBuildDir(work);
-      process.kill(process.pid, err.signal);
-    }
+    if (err instanceof PipelineInterrupted) interrupted = err.signal;
     throw err;
   } finally {
-    await removeBuildDir(work);
+    // The build folder holds only berth's own files (the tree, its tar, the results): mmdebstrap builds in
+    // TMPDIR, inside its own mount namespace, so nothing is ever mounted here.
+    await fsp.rm(work, { recursive: true, force: true });
+    // Stopped by the user (Ctrl-C) or the system: cleaned up, now end as that signal would have.
+    if (interrupted) process.kill(process.pid, interrupted);
   }
 }
 
@@ -365,26 +366,4 @@ export function packageVersions(list: string): Record<string, string> {
     runc: pkgs.get('runc'),
   };
   return Object.fromEntries(Object.entries(pick).filter((e): e is [string, string] => Boolean(e[1])));
-}
-
-/**
- * Removes a build directory safely. A bootstrap that was interrupted can leave /proc, /sys or /dev/* mounted
- * inside the root; a recursive delete would then walk into the host's filesystems. Unmount first, and leave
- * the directory alone if anything is still mounted there.
- */
-export async function removeBuildDir(work: string): Promise<void> {
-  const mountsUnder = async () =>
-    (await fsp.readFile('/proc/mounts', 'utf8').catch(() => ''))
-      .split('\n')
-      .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
-      .filter((m): m is string => Boolean(m) && (m === work || m!.startsWith(`${work}/`)))
-      .sort((a, b) => b.length - a.length);
-  for (const m of await mountsUnder()) {
-    await run('umount', ['-l', m]).catch(() => undefined); // checked again below
-  }
-  if ((await mountsUnder()).length > 0) {
-    process.stderr.write(`berth: left ${work} in place: something is still mounted inside it\n`);
-    return;
-  }
-  await fsp.rm(work, { recursive: true, force: true });
 }
