@@ -13,7 +13,7 @@ import { BerthError } from '../util/errors.js';
 import type { Clock } from '../util/retry.js';
 import type { AgentApiHandlers } from './api-server.js';
 import { EventLog } from './event-log.js';
-import { HostAgent, type Link } from './host-agent.js';
+import { HostAgent, USAGE_INTERVAL_MS, usageIntervalFromEnv, type Link } from './host-agent.js';
 import type { Launch } from './vm-launcher.js';
 
 const log = pino({ level: 'silent' });
@@ -199,6 +199,7 @@ function setup(
     yaml?: string;
     freeBytes?: () => Promise<number>;
     watchIntervalMs?: number;
+    usageIntervalMs?: number;
   } = {},
 ) {
   const name = 'unit';
@@ -241,6 +242,7 @@ function setup(
     exit: (code) => exited(code),
     shutdownTimeoutMs: 1234,
     watchIntervalMs: opts.watchIntervalMs ?? 10,
+    usageIntervalMs: opts.usageIntervalMs,
     freeBytes: opts.freeBytes,
   });
   return { name, agent, driver, link, seen, api: () => api!, exitCode, launches };
@@ -292,6 +294,22 @@ describe('HostAgent (state machine, fakes)', () => {
     expect(t.api().status().guestClock).toMatchObject({ offsetMs: 3 });
     await t.agent.stop(true);
     expect(await t.api().clock(true)).toBeUndefined(); // not ready: nothing to ask
+  });
+
+  it('sets a drifted guest clock by itself at its next usage interval', async () => {
+    const t = setup({ usageIntervalMs: 20 });
+    await t.agent.run();
+    await vi.waitFor(() => expect(t.api().status().guestClock).toBeDefined());
+    t.link.clockOffsetMs = -100_250;
+    await vi.waitFor(() =>
+      expect(t.seen).toContainEqual(
+        expect.objectContaining({
+          type: 'notice',
+          message: expect.stringMatching(/^the guest clock was 100 s behind/),
+        }),
+      ),
+    );
+    await t.agent.stop(true);
   });
 
   it('a failed launch is a "failed" event with the error code and hint, and exit 1', async () => {
@@ -646,5 +664,15 @@ describe('HostAgent (state machine, fakes)', () => {
       await t.agent.stop(true); // a failed expectation must not leave it running
       t.launches.forEach((c) => c.kill('SIGKILL'));
     }
+  });
+});
+
+describe('usageIntervalFromEnv (BERTH_USAGE_INTERVAL_MS, what tests set to skip a 30 s wait)', () => {
+  it('takes whole milliseconds from 1 s to 1 h; anything else is the default', () => {
+    expect(usageIntervalFromEnv({})).toBe(USAGE_INTERVAL_MS);
+    expect(usageIntervalFromEnv({ BERTH_USAGE_INTERVAL_MS: '2000' })).toBe(2000);
+    expect(usageIntervalFromEnv({ BERTH_USAGE_INTERVAL_MS: '3600000' })).toBe(3_600_000);
+    for (const bad of ['999', '3600001', '2e3', '-5', ' 2000', 'x', ''])
+      expect(usageIntervalFromEnv({ BERTH_USAGE_INTERVAL_MS: bad }), bad).toBe(USAGE_INTERVAL_MS);
   });
 });

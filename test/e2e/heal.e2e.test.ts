@@ -33,6 +33,9 @@ let fsDir: string | undefined; // the tmpfs BERTH_HOME lives on, when mounted
 let shared: string;
 let systemSocket = false;
 const SYSTEM_SOCKET = '/var/run/docker.sock';
+const SLEEP_MS = 20_000;
+// The agent's clock (and usage) check every 10 s instead of 30 s: the clock case waits for one.
+const USAGE_INTERVAL_MS = 10_000;
 
 interface StatusJson {
   status: string;
@@ -89,7 +92,14 @@ describe('never broken: self-healing', () => {
       NAME,
       `mounts:\n  - location: ${shared}\n    writable: true\nsystemSocket: ${systemSocket}\n`,
     );
-    e = { ...e, env: { ...e.env, XDG_CONFIG_HOME: path.join(e.root, 'config') } };
+    e = {
+      ...e,
+      env: {
+        ...e.env,
+        XDG_CONFIG_HOME: path.join(e.root, 'config'),
+        BERTH_USAGE_INTERVAL_MS: String(USAGE_INTERVAL_MS),
+      },
+    };
     await berthOk(e, ['start', NAME, '--cpus', '2', '--memory', '2GiB']);
     await dockerOk(e, ['build', '-q', '-t', 'tools:heal', await toolsContext()]);
     await dockerOk(e, withData('sh', '-c', 'echo kept > /data/f && sync'));
@@ -150,7 +160,7 @@ describe('never broken: self-healing', () => {
     expect(st.lastCrash?.restarts).toBe(2);
   });
 
-  it('a simulated host sleep (every berth process and QEMU stopped 2 min): docker, a port, a bind mount and file events work at once; the clock is right', async ({
+  it('a simulated host sleep (every berth process and QEMU stopped 20 s, past the SSH keepalive): docker, a port, a bind mount and file events work at once; the clock is right', async ({
     onTestFailed,
   }) => {
     onTestFailed(async () => {
@@ -178,7 +188,8 @@ describe('never broken: self-healing', () => {
       10000,
       'a file event before the sleep',
     );
-    await simulateHostSleep(e, NAME, 120000);
+    // Longer than the SSH keepalive's 15 s and the agent's 5 s wake gap; sleeps of minutes: npm run bench:soak.
+    await simulateHostSleep(e, NAME, SLEEP_MS);
     const t0 = Date.now();
     await waitFor(async () => (await docker(e, ['version'])).code === 0, 10000, 'docker after wake', {
       intervalMs: 50,
@@ -206,45 +217,38 @@ describe('never broken: self-healing', () => {
     const eventS = seconds(t0);
     const offset = await guestClockBehind(e, NAME);
     console.log(
-      `[heal] after a 120 s sleep: docker ${dockerS} s, port ${portS} s, bind mount ${bindS} s, file event ${eventS} s after wake; guest clock ${offset >= 0 ? 'behind' : 'ahead'} by ${Math.abs(offset).toFixed(3)} s`,
+      `[heal] after a ${SLEEP_MS / 1000} s sleep: docker ${dockerS} s, port ${portS} s, bind mount ${bindS} s, file event ${eventS} s after wake; guest clock ${offset >= 0 ? 'behind' : 'ahead'} by ${Math.abs(offset).toFixed(3)} s`,
     );
     expect(Math.abs(offset)).toBeLessThan(0.5);
     await docker(e, ['rm', '-f', 'watcher']);
   }, 240000);
 
-  it('a guest clock set wrong: doctor names it and --fix sets it; left alone, the agent sets it within 30 s', async () => {
+  it('a guest clock set wrong: doctor names it and --fix sets it; left alone, the agent sets it at its next check', async () => {
     const setBehind = () =>
       berthOk(e, ['ssh', NAME, '--', 'date', '-u', '-s', `@${Math.floor(Date.now() / 1000) - 100}`]);
-    interface CheckJson {
-      id: string;
-      verdict: string;
-      message: string;
-    }
-    const clockCheck = async () =>
-      (JSON.parse((await berth(e, ['doctor', NAME, '--json'])).stdout) as CheckJson[]).find(
-        (c) => c.id === 'clock',
-      );
-    expect((await clockCheck())?.verdict).toBe('ok');
-    // The agent measures (and sets) the clock every 30 s itself: it may get there between the two steps, so
-    // the wrong clock is made again if doctor found it already right.
-    let seen: CheckJson | undefined;
-    for (let i = 0; i < 3 && seen?.verdict !== 'warn'; i++) {
+    const clockLine = (out: string) => out.split('\n').find((l) => /^\S+ +clock /.test(l));
+    expect(clockLine((await berthOk(e, ['doctor', NAME])).stdout)).toMatch(
+      /^ok +clock +the guest clock is within/,
+    );
+    // The agent checks (and sets) the clock every USAGE_INTERVAL_MS itself: when it got there between the two
+    // steps, doctor found the clock right and had nothing to fix, so the wrong clock is made again (a few
+    // seconds' window in ten: five tries all lost to it would be one in thousands).
+    let fixed: Awaited<ReturnType<typeof berth>> | undefined;
+    for (let i = 0; i < 5 && !/fixed: set the guest clock/.test(fixed?.stderr ?? ''); i++) {
       await setBehind();
-      seen = await clockCheck();
+      fixed = await berth(e, ['doctor', NAME, '--fix']);
     }
-    expect(seen).toMatchObject({
-      verdict: 'warn',
-      message: expect.stringMatching(/^the guest clock is 10\d s behind/),
-    });
-    const fixed = await berth(e, ['doctor', NAME, '--fix']);
-    expect(fixed.stderr).toMatch(/fixed: set the guest clock from the host's \(now within \d+ ms\)/);
+    // A fix is made only for a clock doctor found off (its warning's words: src/instance/doctor.test.ts);
+    // what it prints after the fix is the checks made again.
+    expect(fixed!.stderr).toMatch(/fixed: set the guest clock from the host's \(now within \d+ ms\)/);
+    expect(clockLine(fixed!.stdout)).toMatch(/^ok +clock +the guest clock is within \d+ ms/);
     expect(Math.abs(await guestClockBehind(e, NAME))).toBeLessThan(0.5);
     // Left alone: the agent finds it at its next measurement and says so.
     await setBehind();
     const t0 = Date.now();
     await waitFor(
       async () => Math.abs(await guestClockBehind(e, NAME)) < 0.5,
-      40000,
+      USAGE_INTERVAL_MS + 10000,
       'the agent to set the clock',
       {
         intervalMs: 1000,
