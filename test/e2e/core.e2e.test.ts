@@ -30,7 +30,7 @@ const statusJson = async (): Promise<StatusJson> =>
 
 describe('core: berth start → host docker CLI → Docker Engine in the VM', () => {
   beforeAll(async () => {
-    e = await makeEnv('core');
+    e = await makeEnv('core', { ownPlugins: true }); // its first start installs compose and buildx
     bbDir = await busyboxContext();
     const r = await berth(e, ['start', NAME, '--cpus', '2', '--memory', '2GiB']);
     if (r.code !== 0) throw new Error(`berth start failed (${r.code}):\n${r.stderr}`);

@@ -21,12 +21,25 @@ export interface Env {
   env: NodeJS.ProcessEnv;
 }
 
-/** A fresh `$TMPDIR/berth-PREFIX-XXXXXX` with `home` (BERTH_HOME) and `docker` (DOCKER_CONFIG) in it. */
-export async function makeEnv(prefix: string): Promise<Env> {
+/** Where the e2e run's global setup installed compose and buildx once (test/support/global-setup.ts). */
+export const PLUGIN_DIR_ENV = 'BERTH_TEST_PLUGIN_DIR';
+
+/**
+ * A fresh `$TMPDIR/berth-PREFIX-XXXXXX` with `home` (BERTH_HOME) and `docker` (DOCKER_CONFIG) in it. In an e2e
+ * run, DOCKER_CONFIG's config.json names the run's shared plugin folder, so no start downloads compose and
+ * buildx again; `ownPlugins` leaves it out (the start installs them, as on a user's first start).
+ */
+export async function makeEnv(prefix: string, opts: { ownPlugins?: boolean } = {}): Promise<Env> {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), `berth-${prefix}-`));
   const home = path.join(root, 'home');
   const dockerConfig = path.join(root, 'docker');
   await fsp.mkdir(dockerConfig, { recursive: true });
+  const plugins = process.env[PLUGIN_DIR_ENV];
+  if (plugins && !opts.ownPlugins)
+    await fsp.writeFile(
+      path.join(dockerConfig, 'config.json'),
+      JSON.stringify({ cliPluginsExtraDirs: [plugins] }, null, 2) + '\n',
+    );
   // The suite runs as root on CI machines (throwaway): berth refuses root VMs unless told.
   const env: NodeJS.ProcessEnv = {
     ...process.env,
