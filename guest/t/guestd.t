@@ -132,6 +132,14 @@ subtest 'flush: sync, then the caches dropped; false when they cannot be' => sub
   ok(!flush("$dir/no/such/file"), 'a drop that fails');
 };
 
+subtest 'binfmt: the registered qemu-user interpreters, which the host turns into platforms' => sub {
+  my $dir = tempdir(CLEANUP => 1);
+  is(binfmt($dir), '', 'none registered (binfmt: false in berth.yaml)');
+  spew("$dir/$_", '') for qw(register status qemu-riscv64 qemu-aarch64);
+  is(binfmt($dir), 'aarch64 riscv64', 'their qemu names, sorted; binfmt_misc\'s own files left out');
+  is(binfmt("$dir/missing"), '', 'binfmt_misc not mounted: none');
+};
+
 subtest 'clock: the wall clock with its nanoseconds, close to the host clock' => sub {
   my $c = clock();
   like($c, qr/\A\d+\.\d{9}\z/, 'epoch seconds and nanoseconds');

@@ -3,33 +3,26 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { loadInstanceConfig } from '../config/load.js';
-import { binfmtList, type InstanceConfig } from '../config/schema.js';
-import { guestNetworkEntry, type Driver, type VmSpec } from '../driver/driver.js';
-import { ensureKeyPair } from '../guest/ssh-keys.js';
+import type { InstanceConfig } from '../config/schema.js';
+import type { Driver, VmSpec } from '../driver/driver.js';
 import { loadImage, resolveImage } from '../image/cache.js';
 import { checkImageSeal, sealImage, userImageSeal } from '../image/seal.js';
 import type { GuestImage } from '../image/image.js';
 import { stateFingerprint } from '../instance/saved-state.js';
 import { runtimeFor } from '../runtime/runtimes.js';
-import { clusterNetworkEntry, controlSpecFor, guestFile, vmSpecFor } from '../instance/vm-spec.js';
+import { controlSpecFor, guestFile, vmSpecFor } from '../instance/vm-spec.js';
 import { syncManifest } from '../share/share-events.js';
-import { guestHiddenPaths, guestMountTable, resolveShares, type Share } from '../share/shares.js';
-import { FILES } from '../store/filenames.js';
+import { resolveShares, type Share } from '../share/shares.js';
 import { readPid } from '../store/instance-store.js';
-import { berthHome, imageCacheDir, instanceDir, instanceFile } from '../store/paths.js';
+import { berthHome, imageCacheDir, instanceFile } from '../store/paths.js';
 import { instanceInfoRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
 import { BerthError } from '../util/errors.js';
 import { laps } from '../util/laps.js';
 import type { Logger } from '../util/logger.js';
 import type { EventLog } from './event-log.js';
+import { writeGuestFiles } from './guest-files.js';
 import { tryResume } from './suspend.js';
-import { guestEphemeralRange, hostEphemeralRange, type PortRange } from '../forward/host-ports.js';
 import { diskLayout, upgradeInstance, upgradeNotice } from '../instance/upgrade.js';
-
-/** The network entry's line for the guest's ephemeral port range (guest/PROTOCOL.md). */
-function ephemeralEntry(r: PortRange): string {
-  return `ephemeral=${r.first}-${r.last}\n`;
-}
 
 /** How the VM came up: booted, resumed from a saved state, or found running (a new agent re-attaching). */
 export type LaunchMode = 'cold' | 'resumed' | 'reattached';
@@ -133,7 +126,7 @@ export class VmLauncher {
       this.log.warn(problem);
       this.events.notice(problem);
     }
-    await this.writeGuestFiles(cfg, shares);
+    await writeGuestFiles(this.name, cfg, shares, this.driver.network);
     await this.writeSyncManifests(shares, false);
     const resumed = await tryResume(this.driver, spec, {
       name: this.name,
@@ -254,45 +247,6 @@ export class VmLauncher {
         this.log.warn({ err }, 'could not record the image seal');
       }
     };
-  }
-
-  /**
-   * The files the guest reads at boot (guest/PROTOCOL.md): the user's SSH key, the instance's host key pair
-   * (generated here and pinned), the binfmt list, the mount table, the network and the engine's settings.
-   */
-  private async writeGuestFiles(cfg: InstanceConfig, shares: Share[]): Promise<void> {
-    await fsp.mkdir(path.join(instanceDir(this.name), FILES.fwCfgDir), { recursive: true, mode: 0o700 });
-    const user = await ensureKeyPair(
-      instanceFile(this.name, 'userKey'),
-      instanceFile(this.name, 'userKeyPub'),
-      `berth@${this.name}`,
-    );
-    await ensureKeyPair(
-      instanceFile(this.name, 'hostKey'),
-      instanceFile(this.name, 'hostKeyPub'),
-      `berth-${this.name}`,
-    );
-    const files: Record<string, string> = {
-      authorized_keys: user.publicKey + '\n',
-      binfmt: binfmtList(cfg.arch, cfg.binfmt).join(' '),
-      mounts: guestMountTable(shares),
-      // berth's own folders inside the shares: out of the containers' reach.
-      hide: guestHiddenPaths(shares, [berthHome(), path.dirname(imageCacheDir())]),
-      network:
-        guestNetworkEntry(this.driver.network) +
-        ephemeralEntry(guestEphemeralRange(hostEphemeralRange())) +
-        `host_loopback=${Array.isArray(cfg.hostLoopback) ? cfg.hostLoopback.join(',') : cfg.hostLoopback}\n` +
-        clusterNetworkEntry(cfg.cluster),
-      // A new data disk gets the containerd image store (recorded once the disk is made).
-      engine: runtimeFor(cfg.runtime).engineConfig(
-        cfg,
-        (await instanceInfoRecord.read(this.name))?.imageStore ??
-          (diskLayout(this.name) === 'data' ? 'containerd' : undefined),
-      ),
-    };
-    for (const [entry, text] of Object.entries(files)) {
-      await fsp.writeFile(guestFile(this.name, entry), text, { mode: 0o600 });
-    }
   }
 
   /**

@@ -213,20 +213,6 @@ describe('suspend and resume', () => {
     await docker(e, ['rm', '-f', 'syncer']);
   });
 
-  it('a truncated state file gives a notice and a cold start, never a broken instance', async () => {
-    expect((await berth(e, ['suspend', NAME])).code).toBe(0);
-    const file = path.join(e.home, NAME, 'suspend.state');
-    const size = fs.statSync(file).size;
-    await fsp.truncate(file, Math.floor(size / 2));
-    expect((await status()).savedState?.usable).toBe(false);
-    const r = await berth(e, ['start', NAME]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/notice: discarding the saved state: the saved state file is incomplete/);
-    expect(r.stderr).toMatch(/booting the VM/);
-    expect((await docker(e, ['version', '--format', '{{.Server.Os}}'])).stdout).toBe('linux');
-    expect(fs.existsSync(file)).toBe(false);
-  });
-
   it('a state file QEMU cannot load (corrupted in place) also falls back to a cold start', async () => {
     expect((await berth(e, ['suspend', NAME])).code).toBe(0);
     const file = path.join(e.home, NAME, 'suspend.state');
@@ -237,12 +223,5 @@ describe('suspend and resume', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/notice: the saved state could not be used .*; cold start/);
     expect((await docker(e, ['version', '--format', '{{.Server.Os}}'])).stdout).toBe('linux');
-  });
-
-  it('start --cold discards a saved state on purpose', async () => {
-    expect((await berth(e, ['suspend', NAME])).code).toBe(0);
-    const r = await berth(e, ['start', NAME, '--cold']);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/discarding the saved state: cold start requested/);
   });
 });
