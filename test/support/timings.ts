@@ -18,6 +18,8 @@ export interface BerthTiming {
   phases: [number, string][];
   /** The guest's kernel panicked and the agent booted it once more (or restarted it). */
   panics: number;
+  /** The kernel's words for each panic ("Attempted to kill init! …"), as berth reported them. */
+  panicTexts?: string[];
   /** When it ended. */
   at: string;
   /** The test file that ran it (set by test/support/file-timing.ts). */
@@ -34,6 +36,16 @@ export function progressPhases(stderr: string): [number, string][] {
   return out;
 }
 
+/**
+ * The kernel's words for each panic a berth command reported: one per distinct line that says "kernel
+ * panicked (…)" (the notice of the boot made again, the error that ended the start; a line printed twice, as
+ * progress and as notice, is one panic).
+ */
+export function panicTexts(stderr: string): string[] {
+  const lines = new Set(stderr.split('\n').filter((l) => /kernel panicked \(/.test(l)));
+  return [...lines].map((l) => /kernel panicked \(([^)]*)\)/.exec(l)![1]!);
+}
+
 export async function recordBerth(args: string[], ms: number, r: RunResult): Promise<void> {
   const file = process.env.BERTH_TEST_TIMINGS;
   const command = args.find((a) => !a.startsWith('-'));
@@ -45,7 +57,8 @@ export async function recordBerth(args: string[], ms: number, r: RunResult): Pro
     ms: Math.round(ms),
     code: r.code,
     phases: progressPhases(r.stderr),
-    panics: (r.stderr.match(/kernel panicked/g) ?? []).length,
+    panics: panicTexts(r.stderr).length,
+    panicTexts: panicTexts(r.stderr),
     at: new Date().toISOString(),
     file: (globalThis as { berthTestFile?: string }).berthTestFile,
   };
