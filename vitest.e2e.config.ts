@@ -5,7 +5,7 @@ export default defineConfig({
   test: {
     include: ['test/e2e/**/*.e2e.test.ts'],
     // Each file's wall time, its setup included, for scripts/test.sh's closing table.
-    setupFiles: ['test/support/file-timing.ts'],
+    setupFiles: ['test/support/per-file.ts'],
     // Once per run: the guest image, and compose and buildx for every test environment.
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 10 * 60 * 1000,

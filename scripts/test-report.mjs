@@ -56,7 +56,7 @@ const commands = (read('berth.jsonl') ?? '').split('\n').flatMap((l) => {
   }
 });
 let files = [];
-// Per file: wall time from test/support/file-timing.ts (setup included), cases from vitest's JSON.
+// Per file: wall time from test/support/per-file.ts (setup included), cases from vitest's JSON.
 const walls = new Map(
   (read('files.jsonl') ?? '').split('\n').flatMap((l) => {
     try {

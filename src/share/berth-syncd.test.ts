@@ -13,9 +13,11 @@ import { GUEST_DIR } from '../guest/guest-tree.js';
 // manifests: the sync rules, fast. The e2e suite runs it in a real guest, over 9p.
 const BERTH_SYNCD = path.join(GUEST_DIR, 'rootfs/usr/local/sbin/berth-syncd');
 let child: ChildProcess | undefined;
-afterEach(() => {
+const roots: string[] = [];
+afterEach(async () => {
   child?.kill('SIGKILL');
   child = undefined;
+  for (const r of roots.splice(0)) await fsp.rm(r, { recursive: true, force: true });
 });
 
 const until = async (what: string, cond: () => boolean, ms = 10000) => {
@@ -33,6 +35,7 @@ async function startSyncd(
   withManifest = false,
 ) {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-syncd-'));
+  roots.push(root);
   const remote = path.join(root, 'run/berth/sync/berth0');
   const copy = path.join(root, 'var/lib/berth/sync/abc123');
   for (const [dir, files] of [

@@ -4,6 +4,7 @@
  * Test and bench code only: nothing under src/ imports this folder.
  */
 import { execa, type Options } from 'execa';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,7 +50,46 @@ export async function makeEnv(prefix: string, opts: { ownPlugins?: boolean } = {
   };
   delete env.DOCKER_HOST;
   delete env.DOCKER_CONTEXT;
-  return { root, home, dockerConfig, env };
+  const e = { root, home, dockerConfig, env };
+  made.push(e);
+  return e;
+}
+
+/** The environments made in this process since the last disposeEnvs() (an e2e file's, in a test run). */
+const made: Env[] = [];
+
+/** A temporary folder removed when this process ends (build contexts and the like that tests make). */
+export async function scratchDir(prefix: string): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), `berth-${prefix}-`));
+  // One list and one exit handler per process, however often a test run loads this module afresh.
+  const g = globalThis as { berthScratch?: string[] };
+  if (!g.berthScratch) {
+    const list: string[] = (g.berthScratch = []);
+    process.once('exit', () => {
+      for (const d of list) fs.rmSync(d, { recursive: true, force: true });
+    });
+  }
+  g.berthScratch.push(dir);
+  return dir;
+}
+
+/**
+ * What an e2e file leaves behind, removed after it (test/support/per-file.ts runs this after the file's own
+ * afterAll): every instance still in its environments' BERTH_HOMEs is deleted (its VM and agent stopped, its
+ * context removed) and their folders go. Returns the instances it had to delete: a file should delete its own.
+ */
+export async function disposeEnvs(): Promise<string[]> {
+  const left: string[] = [];
+  for (const e of made.splice(0)) {
+    const names = await fsp.readdir(e.home).catch(() => [] as string[]);
+    for (const n of names.filter((x) => !x.startsWith('_') && !x.startsWith('.'))) {
+      if (!fs.existsSync(path.join(e.home, n, 'instance.json'))) continue;
+      left.push(`${n} (${e.home})`);
+      await berth(e, ['delete', n, '--force']);
+    }
+    await fsp.rm(e.root, { recursive: true, force: true }).catch(() => undefined);
+  }
+  return left;
 }
 
 export interface RunResult {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO, type RunResult } from './env.js';
+import { REPO, scratchDir, type RunResult } from './env.js';
 import { waitFor } from './wait.js';
 
 /** The host's static busybox (Debian's busybox-static). */
@@ -37,7 +37,7 @@ function dockerfile(more: string[] = []): string {
  * arm64Busybox()), in `dir` (created) or a new temporary folder. World-readable, for tests run as another user.
  */
 export async function busyboxContext(opts: { busybox?: string; dir?: string } = {}): Promise<string> {
-  const dir = opts.dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-bbx-')));
+  const dir = opts.dir ?? (await scratchDir('bbx'));
   await fsp.mkdir(dir, { recursive: true });
   await fsp.copyFile(opts.busybox ?? hostBusybox(), path.join(dir, 'busybox'));
   await fsp.chmod(path.join(dir, 'busybox'), 0o755);
@@ -119,10 +119,12 @@ export async function arm64Busybox(): Promise<string> {
     r = await execa('apt-get', ['download', 'busybox-static:arm64'], { cwd: dl });
   }
   const deb = (await fsp.readdir(dl)).find((f) => f.endsWith('.deb'))!;
-  const out = await execa('sh', [
-    '-c',
-    `dpkg-deb --fsys-tarfile '${path.join(dl, deb)}' | tar -xO ./bin/busybox > '${bin}.tmp'`,
-  ]);
+  const out = await execa(
+    'sh',
+    ['-c', `dpkg-deb --fsys-tarfile '${path.join(dl, deb)}' | tar -xO ./bin/busybox > '${bin}.tmp'`],
+    { reject: false },
+  );
+  await fsp.rm(dl, { recursive: true, force: true });
   if (out.exitCode !== 0) throw new Error('could not extract busybox from busybox-static:arm64');
   await fsp.chmod(`${bin}.tmp`, 0o755);
   await fsp.rename(`${bin}.tmp`, bin);

@@ -22,7 +22,7 @@ export interface BerthTiming {
   panicTexts?: string[];
   /** When it ended. */
   at: string;
-  /** The test file that ran it (set by test/support/file-timing.ts). */
+  /** The test file that ran it (set by test/support/per-file.ts). */
   file?: string;
 }
 
