@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   berth,
   berthOk,
@@ -9,7 +9,6 @@ import {
   dockerOk,
   makeEnv,
   noStackTrace,
-  printInstanceLogs,
   writeConfig,
   type Env,
 } from '../support/env.js';
@@ -46,11 +45,6 @@ describe('berth cluster (Docker Swarm on three nodes)', () => {
   beforeAll(async () => {
     e = await makeEnv('cluster');
     port = await freePort();
-  });
-
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state !== 'fail') return;
-    for (const i of [1, 2, 3]) await printInstanceLogs(e, `${C}-${i}`, 30);
   });
 
   afterAll(async () => {

@@ -3,8 +3,8 @@ import Docker from 'dockerode';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { berth, docker, makeEnv, noStackTrace, printInstanceLogs, type Env } from '../support/env.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { berth, docker, makeEnv, noStackTrace, type Env } from '../support/env.js';
 import { busyboxContext } from '../support/images.js';
 import { processesMatching } from '../support/proc.js';
 import { waitFor } from '../support/wait.js';
@@ -43,11 +43,6 @@ describe('core: berth start → host docker CLI → Docker Engine in the VM', ()
   afterAll(async () => {
     if (!e) return;
     await berth(e, ['delete', NAME, '--force']);
-  });
-
-  // A failure (a timeout included) shows what the agent and the guest said.
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') await printInstanceLogs(e, NAME);
   });
 
   it('serves the engine socket 0600 in a 0700 instance dir, and makes its context current', async () => {

@@ -2,17 +2,8 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  berth,
-  berthOk,
-  docker,
-  dockerOk,
-  makeEnv,
-  printInstanceLogs,
-  writeConfig,
-  type Env,
-} from '../support/env.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { berth, berthOk, docker, dockerOk, makeEnv, writeConfig, type Env } from '../support/env.js';
 import { busyboxContext } from '../support/images.js';
 
 // The OS is replaceable, the data is not: an instance's images and volumes survive a move to a new image
@@ -45,11 +36,6 @@ describe('upgrades keep images, containers and volumes', () => {
     e = await makeEnv('upgrade');
   });
   let refreshed: string | undefined;
-  // A failure shows what the agent and the guest said (a rare "QEMU exited" right after an upgrade's boot began).
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') for (const n of ['up', 'old']) await printInstanceLogs(e, n);
-  });
-
   afterAll(async () => {
     if (e) for (const n of ['up', 'old']) await berth(e, ['delete', n, '--force']);
     // The build this test made (the image cache is shared across runs: it must not grow by one each time).

@@ -58,6 +58,16 @@ export async function makeEnv(prefix: string, opts: { ownPlugins?: boolean } = {
 /** The environments made in this process since the last disposeEnvs() (an e2e file's, in a test run). */
 const made: Env[] = [];
 
+/** The instances (folders with an instance.json) in the environments made since the last disposeEnvs(). */
+export async function madeInstances(): Promise<{ e: Env; name: string }[]> {
+  const out: { e: Env; name: string }[] = [];
+  for (const e of made) {
+    for (const n of await fsp.readdir(e.home).catch(() => [] as string[]))
+      if (fs.existsSync(path.join(e.home, n, 'instance.json'))) out.push({ e, name: n });
+  }
+  return out;
+}
+
 /** A temporary folder removed when this process ends (build contexts and the like that tests make). */
 export async function scratchDir(prefix: string): Promise<string> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), `berth-${prefix}-`));
@@ -80,15 +90,12 @@ export async function scratchDir(prefix: string): Promise<string> {
  */
 export async function disposeEnvs(): Promise<string[]> {
   const left: string[] = [];
-  for (const e of made.splice(0)) {
-    const names = await fsp.readdir(e.home).catch(() => [] as string[]);
-    for (const n of names.filter((x) => !x.startsWith('_') && !x.startsWith('.'))) {
-      if (!fs.existsSync(path.join(e.home, n, 'instance.json'))) continue;
-      left.push(`${n} (${e.home})`);
-      await berth(e, ['delete', n, '--force']);
-    }
-    await fsp.rm(e.root, { recursive: true, force: true }).catch(() => undefined);
+  for (const { e, name } of await madeInstances()) {
+    left.push(`${name} (${e.home})`);
+    await berth(e, ['delete', name, '--force']);
   }
+  for (const e of made.splice(0))
+    await fsp.rm(e.root, { recursive: true, force: true }).catch(() => undefined);
   return left;
 }
 

@@ -3,13 +3,15 @@
  * - its wall time, its beforeAll and afterAll included (vitest's own JSON counts only the cases), appended as
  *   JSON lines to $BERTH_TEST_FILES, and its name for test/support/timings.ts, which gives each berth command
  *   to the file that ran it;
+ * - a failed case prints the agent log, the guest console and QEMU's stderr of every instance the file's test
+ *   environments hold (what CI's log must show, since the folders go at the end);
  * - its teardown: whatever instances its test environments (makeEnv) still hold are deleted, and their
  *   folders removed, so no file leaves a VM, an agent, a context or a temporary folder behind.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
-import { disposeEnvs, REPO } from './env.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { disposeEnvs, madeInstances, printInstanceLogs, REPO } from './env.js';
 
 let t0 = 0;
 let file = '';
@@ -20,6 +22,11 @@ beforeAll((suite) => {
   file = path.relative(REPO, fp);
   (globalThis as { berthTestFile?: string }).berthTestFile = file;
   t0 = Date.now();
+});
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state !== 'fail') return;
+  for (const { e, name } of await madeInstances()) await printInstanceLogs(e, name, 40);
 });
 
 afterAll(async () => {
