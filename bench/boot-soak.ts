@@ -14,6 +14,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { berth, docker, makeEnv, REPO } from '../test/support/env.js';
 import { busyboxContext } from '../test/support/images.js';
+import { panicTexts } from '../test/support/timings.js';
 import { median, wilson } from './stats.js';
 
 const arg = (name: string): string | undefined => {
@@ -38,6 +39,10 @@ interface Boot {
   startMs: number;
   startCode: number;
   panics: number;
+  /** The kernel's words for each panic (berth's notices and errors). */
+  panicTexts?: string[];
+  /** The VM ended on its own after the start was ready (the agent's restart: it carries its own words). */
+  crashAfterReady?: string;
   workload: boolean;
   stopCode: number;
   at: string;
@@ -64,13 +69,19 @@ try {
     const t0 = performance.now();
     const s = await berth(e, startArgs);
     const startMs = performance.now() - t0;
-    const panics = (s.stderr.match(/kernel panicked/g) ?? []).length;
+    const bootAt = new Date(Date.now() - startMs).toISOString();
+    const texts = panicTexts(s.stderr);
+    const panics = texts.length;
     let workload = false;
+    let crashAfterReady: string | undefined;
     if (s.code === 0) {
       if (!built) {
         built = (await docker(e, ['build', '-q', '-t', 'bb:soak', await busyboxContext()])).code === 0;
       }
       workload = built && (await docker(e, ['run', '--rm', 'bb:soak', 'true'])).code === 0;
+      const st = await berth(e, ['status', NAME, '--json']);
+      const crash = (JSON.parse(st.stdout || '{}') as { lastCrash?: { at: string; text: string } }).lastCrash;
+      if (crash && crash.at >= bootAt) crashAfterReady = crash.text;
     }
     const stop = await berth(e, ['stop', NAME]);
     const boot: Boot = {
@@ -78,11 +89,13 @@ try {
       startMs: Math.round(startMs),
       startCode: s.code,
       panics,
+      ...(panics ? { panicTexts: texts } : {}),
+      ...(crashAfterReady ? { crashAfterReady } : {}),
       workload,
       stopCode: stop.code,
       at: new Date().toISOString(),
     };
-    if (panics > 0 || s.code !== 0 || !workload || stop.code !== 0) {
+    if (panics > 0 || crashAfterReady || s.code !== 0 || !workload || stop.code !== 0) {
       const agent = await berth(e, ['logs', NAME, '--source', 'agent']);
       const serial = await berth(e, ['logs', NAME, '--source', 'serial']);
       await fsp.writeFile(
@@ -93,7 +106,7 @@ try {
     rec.boots.push(boot);
     await fsp.writeFile(file, JSON.stringify(rec, null, 2) + '\n');
     log(
-      `boot ${n}/${BOOTS}: start ${(startMs / 1000).toFixed(1)} s, exit ${s.code}, panics ${panics}, workload ${workload ? 'ok' : 'FAILED'}`,
+      `boot ${n}/${BOOTS}: start ${(startMs / 1000).toFixed(1)} s, exit ${s.code}, panics ${panics}${panics ? ` (${texts.join('; ')})` : ''}${crashAfterReady ? `, crashed after ready: ${crashAfterReady}` : ''}, workload ${workload ? 'ok' : 'FAILED'}`,
     );
   }
 } finally {
@@ -103,12 +116,16 @@ try {
 
 const b = rec.boots;
 const panicked = b.filter((x) => x.panics > 0).length;
+const panicsAll = b.reduce((a, x) => a + x.panics, 0);
+const later = b.filter((x) => x.crashAfterReady).length;
 const failed = b.filter((x) => x.startCode !== 0 || !x.workload).length;
 const [lo, hi] = wilson(panicked, b.length);
 process.stdout.write(
   [
     `variant ${VARIANT} (${JSON.stringify(rec.env)}): ${b.length} boots`,
     `  boots with a kernel panic: ${panicked} (${((100 * panicked) / Math.max(1, b.length)).toFixed(2)} %, 95 % interval ${lo.toFixed(2)}–${hi.toFixed(2)} %)`,
+    `  kernel panics in all (a boot made again after a panic can panic too): ${panicsAll} in ${b.length + panicsAll} boots made`,
+    `  VMs that ended on their own after ready: ${later}`,
     `  failed starts or workloads (after berth's one extra boot): ${failed}`,
     `  start time, median of successful boots: ${(median(b.filter((x) => x.startCode === 0).map((x) => x.startMs)) / 1000).toFixed(1)} s`,
     '',
