@@ -13,7 +13,13 @@ import { BerthError } from '../util/errors.js';
 import type { Clock } from '../util/retry.js';
 import type { AgentApiHandlers } from './api-server.js';
 import { EventLog } from './event-log.js';
-import { HostAgent, USAGE_INTERVAL_MS, usageIntervalFromEnv, type Link } from './host-agent.js';
+import {
+  HostAgent,
+  restartDelayFromEnv,
+  USAGE_INTERVAL_MS,
+  usageIntervalFromEnv,
+  type Link,
+} from './host-agent.js';
 import type { Launch } from './vm-launcher.js';
 
 const log = pino({ level: 'silent' });
@@ -667,12 +673,19 @@ describe('HostAgent (state machine, fakes)', () => {
   });
 });
 
-describe('usageIntervalFromEnv (BERTH_USAGE_INTERVAL_MS, what tests set to skip a 30 s wait)', () => {
-  it('takes whole milliseconds from 1 s to 1 h; anything else is the default', () => {
+describe("the agent's timers from the environment (what tests set to skip production waits)", () => {
+  it('BERTH_USAGE_INTERVAL_MS: whole milliseconds from 1 s to 1 h; anything else is the default', () => {
     expect(usageIntervalFromEnv({})).toBe(USAGE_INTERVAL_MS);
     expect(usageIntervalFromEnv({ BERTH_USAGE_INTERVAL_MS: '2000' })).toBe(2000);
     expect(usageIntervalFromEnv({ BERTH_USAGE_INTERVAL_MS: '3600000' })).toBe(3_600_000);
     for (const bad of ['999', '3600001', '2e3', '-5', ' 2000', 'x', ''])
       expect(usageIntervalFromEnv({ BERTH_USAGE_INTERVAL_MS: bad }), bad).toBe(USAGE_INTERVAL_MS);
+  });
+
+  it('BERTH_RESTART_DELAY_MS: whole milliseconds from 0.1 s to 60 s; anything else is 1 s', () => {
+    expect(restartDelayFromEnv({})).toBe(1000);
+    expect(restartDelayFromEnv({ BERTH_RESTART_DELAY_MS: '250' })).toBe(250);
+    for (const bad of ['99', '60001', '0.5', 'x'])
+      expect(restartDelayFromEnv({ BERTH_RESTART_DELAY_MS: bad }), bad).toBe(1000);
   });
 });

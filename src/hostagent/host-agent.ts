@@ -17,6 +17,7 @@ import { FILES } from '../store/filenames.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
 import { instanceDir, instanceFile } from '../store/paths.js';
 import { crashRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
+import { msFromEnv } from '../util/env-ms.js';
 import { BerthError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { systemClock, type Clock } from '../util/retry.js';
@@ -26,6 +27,7 @@ import type { LinkReady } from './guest-link.js';
 import {
   classifyVmExit,
   decideVmExit,
+  FIRST_RESTART_DELAY_MS,
   MAX_VM_RESTARTS,
   RESTART_WINDOW_MS,
   type VmExit,
@@ -76,6 +78,8 @@ export interface HostAgentDeps {
   shutdownTimeoutMs?: number;
   /** How often a ready guest is asked for its disk and memory, and its clock checked (default 30 s). */
   usageIntervalMs?: number;
+  /** The delay before the first restart of a VM that ended on its own (default 1 s; doubled for each next). */
+  restartDelayMs?: number;
 }
 
 /**
@@ -517,7 +521,7 @@ export class HostAgent {
     const now = Date.now();
     const rec = (await crashRecord.read(this.name)) ?? { restarts: [] };
     const restarts = rec.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
-    const d = decideVmExit({ policy, exit, restarts, now });
+    const d = decideVmExit({ policy, exit, restarts, now, firstDelayMs: this.deps.restartDelayMs });
     const last = exit.failure
       ? { at: new Date(now).toISOString(), kind: exit.kind, text: exit.text }
       : rec.last;
@@ -635,15 +639,17 @@ class BootReplaced extends Error {
 /** How often a ready guest is asked for its disk and memory (and its clock checked), unless told otherwise. */
 export const USAGE_INTERVAL_MS = 30_000;
 
-/**
- * The usage interval from BERTH_USAGE_INTERVAL_MS (whole milliseconds, 1 s to 1 h), else the default: what the
- * tests set so that none of them waits out a production interval.
- */
+/** The usage interval from BERTH_USAGE_INTERVAL_MS (whole milliseconds, 1 s to 1 h), else the default. */
 export function usageIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const v = env.BERTH_USAGE_INTERVAL_MS;
-  if (!v || !/^\d+$/.test(v)) return USAGE_INTERVAL_MS;
-  const n = Number(v);
-  return n >= 1000 && n <= 3_600_000 ? n : USAGE_INTERVAL_MS;
+  return msFromEnv(env, 'BERTH_USAGE_INTERVAL_MS', USAGE_INTERVAL_MS, { min: 1000, max: 3_600_000 });
+}
+
+/**
+ * The first restart's delay from BERTH_RESTART_DELAY_MS (whole milliseconds, 0.1 s to 60 s), else the restart
+ * policy's 1 s; later restarts double it (restart-policy.ts).
+ */
+export function restartDelayFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  return msFromEnv(env, 'BERTH_RESTART_DELAY_MS', FIRST_RESTART_DELAY_MS, { min: 100, max: 60_000 });
 }
 
 /** A VM paused on a full host disk goes on once this much is free again. */

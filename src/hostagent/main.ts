@@ -6,7 +6,7 @@ import { startApiServer } from './api-server.js';
 import { runDaemon } from './daemon-entry.js';
 import { EventLog } from './event-log.js';
 import { GuestLink } from './guest-link.js';
-import { agentLogFd, HostAgent, usageIntervalFromEnv } from './host-agent.js';
+import { agentLogFd, HostAgent, restartDelayFromEnv, usageIntervalFromEnv } from './host-agent.js';
 import { VmLauncher } from './vm-launcher.js';
 
 /** The host agent process: `node dist/hostagent/main.js NAME [--cold] [--upgrade]`, run by its supervisor (supervisor.ts). */
@@ -31,6 +31,7 @@ runDaemon('host agent', 'agentPid', async (name, args) => {
     exit: (code) => process.exit(code),
     shutdownTimeoutMs: Number(process.env.BERTH_SHUTDOWN_TIMEOUT_MS ?? 60 * 1000),
     usageIntervalMs: usageIntervalFromEnv(),
+    restartDelayMs: restartDelayFromEnv(),
   });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => void agent.stop(false));

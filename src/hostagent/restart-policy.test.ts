@@ -92,6 +92,22 @@ describe('decideVmExit', () => {
     });
   });
 
+  it('a shorter first delay (what tests set) doubles the same way, capped at 30 s', () => {
+    const at = (n: number, firstDelayMs?: number) =>
+      decideVmExit({
+        policy: 'on-failure',
+        exit: crash,
+        restarts: Array.from({ length: n }, (_, i) => now - 1000 * (i + 1)),
+        now,
+        firstDelayMs,
+      });
+    expect([0, 1, 2, 3].map((n) => (at(n, 250) as { delayMs: number }).delayMs)).toEqual([
+      250, 500, 1000, 2000,
+    ]);
+    expect((at(3, 60_000) as { delayMs: number }).delayMs).toBe(30_000);
+    expect((at(0) as { delayMs: number }).delayMs).toBe(1000);
+  });
+
   it('backs off 1, 2, 4, 8 s; one failure more is a crash loop; restarts older than the window are forgotten', () => {
     const delays: number[] = [];
     const restarts: number[] = [];

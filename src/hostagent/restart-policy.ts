@@ -81,9 +81,12 @@ export type VmExitDecision =
   | { action: 'restart'; delayMs: number; attempt: number; reason: string }
   | { action: 'stop'; crashLoop: boolean; reason: string };
 
+/** The delay before the first restart (doubled for each next one, up to 30 s). */
+export const FIRST_RESTART_DELAY_MS = 1000;
+
 /**
- * Pure: whether the agent boots the VM again. Back-off doubles from 1 s (cap 30 s) with the restarts of the
- * last 10 minutes; one failure more than MAX_VM_RESTARTS in that window is a crash loop.
+ * Pure: whether the agent boots the VM again. Back-off doubles from 1 s (`firstDelayMs`; cap 30 s) with the
+ * restarts of the last 10 minutes; one failure more than MAX_VM_RESTARTS in that window is a crash loop.
  */
 export function decideVmExit(f: {
   policy: RestartPolicy;
@@ -91,6 +94,7 @@ export function decideVmExit(f: {
   /** When the earlier restarts happened (ms, same clock as now). */
   restarts: number[];
   now: number;
+  firstDelayMs?: number;
 }): VmExitDecision {
   const { policy, exit } = f;
   if (policy === 'no' || (policy === 'on-failure' && !exit.failure))
@@ -105,7 +109,7 @@ export function decideVmExit(f: {
   }
   return {
     action: 'restart',
-    delayMs: Math.min(1000 * 2 ** recent, 30_000),
+    delayMs: Math.min((f.firstDelayMs ?? FIRST_RESTART_DELAY_MS) * 2 ** recent, 30_000),
     attempt: recent + 1,
     reason: exit.text,
   };
