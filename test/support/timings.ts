@@ -37,13 +37,19 @@ export function progressPhases(stderr: string): [number, string][] {
 }
 
 /**
- * The kernel's words for each panic a berth command reported: one per distinct line that says "kernel
- * panicked (…)" (the notice of the boot made again, the error that ended the start; a line printed twice, as
- * progress and as notice, is one panic).
+ * The kernel's words for each panic a berth command reported. A start boots once more after a panic and says
+ * so ("… kernel panicked (WORDS) while it booted: booting it once more", however many times that line is
+ * printed: one panic); a second panic ends the start with an error that names it ("error: … kernel panicked
+ * (WORDS)"; its hint and details may repeat the words: still one panic).
  */
 export function panicTexts(stderr: string): string[] {
-  const lines = new Set(stderr.split('\n').filter((l) => /kernel panicked \(/.test(l)));
-  return [...lines].map((l) => /kernel panicked \(([^)]*)\)/.exec(l)![1]!);
+  const lines = stderr.split('\n');
+  const words = (l: string | undefined) => (l ? /kernel panicked \(([^)]*)\)/.exec(l)?.[1] : undefined);
+  const again = words(
+    lines.find((l) => /kernel panicked \(.*\) while it booted: booting it once more/.test(l)),
+  );
+  const ended = words(lines.find((l) => /error: .*kernel panicked \(/.test(l)));
+  return [again, ended].filter((w): w is string => w !== undefined);
 }
 
 export async function recordBerth(args: string[], ms: number, r: RunResult): Promise<void> {
