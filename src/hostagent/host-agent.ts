@@ -17,7 +17,7 @@ import { FILES } from '../store/filenames.js';
 import { pidAlive, readPid } from '../store/instance-store.js';
 import { instanceDir, instanceFile } from '../store/paths.js';
 import { crashRecord, runtimeRecord, type RuntimeState } from '../store/records.js';
-import { msFromEnv } from '../util/env-ms.js';
+import { intFromEnv } from '../util/env-int.js';
 import { BerthError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { systemClock, type Clock } from '../util/retry.js';
@@ -36,9 +36,17 @@ import { saveVmState } from './suspend.js';
 import type { Launch } from './vm-launcher.js';
 
 /** The agent's view of a connected guest (GuestLink; a fake in host-agent.test.ts). */
-/** Log files the guest can make grow: cut past `max` bytes, the last `keep` kept in FILE.1. */
+/**
+ * Log files the guest can make grow: cut past `max` bytes, the last `keep` kept in FILE.1. The console's cap
+ * can be lowered (never raised) with BERTH_CONSOLE_LOG_MAX (bytes, 64 KiB up to the default): the test that
+ * fills it then writes a fraction of 8 MiB through the emulated serial port, which runs at a few hundred KiB/s.
+ */
+const CONSOLE_LOG_MAX = intFromEnv(process.env, 'BERTH_CONSOLE_LOG_MAX', 8 << 20, {
+  min: 64 << 10,
+  max: 8 << 20,
+});
 export const LOG_CAPS = {
-  serial: { max: 8 << 20, keep: 1 << 20 },
+  serial: { max: CONSOLE_LOG_MAX, keep: Math.min(1 << 20, CONSOLE_LOG_MAX / 2) },
   agent: { max: 16 << 20, keep: 2 << 20 },
 };
 
@@ -641,7 +649,7 @@ export const USAGE_INTERVAL_MS = 30_000;
 
 /** The usage interval from BERTH_USAGE_INTERVAL_MS (whole milliseconds, 1 s to 1 h), else the default. */
 export function usageIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  return msFromEnv(env, 'BERTH_USAGE_INTERVAL_MS', USAGE_INTERVAL_MS, { min: 1000, max: 3_600_000 });
+  return intFromEnv(env, 'BERTH_USAGE_INTERVAL_MS', USAGE_INTERVAL_MS, { min: 1000, max: 3_600_000 });
 }
 
 /**
@@ -649,7 +657,7 @@ export function usageIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): numb
  * policy's 1 s; later restarts double it (restart-policy.ts).
  */
 export function restartDelayFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  return msFromEnv(env, 'BERTH_RESTART_DELAY_MS', FIRST_RESTART_DELAY_MS, { min: 100, max: 60_000 });
+  return intFromEnv(env, 'BERTH_RESTART_DELAY_MS', FIRST_RESTART_DELAY_MS, { min: 100, max: 60_000 });
 }
 
 /** A VM paused on a full host disk goes on once this much is free again. */
