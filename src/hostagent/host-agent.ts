@@ -35,7 +35,6 @@ import {
 import { saveVmState } from './suspend.js';
 import type { Launch } from './vm-launcher.js';
 
-/** The agent's view of a connected guest (GuestLink; a fake in host-agent.test.ts). */
 /**
  * Log files the guest can make grow: cut past `max` bytes, the last `keep` kept in FILE.1. The console's cap
  * can be lowered (never raised) with BERTH_CONSOLE_LOG_MAX (bytes, 64 KiB up to the default): the test that
@@ -50,6 +49,7 @@ export const LOG_CAPS = {
   agent: { max: 16 << 20, keep: 2 << 20 },
 };
 
+/** The agent's view of a connected guest (GuestLink; a fake in host-agent.test.ts). */
 export interface Link {
   connect(): Promise<LinkReady>;
   startShareEvents(): Promise<void>;
