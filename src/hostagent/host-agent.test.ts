@@ -575,6 +575,38 @@ describe('HostAgent (state machine, fakes)', () => {
     }
   });
 
+  it('after a kernel panic while the start boots, the boot made once more fails the start with its own error (code, hint)', async () => {
+    // Seen in CI: the first boot panicked, and the second found the engine refusing its settings. The start
+    // must end as that refusal (BAD_CONFIG, exit 65), not as "the restarted VM did not come up" (exit 71).
+    const t = setup({ realVm: true });
+    const panic = panicWhileBooting(t);
+    let first = true;
+    t.link.beforeConnect = async () => {
+      if (first) {
+        first = false;
+        await panic();
+      }
+      throw new BerthError('BAD_CONFIG', 'the container engine refused to start: parse bip failed', {
+        hint: 'fix the engine settings',
+      });
+    };
+    try {
+      void t.agent.run();
+      expect(await t.exitCode).toBe(1);
+      expect(t.launches).toHaveLength(2);
+      expect(t.seen.at(-1)).toMatchObject({
+        type: 'failed',
+        code: 'BAD_CONFIG',
+        message: 'the container engine refused to start: parse bip failed',
+        hint: 'fix the engine settings',
+      });
+      expect((await crashRecord.read(t.name))?.restarts ?? []).toEqual([]);
+    } finally {
+      await t.agent.stop(true);
+      t.launches.forEach((c) => c.kill('SIGKILL'));
+    }
+  });
+
   it('a second kernel panic while the start boots ends it, with the panic as the reason', async () => {
     const t = setup({ realVm: true });
     t.link.beforeConnect = panicWhileBooting(t);

@@ -182,26 +182,30 @@ export class HostAgent {
       }
       // The VM panicked while it booted and vmEnded booted it again: that boot carries the start now.
       if (err instanceof BootReplaced) return;
-      const e =
-        err instanceof BerthError ? err : new BerthError('INTERNAL', errorMessage(err), { cause: err });
-      this.log.error({ err }, 'start failed');
-      this.error = e.message;
-      this.phase = 'failed';
-      const serialTail = await this.serialTail();
-      this.events.emit({
-        type: 'failed',
-        code: e.code,
-        message: e.message,
-        hint: e.hint,
-        details:
-          [e.details, serialTail ? `--- last lines of ${FILES.serialLog} ---\n${serialTail}` : undefined]
-            .filter(Boolean)
-            .join('\n') || undefined,
-      });
-      await this.link?.close();
-      if (this.launched) await this.driver.kill(this.launched.spec).catch(() => undefined); // best effort: we exit anyway
-      await this.exit(1);
+      await this.failStart(err);
     }
+  }
+
+  /** The start failed (before any ready): a "failed" event with the error's code and hint, and exit 1. */
+  private async failStart(err: unknown): Promise<void> {
+    const e = err instanceof BerthError ? err : new BerthError('INTERNAL', errorMessage(err), { cause: err });
+    this.log.error({ err }, 'start failed');
+    this.error = e.message;
+    this.phase = 'failed';
+    const serialTail = await this.serialTail();
+    this.events.emit({
+      type: 'failed',
+      code: e.code,
+      message: e.message,
+      hint: e.hint,
+      details:
+        [e.details, serialTail ? `--- last lines of ${FILES.serialLog} ---\n${serialTail}` : undefined]
+          .filter(Boolean)
+          .join('\n') || undefined,
+    });
+    await this.link?.close();
+    if (this.launched) await this.driver.kill(this.launched.spec).catch(() => undefined); // best effort: we exit anyway
+    await this.exit(1);
   }
 
   /**
@@ -565,6 +569,12 @@ export class HostAgent {
       // A VM that ended while booting is already being handled (the watch saw it); any other failure ends
       // this boot and counts like a crash.
       if (this.stopping || this.restarting || err instanceof BootReplaced) return;
+      // The start's own boot made once more after a panic: its failure is the start's, with its code and hint
+      // (an engine that refuses its settings is still BAD_CONFIG, not a VM that did not come up).
+      if (!this.readyOnce) {
+        await this.failStart(err);
+        return;
+      }
       this.restarting = true;
       this.log.warn({ err }, 'the restart failed');
       if (this.launched) await this.driver.kill(this.launched.spec).catch(() => undefined);
