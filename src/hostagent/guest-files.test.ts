@@ -6,20 +6,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadInstanceConfig } from '../config/load.js';
 import type { GuestNetwork } from '../driver/driver.js';
 import { buildQemuArgs } from '../driver/qemu/args.js';
+import { USER_NET } from '../driver/qemu/user-net.js';
 import type { GuestImage } from '../image/image.js';
 import { vmSpecFor } from '../instance/vm-spec.js';
 import { instanceFile } from '../store/paths.js';
 import { writeGuestFiles } from './guest-files.js';
 
 const NAME = 'xarch';
-const network: GuestNetwork = {
-  guest: '10.0.2.15',
-  prefixLength: 24,
-  gateway: '10.0.2.2',
-  dns: '10.0.2.3',
-  host: '10.0.2.2',
-  loopback: '10.0.2.16',
-};
+const network: GuestNetwork = USER_NET;
 const image = {
   id: 'img',
   dir: '/c/img',

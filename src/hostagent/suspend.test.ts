@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../agent-api/events.js';
 import { loadInstanceConfig } from '../config/load.js';
 import type { Driver, VmControl, VmSpec } from '../driver/driver.js';
+import { USER_NET } from '../driver/qemu/user-net.js';
 import { describeInstance, prepareInstance } from '../instance/lifecycle.js';
 import { stateFingerprint } from '../instance/saved-state.js';
 import { controlSpecFor } from '../instance/vm-spec.js';
@@ -29,14 +30,7 @@ class FakeDriver implements Driver {
     sharing: '9p' as const,
     accelerators: ['tcg' as const],
   };
-  readonly network = {
-    guest: '10.0.2.15',
-    prefixLength: 24,
-    gateway: '10.0.2.2',
-    dns: '10.0.2.3',
-    host: '10.0.2.2',
-    loopback: '10.0.2.16',
-  };
+  readonly network = USER_NET;
   calls: string[] = [];
   /** The spec of the last start. */
   started?: VmSpec;

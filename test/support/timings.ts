@@ -57,14 +57,15 @@ export async function recordBerth(args: string[], ms: number, r: RunResult): Pro
   const command = args.find((a) => !a.startsWith('-'));
   if (!file || !command || !TIMED.has(command)) return;
   const rest = args.slice(args.indexOf(command) + 1);
+  const panics = panicTexts(r.stderr);
   const t: BerthTiming = {
     command,
     instance: rest.find((a) => !a.startsWith('-')),
     ms: Math.round(ms),
     code: r.code,
     phases: progressPhases(r.stderr),
-    panics: panicTexts(r.stderr).length,
-    panicTexts: panicTexts(r.stderr),
+    panics: panics.length,
+    panicTexts: panics,
     at: new Date().toISOString(),
     file: (globalThis as { berthTestFile?: string }).berthTestFile,
   };
