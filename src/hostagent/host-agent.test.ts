@@ -14,6 +14,7 @@ import type { Clock } from '../util/retry.js';
 import type { AgentApiHandlers } from './api-server.js';
 import { EventLog } from './event-log.js';
 import {
+  consoleLogMaxFromEnv,
   HostAgent,
   restartDelayFromEnv,
   USAGE_INTERVAL_MS,
@@ -712,6 +713,13 @@ describe("the agent's timers from the environment (what tests set to skip produc
     expect(usageIntervalFromEnv({ BERTH_USAGE_INTERVAL_MS: '3600000' })).toBe(3_600_000);
     for (const bad of ['999', '3600001', '2e3', '-5', ' 2000', 'x', ''])
       expect(usageIntervalFromEnv({ BERTH_USAGE_INTERVAL_MS: bad }), bad).toBe(USAGE_INTERVAL_MS);
+  });
+
+  it('BERTH_CONSOLE_LOG_MAX: bytes from 64 KiB up to the 8 MiB default (lowered, never raised)', () => {
+    expect(consoleLogMaxFromEnv({})).toBe(8 << 20);
+    expect(consoleLogMaxFromEnv({ BERTH_CONSOLE_LOG_MAX: String(2 << 20) })).toBe(2 << 20);
+    for (const bad of [String((64 << 10) - 1), String((8 << 20) + 1), '2MiB'])
+      expect(consoleLogMaxFromEnv({ BERTH_CONSOLE_LOG_MAX: bad }), bad).toBe(8 << 20);
   });
 
   it('BERTH_RESTART_DELAY_MS: whole milliseconds from 0.1 s to 60 s; anything else is 1 s', () => {

@@ -35,17 +35,9 @@ import {
 import { saveVmState } from './suspend.js';
 import type { Launch } from './vm-launcher.js';
 
-/**
- * Log files the guest can make grow: cut past `max` bytes, the last `keep` kept in FILE.1. The console's cap
- * can be lowered (never raised) with BERTH_CONSOLE_LOG_MAX (bytes, 64 KiB up to the default): the test that
- * fills it then writes a fraction of 8 MiB through the emulated serial port, which runs at a few hundred KiB/s.
- */
-const CONSOLE_LOG_MAX = intFromEnv(process.env, 'BERTH_CONSOLE_LOG_MAX', 8 << 20, {
-  min: 64 << 10,
-  max: 8 << 20,
-});
+/** Log files the guest can make grow: cut past `max` bytes, the last `keep` kept in FILE.1. */
 export const LOG_CAPS = {
-  serial: { max: CONSOLE_LOG_MAX, keep: Math.min(1 << 20, CONSOLE_LOG_MAX / 2) },
+  serial: { max: 8 << 20, keep: 1 << 20 },
   agent: { max: 16 << 20, keep: 2 << 20 },
 };
 
@@ -88,6 +80,8 @@ export interface HostAgentDeps {
   usageIntervalMs?: number;
   /** The delay before the first restart of a VM that ended on its own (default 1 s; doubled for each next). */
   restartDelayMs?: number;
+  /** The guest console log's cap (default LOG_CAPS.serial.max; the tail kept is at most half of it). */
+  consoleLogMax?: number;
 }
 
 /**
@@ -588,10 +582,10 @@ export class HostAgent {
 
   private async capLogs(): Promise<void> {
     try {
-      if (await capLogFile(instanceFile(this.name, 'serialLog'), LOG_CAPS.serial.max, LOG_CAPS.serial.keep))
-        this.log.warn(
-          `the guest console log passed ${LOG_CAPS.serial.max} bytes: its tail is kept in serial.log.1`,
-        );
+      const max = this.deps.consoleLogMax ?? LOG_CAPS.serial.max;
+      const keep = Math.min(LOG_CAPS.serial.keep, max / 2);
+      if (await capLogFile(instanceFile(this.name, 'serialLog'), max, keep))
+        this.log.warn(`the guest console log passed ${max} bytes: its tail is kept in serial.log.1`);
       await capLogFile(instanceFile(this.name, 'agentLog'), LOG_CAPS.agent.max, LOG_CAPS.agent.keep);
     } catch (err) {
       this.log.warn({ err }, 'could not cut a log file');
@@ -668,6 +662,18 @@ export function usageIntervalFromEnv(env: NodeJS.ProcessEnv = process.env): numb
  */
 export function restartDelayFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   return intFromEnv(env, 'BERTH_RESTART_DELAY_MS', FIRST_RESTART_DELAY_MS, { min: 100, max: 60_000 });
+}
+
+/**
+ * The console log's cap from BERTH_CONSOLE_LOG_MAX (bytes, 64 KiB up to the default: lowered, never raised),
+ * else the default: the test that fills it then writes a fraction of 8 MiB through the emulated serial port,
+ * which runs at a few hundred KiB/s.
+ */
+export function consoleLogMaxFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  return intFromEnv(env, 'BERTH_CONSOLE_LOG_MAX', LOG_CAPS.serial.max, {
+    min: 64 << 10,
+    max: LOG_CAPS.serial.max,
+  });
 }
 
 /** A VM paused on a full host disk goes on once this much is free again. */

@@ -6,7 +6,13 @@ import { startApiServer } from './api-server.js';
 import { runDaemon } from './daemon-entry.js';
 import { EventLog } from './event-log.js';
 import { GuestLink } from './guest-link.js';
-import { agentLogFd, HostAgent, restartDelayFromEnv, usageIntervalFromEnv } from './host-agent.js';
+import {
+  agentLogFd,
+  consoleLogMaxFromEnv,
+  HostAgent,
+  restartDelayFromEnv,
+  usageIntervalFromEnv,
+} from './host-agent.js';
 import { VmLauncher } from './vm-launcher.js';
 
 /** The host agent process: `node dist/hostagent/main.js NAME [--cold] [--upgrade]`, run by its supervisor (supervisor.ts). */
@@ -32,6 +38,7 @@ runDaemon('host agent', 'agentPid', async (name, args) => {
     shutdownTimeoutMs: Number(process.env.BERTH_SHUTDOWN_TIMEOUT_MS ?? 60 * 1000),
     usageIntervalMs: usageIntervalFromEnv(),
     restartDelayMs: restartDelayFromEnv(),
+    consoleLogMax: consoleLogMaxFromEnv(),
   });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.on(sig, () => void agent.stop(false));
